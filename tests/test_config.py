@@ -1,0 +1,109 @@
+"""Bad config fails at once: one line naming the key, non-zero exit, nothing in results/."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from interpretable_ae.workflow_config import (
+    ConfigError,
+    check_config,
+    dataset_figures,
+    dataset_settings,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((ROOT / "config" / name).read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_shipped_configs_are_valid(name: str):
+    check_config(_load(name), SCHEMA, base_dir=ROOT)
+
+
+def test_defaults_and_merges():
+    config = _load("config.yaml")
+    del config["scoring"]
+    check_config(config, SCHEMA, base_dir=ROOT)
+    assert config["scoring"] == {}  # nested defaults are applied by the rules' .get()
+    demo = dataset_settings(config, "demo")
+    assert demo["preprocess"]["min_genes"] == 12  # dataset override
+    assert demo["preprocess"]["target_sum"] == 10000  # global default
+    figs = dataset_figures(config, "demo")
+    assert figs["fig3"]["model"] == "ae" and figs["fig3"]["group_key"] == "condition"
+
+
+BAD = [
+    (lambda c: c["models"]["ae"]["options"].update(epochs="fifty"), "models.ae.options.epochs"),
+    (lambda c: c["datasets"]["demo"].update(colour="red"), "datasets.demo"),
+    (lambda c: c.update(run=["kang"]), "run: unknown dataset 'kang'"),
+    (lambda c: c["datasets"]["demo"].update(genesets=["nope"]), "datasets.demo.genesets"),
+    (lambda c: c["datasets"]["demo"].update(source="pbmc3k"), "datasets.demo.source"),
+    (
+        lambda c: c["datasets"].update(
+            mine={
+                "source": "h5ad",
+                "path": "no/such/file.h5ad",
+                "species": "human",
+                "genesets": ["msigdb_demo"],
+                "condition_key": "stim",
+                "cell_type_key": "cell",
+            }
+        ),
+        "datasets.mine.path: file not found",
+    ),
+    (lambda c: c["figures"]["fig2"].update(models=["ae", "vae"]), "unknown model 'vae'"),
+    (lambda c: c["genesets"]["msigdb_demo"].update(sha256="abc"), "genesets.msigdb_demo.sha256"),
+]
+
+
+@pytest.mark.parametrize("mutate,expected", BAD, ids=[b[1] for b in BAD])
+def test_bad_config_names_the_key(mutate, expected):
+    config = copy.deepcopy(_load("config.yaml"))
+    mutate(config)
+    with pytest.raises(ConfigError, match="^config error: ") as err:
+        check_config(config, SCHEMA, base_dir=ROOT)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "mutate,expected", [BAD[0], BAD[2], BAD[5]], ids=["type", "unknown dataset", "missing path"]
+)
+def test_snakemake_stops_with_one_line(tmp_path: Path, mutate, expected):
+    config = copy.deepcopy(_load("config.yaml"))
+    mutate(config)
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [
+            *SNAKEMAKE,
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "--configfile",
+            str(cfg),
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == [next(ln for ln in lines if ln.startswith("config error:"))], proc.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "results").exists()
+    assert not (tmp_path / "resources").exists()

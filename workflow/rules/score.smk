@@ -1,0 +1,79 @@
+# Per-factor logistic regression against the condition, top terms, Table 1 (runtimes).
+
+
+rule score:
+    input:
+        factors=lambda wc: [factors_path(wc.dataset, m) for m in MODELS],
+        code=lib_sources("scoring"),
+    output:
+        scores=report(
+            "results/{dataset}/scores.tsv",
+            caption="../report/scores.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
+    params:
+        dataset="{dataset}",
+        models=list(MODELS),
+        cv_folds=config["scoring"]["cv_folds"],
+        seed=config["seed"],
+    log:
+        "logs/{dataset}/score.log",
+    benchmark:
+        "results/benchmarks/{dataset}/score.tsv"
+    conda:
+        "../../envs/results.yaml"
+    script:
+        "../scripts/score.py"
+
+
+rule top_terms:
+    input:
+        factors=lambda wc: [factors_path(wc.dataset, m) for m in MODELS],
+        code=lib_sources("scoring", "tables", "genesets"),
+    output:
+        tsv=report(
+            "results/{dataset}/top_terms.tsv",
+            caption="../report/top_terms.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
+        md="results/{dataset}/top_terms.md",
+    params:
+        models=list(MODELS),
+        n=config["scoring"]["top_n"],
+    log:
+        "logs/{dataset}/top_terms.log",
+    benchmark:
+        "results/benchmarks/{dataset}/top_terms.tsv"
+    conda:
+        "../../envs/results.yaml"
+    script:
+        "../scripts/top_terms.py"
+
+
+RUNTIME_ENTRIES = [{"dataset": d, "model": m} for d in DATASETS for m in MODELS]
+
+
+rule runtime_table:
+    input:
+        benchmarks=[fit_benchmark(e["dataset"], e["model"]) for e in RUNTIME_ENTRIES],
+        code=lib_sources("tables"),
+    output:
+        tsv=report(
+            "results/runtime.tsv",
+            caption="../report/runtime.rst",
+            category="Tables",
+            subcategory="Runtime (Table 1)",
+        ),
+        md="results/runtime.md",
+    params:
+        entries=RUNTIME_ENTRIES,
+    log:
+        "logs/runtime_table.log",
+    benchmark:
+        "results/benchmarks/runtime_table.tsv"
+    conda:
+        "../../envs/results.yaml"
+    script:
+        "../scripts/runtime_table.py"
