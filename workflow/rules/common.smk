@@ -34,16 +34,8 @@ def _alternatives(names):
     return "|".join(names) if names else "(?!)"
 
 
-wildcard_constraints:
-    dataset=_alternatives(config["datasets"]),
-    ae_model=_alternatives(AE_MODELS),
-    slalom_model=_alternatives(SLALOM_MODELS),
-    model=_alternatives(MODELS),
-    geneset=_alternatives(DOWNLOADED_GENESETS),
-
-
 def lib_sources(*modules):
-    """The package modules a rule runs, as inputs: editing them re-runs the rule."""
+    """Package modules as inputs, so that editing one re-runs the jobs that use it."""
     return [str(PKG / f"{m}.py") for m in ("__init__", "contract") + modules]
 
 
@@ -58,7 +50,7 @@ def dataset_file_path(dataset, role):
 def dataset_file_spec(wildcards):
     files = config["datasets"][wildcards.dataset].get("files", {})
     for role, spec in files.items():
-        if dataset_file_path(wildcards.dataset, role).endswith("/" + wildcards.file):
+        if os.path.basename(dataset_file_path(wildcards.dataset, role)) == wildcards.file:
             return spec
     raise ValueError(f"no file '{wildcards.file}' under datasets.{wildcards.dataset}.files")
 
