@@ -168,16 +168,24 @@ def _wrap(text: str, width: int = 38) -> str:
     return "\n".join(textwrap.wrap(text, width=width, break_long_words=False)) or text
 
 
+def _note_lines(notes: Sequence[str], width_in: float) -> list[str]:
+    chars = max(40, int(width_in * 16))
+    return [line for n in notes for line in textwrap.wrap("Note: " + n, chars)]
+
+
 def _notes_footer(fig: Figure, notes: Sequence[str]) -> None:
     if notes:
-        text = "\n".join(_wrap("Note: " + n, 110) for n in notes)
-        fig.text(0.01, 0.005, text, ha="left", va="bottom", fontsize=7, color=NOTE_COLOR)
+        text = "\n".join(_note_lines(notes, fig.get_figwidth()))
+        fig.text(0.01, 0.01, text, ha="left", va="bottom", fontsize=7, color=NOTE_COLOR)
 
 
-def _new_figure(width: float, height: float, n_notes: int = 0) -> Figure:
-    fig = Figure(figsize=(width, height + 0.22 * n_notes), layout="constrained")
-    if n_notes:
-        fig.get_layout_engine().set(rect=(0, 0.2 * n_notes / (height + 0.22 * n_notes), 1, 1))
+def _new_figure(width: float, height: float, notes: Sequence[str] = ()) -> Figure:
+    n_lines = len(_note_lines(notes, width))
+    total = height + (0.16 + 0.13 * n_lines if n_lines else 0.0)
+    fig = Figure(figsize=(width, total), layout="constrained")
+    if n_lines:
+        bottom = (0.12 + 0.13 * n_lines) / total  # room for the notes footer
+        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
     return fig
 
 
@@ -258,7 +266,7 @@ def plot_term_scatter(
     with _rc():
         legend_width = 0.75 + 0.065 * max(len(_wrap(cat, 28).split("\n")[0]) for cat in cats)
         if len(usable) == 2:
-            fig = _new_figure(4.4 + legend_width, 4.2, len(notes))
+            fig = _new_figure(4.4 + legend_width, 4.2, notes)
             ax = fig.add_subplot()
             ax.scatter(
                 loadings[0][order],
@@ -273,7 +281,7 @@ def plot_term_scatter(
             ax.set_ylabel(axis_label(usable[1]))
         else:
             notes.append(f"only '{usable[0].label}' could be drawn; shown per {color_key}.")
-            fig = _new_figure(4.4 + legend_width, 1.2 + 0.35 * len(cats), len(notes))
+            fig = _new_figure(4.4 + legend_width, 1.2 + 0.35 * len(cats), notes)
             ax = fig.add_subplot()
             pos = {cat: i for i, cat in enumerate(cats)}
             y = values.map(pos).to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, adata.n_obs)
@@ -351,7 +359,7 @@ def plot_accuracy_bars(
     n_models = len(models)
     height = 0.8 / n_models
     with _rc():
-        fig = _new_figure(7.0, 1.0 + 0.2 * n_models * len(groups), len(notes))
+        fig = _new_figure(7.0, 1.0 + 0.2 * n_models * len(groups), notes)
         ax = fig.add_subplot()
         for i, model in enumerate(models):
             for g, (term, _) in enumerate(groups):
@@ -458,12 +466,12 @@ def plot_group_loadings(
     gr = adata.obs[group_key].astype(str).to_numpy()
     width = 0.8 / len(order)
     with _rc():
-        fig = _new_figure(
-            1.2 + 1.1 * len(types) * max(1, len(order) / 3), 2.6 * len(found), len(notes)
-        )
+        fig_width = max(4.5, 2.0 + 1.1 * len(types) * max(1, len(order) / 3))
+        fig = _new_figure(fig_width, 2.6 * len(found), notes)
         axes = fig.subplots(len(found), 1, squeeze=False, sharex=True)[:, 0]
         for ax, f in zip(axes, found, strict=True):
             if not f.usable:
+                ax.axis("off")
                 ax.text(
                     0.5,
                     0.5,
