@@ -19,7 +19,11 @@ def main(smk) -> None:
     table = runtime_table(list(smk.input.benchmarks), list(smk.params.entries), reference)
     if table["seconds_ratio"].isna().any():
         lacking = sorted(set(table.loc[table["seconds_ratio"].isna(), "dataset"]))
-        logging.warning("no '%s' run for dataset(s) %s: ratios left empty", reference, lacking)
+        logging.warning(
+            "no '%s' run with a non-zero time for dataset(s) %s: ratios left empty",
+            reference,
+            lacking,
+        )
     for row in table.itertuples():
         logging.info(
             "%s / %s: %.1f s, %.0f MB", row.dataset, row.model, row.seconds, row.max_rss_mb

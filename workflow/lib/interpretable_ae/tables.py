@@ -59,7 +59,8 @@ def runtime_table(
     """Table 1: median wall seconds and max RSS (MB) per (dataset, model), with ratios.
 
     ``entries`` are ``{dataset, model[, label]}`` aligned with ``benchmarks``; the ratios
-    divide by the ``reference`` model of the same dataset (NaN when it was not run).
+    divide by the ``reference`` model of the same dataset (NaN when it was not run, or when
+    its value is zero: Snakemake rounds to 0.01 s).
     """
     if len(benchmarks) != len(entries):
         raise ValueError(
@@ -77,7 +78,8 @@ def runtime_table(
                 "model": str(entry["model"]),
                 "label": str(entry.get("label", entry["model"])),
                 "seconds": float(bench["s"].median()),
-                "max_rss_mb": float(bench["max_rss"].max()),
+                # a job shorter than Snakemake's first memory sample reads 0 MB: not measured
+                "max_rss_mb": float(bench["max_rss"].where(bench["max_rss"] > 0).max()),
                 "repeats": len(bench),
             }
         )
@@ -86,8 +88,9 @@ def runtime_table(
         dup = table.loc[table.duplicated(["dataset", "model"]), ["dataset", "model"]].values[0]
         raise ValueError(f"params.entries lists {tuple(dup)} twice; each run must appear once")
     ref = table[table["model"] == reference].set_index("dataset")
-    table["seconds_ratio"] = table["seconds"] / table["dataset"].map(ref["seconds"])
-    table["rss_ratio"] = table["max_rss_mb"] / table["dataset"].map(ref["max_rss_mb"])
+    for col, ratio in (("seconds", "seconds_ratio"), ("max_rss_mb", "rss_ratio")):
+        denominator = table["dataset"].map(ref[col])
+        table[ratio] = table[col] / denominator.where(denominator > 0)
     return table
 
 
