@@ -147,10 +147,12 @@ def test_top_terms_by_decoder_norm(factors):
 
 
 def test_markdown_and_html():
-    table = pd.DataFrame({"model": ["a|b", "c"], "seconds": [1.23456, float("nan")]})
+    table = pd.DataFrame(
+        {"model": ["a|b", "c"], "seconds": [1.23456, float("nan")], "active": [True, False]}
+    )
     md = to_markdown(table, digits=2).splitlines()
-    assert md[0] == "| model | seconds |" and md[1] == "| --- | ---: |"
-    assert md[2] == "| a\\|b | 1.23 |" and md[3] == "| c | – |"
+    assert md[0] == "| model | seconds | active |" and md[1] == "| --- | ---: | --- |"
+    assert md[2] == "| a\\|b | 1.23 | True |" and md[3] == "| c | – | False |"
     page = to_html(table, "T <1>")
     assert "<title>T &lt;1&gt;</title>" in page and page.count("<tr>") == 3
 

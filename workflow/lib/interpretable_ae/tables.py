@@ -121,10 +121,14 @@ def _cell(value: object, digits: int) -> str:
     return str(value)
 
 
+def _is_number(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
 def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
     """A GitHub-flavoured Markdown table (numbers right-aligned, NaN as an en dash)."""
     cols = [str(c) for c in table.columns]
-    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
+    numeric = [_is_number(table[c]) for c in table.columns]
     rows = [[_cell(v, digits).replace("|", "\\|") for v in row] for row in table.itertuples(False)]
     lines = [
         "| " + " | ".join(cols) + " |",
@@ -136,10 +140,7 @@ def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
 
 def to_html(table: pd.DataFrame, title: str, digits: int = 3) -> str:
     """A small self-contained HTML page with the table (for Snakemake's report)."""
-    align = [
-        "right" if pd.api.types.is_numeric_dtype(table[c]) and table[c].dtype != bool else "left"
-        for c in table.columns
-    ]
+    align = ["right" if _is_number(table[c]) else "left" for c in table.columns]
     head = "".join(
         f"<th style='text-align:{a}'>{html.escape(str(c))}</th>"
         for c, a in zip(table.columns, align, strict=True)
