@@ -1,0 +1,546 @@
+"""The paper's figures, drawn from contract ``factors.h5ad`` files and score tables.
+
+- :func:`plot_term_scatter`: Figure 1, loadings of two terms coloured by an obs column.
+- :func:`plot_accuracy_bars`: Figure 2, per-term accuracies, models side by side.
+- :func:`plot_group_loadings`: Figure 3, loadings per cell type and group (boxes + points).
+
+Terms are looked up by :func:`lookup_terms` (exact name, else the display name compared
+case- and punctuation-insensitively), so ``INTERFERON SIGNALING`` finds both
+``REACTOME_INTERFERON_SIGNALING`` and reactome.org's ``Interferon Signaling``. A term that is
+absent or switched off never raises: each plotting function returns ``(figure, notes)``, draws
+what it can, and prints the notes under the figure. Use a headless backend (Agg).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from .genesets import display_name
+
+# Okabe & Ito's colour-blind safe qualitative palette (black moved last).
+OKABE_ITO = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#E69F00",
+    "#56B4E9",
+    "#CC79A7",
+    "#F0E442",
+    "#000000",
+)
+NOTE_COLOR = "#8B0000"
+FIG_RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "pdf.fonttype": 42,
+}
+
+
+# --------------------------------------------------------------------------- terms
+
+
+def term_key(name: str) -> str:
+    """Case- and punctuation-insensitive key of a term's display name."""
+    return re.sub(r"[^A-Z0-9]+", " ", display_name(str(name)).upper()).strip()
+
+
+@dataclass(frozen=True)
+class TermLookup:
+    """Where a requested term was found among a model's factors."""
+
+    query: str
+    term: str | None = None
+    active: bool = False
+    ambiguous: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return self.term is not None
+
+    @property
+    def label(self) -> str:
+        return display_name(self.term if self.term is not None else self.query)
+
+    @property
+    def note(self) -> str:
+        """Empty when all is well, else one sentence for the figure and the log."""
+        if self.term is None:
+            return f"'{self.query}' is not among the model's factors (absent)."
+        notes = []
+        if not self.active:
+            notes.append(f"'{self.label}' is switched off (zero decoder weights) in this model.")
+        if self.ambiguous:
+            notes.append(f"'{self.query}' also matches {list(self.ambiguous)}; drew '{self.term}'.")
+        return " ".join(notes)
+
+
+def resolve_term(names: Sequence[str], query: str) -> tuple[str | None, tuple[str, ...]]:
+    """``(match, other candidates)`` for ``query`` among ``names``: exact, else by :func:`term_key`."""
+    names = [str(n) for n in names]
+    if query in names:
+        return query, ()
+    key = term_key(query)
+    hits = [n for n in names if term_key(n) == key]
+    return (hits[0], tuple(hits[1:])) if hits else (None, ())
+
+
+def lookup_terms(adata: ad.AnnData, queries: Sequence[str]) -> list[TermLookup]:
+    """Find each of ``queries`` among the factors of a contract AnnData."""
+    out = []
+    for query in queries:
+        term, others = resolve_term(adata.var_names, str(query))
+        active = bool(adata.var.loc[term, "active"]) if term is not None else False
+        out.append(TermLookup(str(query), term, active, others))
+    return out
+
+
+def select_terms(names: Sequence[str], spec: str | Sequence[str]) -> tuple[list[str], list[str]]:
+    """Terms chosen by ``spec``: a regular expression (string, searched case-insensitively in
+    the full and the display name) or a list of names (resolved as :func:`resolve_term`).
+
+    Returns ``(found, not found)``; the found terms keep the order of ``names`` for a regular
+    expression and the order of ``spec`` for a list.
+    """
+    names = list(dict.fromkeys(str(n) for n in names))
+    if isinstance(spec, str):
+        try:
+            pattern = re.compile(spec, flags=re.IGNORECASE)
+        except re.error as err:
+            raise ValueError(
+                f"figure terms: '{spec}' is not a valid regular expression ({err}); give a "
+                "regular expression or a list of term names"
+            ) from None
+        return [n for n in names if pattern.search(n) or pattern.search(display_name(n))], []
+    found, missing = [], []
+    for query in spec:
+        term, _ = resolve_term(names, str(query))
+        (found if term is not None else missing).append(term if term is not None else str(query))
+    return list(dict.fromkeys(found)), missing
+
+
+# --------------------------------------------------------------------------- colours
+
+
+def category_colors(
+    categories: Sequence[str], uns: Mapping | None = None, key: str | None = None
+) -> dict[str, str]:
+    """A colour per category: ``uns[f'{key}_colors']`` (scanpy's convention) when it fits,
+    else Okabe-Ito (up to 8 categories) or tab20."""
+    categories = [str(c) for c in categories]
+    stored = None if uns is None or key is None else uns.get(f"{key}_colors")
+    if stored is not None and len(stored) == len(categories):
+        return dict(zip(categories, (str(c) for c in stored), strict=True))
+    if len(categories) <= len(OKABE_ITO):
+        palette = list(OKABE_ITO)
+    else:
+        cmap = colormaps["tab20"]
+        palette = [cmap(i % 20) for i in range(len(categories))]
+    return {c: palette[i] for i, c in enumerate(categories)}
+
+
+def _categories(values: pd.Series) -> list[str]:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.astype(str))
+        return [str(c) for c in values.cat.categories if str(c) in present]
+    return sorted(values.astype(str).unique())
+
+
+# --------------------------------------------------------------------------- layout helpers
+
+
+def _wrap(text: str, width: int = 38) -> str:
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=False)) or text
+
+
+def _note_lines(notes: Sequence[str], width_in: float) -> list[str]:
+    chars = max(40, int(width_in * 16))
+    return [line for n in notes for line in textwrap.wrap("Note: " + n, chars)]
+
+
+def _notes_footer(fig: Figure, notes: Sequence[str]) -> None:
+    if notes:
+        text = "\n".join(_note_lines(notes, fig.get_figwidth()))
+        fig.text(0.01, 0.01, text, ha="left", va="bottom", fontsize=7, color=NOTE_COLOR)
+
+
+def _new_figure(width: float, height: float, notes: Sequence[str] = ()) -> Figure:
+    n_lines = len(_note_lines(notes, width))
+    total = height + (0.16 + 0.13 * n_lines if n_lines else 0.0)
+    fig = Figure(figsize=(width, total), layout="constrained")
+    if n_lines:
+        bottom = (0.12 + 0.13 * n_lines) / total  # room for the notes footer
+        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
+    return fig
+
+
+def message_figure(title: str, message: str) -> Figure:
+    """A figure that only states why nothing could be drawn."""
+    fig = Figure(figsize=(6, 2.5))
+    fig.text(0.5, 0.7, title, ha="center", va="center", fontsize=11, weight="bold")
+    fig.text(0.5, 0.4, _wrap(message, 80), ha="center", va="center", fontsize=9, color=NOTE_COLOR)
+    return fig
+
+
+def save_figure(fig: Figure, *paths: str | Path, dpi: int = 300) -> None:
+    """Write ``fig`` to each path (format from the suffix), each via a temporary file."""
+    for path in paths:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        with _rc():
+            fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or None)
+        os.replace(tmp, path)
+
+
+def _legend_outside(ax, handles, title: str, ncol: int = 1) -> None:
+    ax.legend(
+        handles=handles,
+        title=title,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        frameon=False,
+        ncol=ncol,
+        borderaxespad=0.0,
+        markerscale=1.5,
+    )
+
+
+# --------------------------------------------------------------------------- Figure 1
+
+
+def plot_term_scatter(
+    adata: ad.AnnData,
+    terms: Sequence[str],
+    color_key: str,
+    *,
+    title: str = "",
+    seed: int = 0,
+    point_size: float | None = None,
+) -> tuple[Figure, list[str]]:
+    """Loadings of two terms against each other, cells coloured by ``obs[color_key]``.
+
+    With one usable term, its loadings are drawn per category (jittered strip); with none,
+    a figure stating so. Points are drawn in a seeded random order, so that no category
+    hides another.
+    """
+    if len(terms) != 2:
+        raise ValueError(f"figure 1 needs exactly two terms, got {list(terms)}; fix fig1.terms")
+    if color_key not in adata.obs:
+        raise ValueError(f"obs['{color_key}'] is missing from the factors file; cannot colour")
+    found = lookup_terms(adata, terms)
+    notes = [f.note for f in found if f.note]
+    usable = [f for f in found if f.usable]
+    if not usable:
+        fig = message_figure(title or "Figure 1", " ".join(notes) + " Nothing to draw.")
+        return fig, notes
+
+    values = adata.obs[color_key].astype(str)
+    cats = _categories(adata.obs[color_key])
+    colors = category_colors(cats, adata.uns, color_key)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(adata.n_obs)
+    c = values.map(colors).to_numpy()[order]
+    size = point_size or float(np.clip(3000 / max(adata.n_obs, 1), 1.0, 12.0))
+    loadings = [np.asarray(adata[:, f.term].X).ravel() for f in usable]
+
+    def axis_label(f: TermLookup) -> str:
+        off = "  [switched off]" if not f.active else ""
+        return _wrap(f.label + off) + "\n(loading)"
+
+    with _rc():
+        legend_width = 0.75 + 0.065 * max(len(_wrap(cat, 28).split("\n")[0]) for cat in cats)
+        if len(usable) == 2:
+            fig = _new_figure(4.4 + legend_width, 4.2, notes)
+            ax = fig.add_subplot()
+            ax.scatter(
+                loadings[0][order],
+                loadings[1][order],
+                c=c,
+                s=size,
+                lw=0,
+                alpha=0.8,
+                rasterized=True,
+            )
+            ax.set_xlabel(axis_label(usable[0]))
+            ax.set_ylabel(axis_label(usable[1]))
+        else:
+            notes.append(f"only '{usable[0].label}' could be drawn; shown per {color_key}.")
+            fig = _new_figure(4.4 + legend_width, 1.2 + 0.35 * len(cats), notes)
+            ax = fig.add_subplot()
+            pos = {cat: i for i, cat in enumerate(cats)}
+            y = values.map(pos).to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, adata.n_obs)
+            ax.scatter(loadings[0][order], y[order], c=c, s=size, lw=0, alpha=0.8, rasterized=True)
+            ax.set_yticks(range(len(cats)), [_wrap(cat, 24) for cat in cats])
+            ax.invert_yaxis()
+            ax.set_xlabel(axis_label(usable[0]))
+            ax.set_ylabel(color_key.replace("_", " "))
+        handles = [
+            ax.scatter([], [], color=colors[cat], s=20, label=_wrap(cat, 28)) for cat in cats
+        ]
+        _legend_outside(ax, handles, color_key.replace("_", " "), ncol=1 if len(cats) <= 16 else 2)
+        if title:
+            ax.set_title(title)
+        _notes_footer(fig, notes)
+    return fig, notes
+
+
+# --------------------------------------------------------------------------- Figure 2
+
+BEST_UNANNOTATED = "best unannotated factor"
+
+
+def plot_accuracy_bars(
+    scores: pd.DataFrame,
+    terms: str | Sequence[str],
+    models: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+    *,
+    metric: str = "accuracy_train",
+    max_terms: int = 12,
+    include_unannotated: bool = True,
+    title: str = "",
+) -> tuple[Figure, list[str]]:
+    """Horizontal grouped bars: one group per term, one bar per model (in ``models`` order).
+
+    ``terms`` is a regular expression or a list of names (see :func:`select_terms`); with a
+    regular expression at most ``max_terms`` terms are kept, those with the best ``metric``.
+    Switched-off factors are hatched, absent ones marked "absent". With ``include_unannotated``
+    a last group shows each model's best sparse/dense factor, where the signal may have gone.
+    """
+    if metric not in scores.columns:
+        raise ValueError(f"score table has no column '{metric}'; choose accuracy_train, ...")
+    labels = dict(labels or {})
+    notes: list[str] = []
+    absent_models = [m for m in models if m not in set(scores["model"])]
+    if absent_models:
+        notes.append(f"no scores for model(s) {absent_models}.")
+    models = [m for m in models if m in set(scores["model"])]
+    annotated = scores[(scores["kind"] == "annotated") & scores["model"].isin(models)]
+    chosen, missing = select_terms(annotated["term"].unique(), terms)
+    if missing:
+        notes.append(f"term(s) {missing} are absent from all models.")
+    if isinstance(terms, str) and len(chosen) > max_terms:
+        best = annotated[annotated["term"].isin(chosen)].groupby("term")[metric].max()
+        keep = set(best.sort_values(ascending=False).index[:max_terms])
+        notes.append(f"{len(chosen)} terms match '{terms}'; showing the {max_terms} best.")
+        chosen = [t for t in chosen if t in keep]
+    if isinstance(terms, str):  # best first; a list keeps the order it was given in
+        best = annotated[annotated["term"].isin(chosen)].groupby("term")[metric].max()
+        chosen = sorted(chosen, key=lambda t: -best.get(t, 0.0))
+    table = annotated[annotated["term"].isin(chosen)].set_index(["term", "model"])
+    groups = [(t, display_name(t)) for t in chosen]
+    unannotated = scores[(scores["kind"] != "annotated") & scores["model"].isin(models)]
+    if include_unannotated and not unannotated.empty:
+        best_idx = unannotated.groupby("model")[metric].idxmax()
+        extra = unannotated.loc[best_idx].assign(term=BEST_UNANNOTATED).set_index(["term", "model"])
+        table = pd.concat([table, extra])
+        groups.append((BEST_UNANNOTATED, "best unannotated (sparse/dense) factor"))
+    if not groups or not models:
+        notes.append("no term matches; nothing to draw.")
+        return message_figure(title or "Figure 2", " ".join(notes)), notes
+
+    colors = category_colors(models)
+    n_models = len(models)
+    height = 0.8 / n_models
+    with _rc():
+        fig = _new_figure(7.0, 1.0 + 0.2 * n_models * len(groups), notes)
+        ax = fig.add_subplot()
+        for i, model in enumerate(models):
+            for g, (term, _) in enumerate(groups):
+                y = g - 0.4 + height * (i + 0.5)
+                if (term, model) not in table.index:
+                    what = "none" if term == BEST_UNANNOTATED else "absent"
+                    ax.text(0.005, y, what, va="center", ha="left", fontsize=6, color="0.4")
+                    continue
+                row = table.loc[(term, model)]
+                off = not bool(row["active"])
+                ax.barh(
+                    y,
+                    float(row[metric]),
+                    height=height * 0.92,
+                    color="white" if off else colors[model],
+                    edgecolor=colors[model],
+                    hatch="////" if off else None,
+                    lw=0.8,
+                )
+                ax.text(
+                    float(row[metric]) + 0.005,
+                    y,
+                    f"{row[metric]:.2f}" + (" (off)" if off else ""),
+                    va="center",
+                    fontsize=6,
+                )
+        chance = float(scores["accuracy_chance"].max()) if "accuracy_chance" in scores else None
+        if chance is not None and metric.startswith("accuracy"):
+            ax.axvline(chance, color="0.3", ls="--", lw=0.8, zorder=0)
+        ax.set_yticks(range(len(groups)), [_wrap(name, 40) for _, name in groups])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.1)
+        ax.set_xticks(np.linspace(0, 1, 6))
+        ax.set_xlabel(_metric_label(metric))
+        handles = [Patch(color=colors[m], label=_wrap(labels.get(m, m), 24)) for m in models]
+        handles.append(
+            Patch(facecolor="white", edgecolor="0.3", hatch="////", label="switched off")
+        )
+        if chance is not None and metric.startswith("accuracy"):
+            handles.append(ax.plot([], [], color="0.3", ls="--", lw=0.8, label="chance")[0])
+        _legend_outside(ax, handles, "model")
+        if title:
+            ax.set_title(title)
+        _notes_footer(fig, notes)
+    return fig, notes
+
+
+def _metric_label(metric: str) -> str:
+    return {
+        "accuracy_train": "accuracy of a logistic regression on the factor (training)",
+        "accuracy_cv": "accuracy of a logistic regression on the factor (cross-validated)",
+        "auroc": "AUROC of a logistic regression on the factor (cross-validated)",
+    }.get(metric, metric.replace("_", " "))
+
+
+# --------------------------------------------------------------------------- Figure 3
+
+
+def plot_group_loadings(
+    adata: ad.AnnData,
+    terms: Sequence[str],
+    cell_types: Sequence[str],
+    group_key: str,
+    groups: Sequence[str] | None = None,
+    *,
+    cell_type_key: str = "cell_type",
+    max_points: int = 250,
+    seed: int = 0,
+    title: str = "",
+) -> tuple[Figure, list[str]]:
+    """Per term (rows): boxes of the loadings per cell type (x) and group (colour), with up to
+    ``max_points`` seeded random cells per box drawn as points."""
+    for key in (group_key, cell_type_key):
+        if key not in adata.obs:
+            raise ValueError(
+                f"obs['{key}'] is missing from the factors file; set fig3.group_key to a column "
+                f"of obs ({list(adata.obs.columns)})"
+            )
+    notes: list[str] = []
+    found = lookup_terms(adata, terms)
+    notes += [f.note for f in found if f.note]
+    present_types = {str(c).lower(): str(c) for c in adata.obs[cell_type_key].astype(str).unique()}
+    types = [present_types[c.lower()] for c in cell_types if c.lower() in present_types]
+    if len(types) < len(cell_types):
+        lost = [c for c in cell_types if c.lower() not in present_types]
+        notes.append(f"cell type(s) {lost} not found in obs['{cell_type_key}'].")
+    all_groups = _categories(adata.obs[group_key])
+    if groups:
+        order = [g for g in groups if g in all_groups]
+        if len(order) < len(groups):
+            notes.append(
+                f"group(s) {[g for g in groups if g not in all_groups]} not in obs['{group_key}']."
+            )
+    else:
+        order = all_groups
+    if not any(f.usable for f in found) or not types or not order:
+        notes.append("nothing to draw.")
+        return message_figure(title or "Figure 3", " ".join(notes)), notes
+
+    colors = category_colors(all_groups, adata.uns, group_key)
+    colors = {g: colors[g] for g in order}
+    rng = np.random.default_rng(seed)
+    ct = adata.obs[cell_type_key].astype(str).to_numpy()
+    gr = adata.obs[group_key].astype(str).to_numpy()
+    width = 0.8 / len(order)
+    with _rc():
+        fig_width = max(4.5, 2.0 + 1.1 * len(types) * max(1, len(order) / 3))
+        fig = _new_figure(fig_width, 2.6 * len(found), notes)
+        axes = fig.subplots(len(found), 1, squeeze=False, sharex=True)[:, 0]
+        for ax, f in zip(axes, found, strict=True):
+            if not f.usable:
+                ax.axis("off")
+                ax.text(
+                    0.5,
+                    0.5,
+                    f.note,
+                    ha="center",
+                    va="center",
+                    color=NOTE_COLOR,
+                    transform=ax.transAxes,
+                    fontsize=8,
+                )
+                ax.set_yticks([])
+                ax.set_title(_wrap(f.label, 70), fontsize=9)
+                continue
+            x = np.asarray(adata[:, f.term].X).ravel()
+            for i, cell_type in enumerate(types):
+                for j, group in enumerate(order):
+                    vals = x[(ct == cell_type) & (gr == group)]
+                    pos = i - 0.4 + width * (j + 0.5)
+                    if vals.size == 0:
+                        ax.text(
+                            pos,
+                            0.02,
+                            "none",
+                            rotation=90,
+                            fontsize=6,
+                            color="0.4",
+                            ha="center",
+                            va="bottom",
+                            transform=ax.get_xaxis_transform(),
+                        )
+                        continue
+                    ax.boxplot(
+                        vals,
+                        positions=[pos],
+                        widths=width * 0.8,
+                        showfliers=False,
+                        patch_artist=True,
+                        medianprops={"color": "black", "lw": 1},
+                        boxprops={"facecolor": colors[group], "alpha": 0.35, "lw": 0.8},
+                        whiskerprops={"lw": 0.8},
+                        capprops={"lw": 0.8},
+                    )
+                    shown = vals if vals.size <= max_points else rng.choice(vals, max_points, False)
+                    jitter = rng.uniform(-width * 0.3, width * 0.3, shown.size)
+                    ax.scatter(
+                        pos + jitter,
+                        shown,
+                        s=3,
+                        lw=0,
+                        color=colors[group],
+                        alpha=0.7,
+                        rasterized=True,
+                        zorder=3,
+                    )
+            off = "  [switched off]" if not f.active else ""
+            ax.set_title(_wrap(f.label + off, 70), fontsize=9)
+            ax.set_ylabel("loading")
+        axes[-1].set_xticks(range(len(types)), [_wrap(t, 16) for t in types])
+        axes[-1].set_xlim(-0.6, len(types) - 0.4)
+        axes[-1].set_xlabel(cell_type_key.replace("_", " "))
+        handles = [Patch(facecolor=colors[g], alpha=0.7, label=_wrap(g, 20)) for g in order]
+        _legend_outside(axes[0], handles, group_key.replace("_", " "))
+        if title:
+            fig.suptitle(title, fontsize=10)
+        _notes_footer(fig, notes)
+    return fig, notes
+
+
+def _rc():
+    from matplotlib import rc_context
+
+    return rc_context(FIG_RC)

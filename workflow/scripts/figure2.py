@@ -1,0 +1,49 @@
+"""Figure 2: accuracy of the chosen (e.g. IFN-related) terms, models side by side.
+
+Snakemake script: input.scores (one dataset's score TSV), params.terms (a regular expression
+such as "INTERFERON", or a list of names), params.models (order), optional params.labels
+({model: label}), params.metric (default accuracy_train), params.dataset; output.png,
+output.pdf; log[0].
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+from interpretable_ae.plots import plot_accuracy_bars, save_figure  # noqa: E402
+from interpretable_ae.scoring import read_scores  # noqa: E402
+
+
+def main(smk) -> None:
+    scores = read_scores(smk.input.scores)
+    terms = smk.params.terms
+    terms = terms if isinstance(terms, str) else list(terms)
+    dataset = str(smk.params.get("dataset", "") or ",".join(sorted(set(scores["dataset"]))))
+    fig, notes = plot_accuracy_bars(
+        scores,
+        terms,
+        list(smk.params.models),
+        dict(smk.params.get("labels", {}) or {}),
+        metric=str(smk.params.get("metric", "accuracy_train")),
+        title=f"{dataset}: how well each factor predicts the condition",
+    )
+    for note in notes:
+        logging.warning("figure 2: %s", note)
+    save_figure(fig, smk.output.png, smk.output.pdf)
+    logging.info("wrote %s and %s", smk.output.png, smk.output.pdf)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        filename=snakemake.log[0],  # noqa: F821
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    main(snakemake)  # noqa: F821

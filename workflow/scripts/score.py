@@ -1,0 +1,53 @@
+"""Score every factor of one dataset's models (univariate logistic regression on the condition).
+
+Snakemake script: input.factors (one file per model), params.dataset, params.models (aligned
+with input.factors), params.cv_folds, params.seed; optional params.condition_key;
+output.scores (TSV); log[0].
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+from interpretable_ae.scoring import read_factors, score_runs  # noqa: E402
+from interpretable_ae.tables import write_table  # noqa: E402
+
+
+def main(smk) -> None:
+    models = list(smk.params.models)
+    files = list(smk.input.factors)
+    if len(models) != len(files):
+        raise ValueError(
+            f"params.models has {len(models)} name(s) but input.factors {len(files)} file(s); "
+            "they must be aligned"
+        )
+    runs = {m: read_factors(f) for m, f in zip(models, files, strict=True)}
+    table = score_runs(
+        runs,
+        str(smk.params.dataset),
+        condition_key=smk.params.get("condition_key", "condition"),
+        cv_folds=int(smk.params.cv_folds),
+        seed=int(smk.params.seed),
+    )
+    for model, best in table.sort_values("rank").groupby("model", sort=False).head(1).iterrows():
+        logging.info(
+            "%s: best factor %s (accuracy %.3f, AUROC %.3f)",
+            best["model"],
+            best["term"],
+            best["accuracy_train"],
+            best["auroc"],
+        )
+    write_table(table, tsv=smk.output.scores)
+    logging.info("wrote %d rows to %s", len(table), smk.output.scores)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        filename=snakemake.log[0],  # noqa: F821
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    main(snakemake)  # noqa: F821

@@ -1,0 +1,61 @@
+"""The top-n terms by decoder L2 norm, per model, for one dataset.
+
+Snakemake script: input.factors, params.models (aligned), params.n, optional params.dataset
+and params.labels ({model: label}); output.tsv, output.md, optional output.html; log[0].
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+import pandas as pd  # noqa: E402
+
+from interpretable_ae.scoring import read_factors, run_label  # noqa: E402
+from interpretable_ae.tables import to_markdown, top_terms, write_table, write_text  # noqa: E402
+
+
+def main(smk) -> None:
+    models = list(smk.params.models)
+    files = list(smk.input.factors)
+    if len(models) != len(files):
+        raise ValueError(
+            f"params.models has {len(models)} name(s) but input.factors {len(files)} file(s); "
+            "they must be aligned"
+        )
+    dataset = str(smk.params.get("dataset", ""))
+    labels = dict(smk.params.get("labels", {}) or {})
+    n = int(smk.params.n)
+    frames, sections = [], []
+    for model, path in zip(models, files, strict=True):
+        adata = read_factors(path)
+        table = top_terms(adata, n=n)
+        label = run_label(adata, model, labels)
+        if len(table) < n:
+            logging.warning("%s: only %d annotated factor(s), fewer than %d", model, len(table), n)
+        logging.info("%s: top term %s", model, table["term"].iloc[0] if len(table) else "-")
+        sections.append(f"### {label} (`{model}`)\n\n" + to_markdown(table.drop(columns="term")))
+        frames.append(table.assign(dataset=dataset, model=model, label=label))
+    out = pd.concat(frames, ignore_index=True)
+    out = out[
+        [
+            "dataset",
+            "model",
+            "label",
+            *[c for c in out.columns if c not in ("dataset", "model", "label")],
+        ]
+    ]
+    title = f"Top {n} terms by decoder L2 norm" + (f", {dataset}" if dataset else "")
+    write_table(out, tsv=smk.output.tsv, html_path=smk.output.get("html"), title=title)
+    write_text(smk.output.md, f"## {title}\n\n" + "\n".join(sections))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        filename=snakemake.log[0],  # noqa: F821
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    main(snakemake)  # noqa: F821
