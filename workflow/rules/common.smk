@@ -90,6 +90,10 @@ def geneset_specs(wildcards):
 # ---- fit, score, figures ----------------------------------------------------------------
 
 
+def model_label(model):
+    return MODELS[model].get("label", model)
+
+
 def model_options(model):
     return dict(MODELS[model].get("options", {}))
 

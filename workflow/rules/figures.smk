@@ -9,20 +9,24 @@ rule figure1:
     output:
         by_condition=report(
             "results/{dataset}/figures/fig1_condition.png",
-            caption="../report/fig1.rst",
+            caption="../report/figure1.rst",
             category="Figures",
             subcategory="{dataset}",
         ),
         by_cell_type=report(
             "results/{dataset}/figures/fig1_cell_type.png",
-            caption="../report/fig1.rst",
+            caption="../report/figure1.rst",
             category="Figures",
             subcategory="{dataset}",
         ),
-        pdf_condition="results/{dataset}/figures/fig1_condition.pdf",
-        pdf_cell_type="results/{dataset}/figures/fig1_cell_type.pdf",
+        by_condition_pdf="results/{dataset}/figures/fig1_condition.pdf",
+        by_cell_type_pdf="results/{dataset}/figures/fig1_cell_type.pdf",
     params:
         terms=lambda wc: figure_settings(wc.dataset, "fig1")["terms"],
+        dataset="{dataset}",
+        model=lambda wc: figure_settings(wc.dataset, "fig1")["model"],
+        label=lambda wc: model_label(figure_settings(wc.dataset, "fig1")["model"]),
+        seed=config["seed"],
     log:
         "logs/{dataset}/figure1.log",
     benchmark:
@@ -40,7 +44,7 @@ rule figure2:
     output:
         png=report(
             "results/{dataset}/figures/fig2_accuracy.png",
-            caption="../report/fig2.rst",
+            caption="../report/figure2.rst",
             category="Figures",
             subcategory="{dataset}",
         ),
@@ -48,7 +52,8 @@ rule figure2:
     params:
         terms=lambda wc: figure_settings(wc.dataset, "fig2")["terms"],
         models=lambda wc: figure2_models(wc.dataset),
-        labels=lambda wc: {m: MODELS[m].get("label", m) for m in figure2_models(wc.dataset)},
+        labels=lambda wc: {m: model_label(m) for m in figure2_models(wc.dataset)},
+        dataset="{dataset}",
     log:
         "logs/{dataset}/figure2.log",
     benchmark:
@@ -66,7 +71,7 @@ rule figure3:
     output:
         png=report(
             "results/{dataset}/figures/fig3_groups.png",
-            caption="../report/fig3.rst",
+            caption="../report/figure3.rst",
             category="Figures",
             subcategory="{dataset}",
         ),
@@ -76,6 +81,10 @@ rule figure3:
         cell_types=lambda wc: figure_settings(wc.dataset, "fig3")["cell_types"],
         group_key=lambda wc: figure_settings(wc.dataset, "fig3").get("group_key", "group"),
         groups=lambda wc: figure_settings(wc.dataset, "fig3").get("groups", []),
+        dataset="{dataset}",
+        model=lambda wc: figure_settings(wc.dataset, "fig3")["model"],
+        label=lambda wc: model_label(figure_settings(wc.dataset, "fig3")["model"]),
+        seed=config["seed"],
     log:
         "logs/{dataset}/figure3.log",
     benchmark:

@@ -32,16 +32,19 @@ rule top_terms:
         factors=lambda wc: [factors_path(wc.dataset, m) for m in MODELS],
         code=lib_sources("scoring", "tables", "genesets"),
     output:
-        tsv=report(
-            "results/{dataset}/top_terms.tsv",
+        tsv="results/{dataset}/top_terms.tsv",
+        md="results/{dataset}/top_terms.md",
+        html=report(
+            "results/{dataset}/top_terms.html",
             caption="../report/top_terms.rst",
             category="Tables",
             subcategory="{dataset}",
         ),
-        md="results/{dataset}/top_terms.md",
     params:
         models=list(MODELS),
+        labels={m: model_label(m) for m in MODELS},
         n=config["scoring"]["top_n"],
+        dataset="{dataset}",
     log:
         "logs/{dataset}/top_terms.log",
     benchmark:
@@ -52,7 +55,9 @@ rule top_terms:
         "../scripts/top_terms.py"
 
 
-RUNTIME_ENTRIES = [{"dataset": d, "model": m} for d in DATASETS for m in MODELS]
+RUNTIME_ENTRIES = [
+    {"dataset": d, "model": m, "label": model_label(m)} for d in DATASETS for m in MODELS
+]
 
 
 rule runtime_table:
@@ -60,15 +65,17 @@ rule runtime_table:
         benchmarks=[fit_benchmark(e["dataset"], e["model"]) for e in RUNTIME_ENTRIES],
         code=lib_sources("tables"),
     output:
-        tsv=report(
-            "results/runtime.tsv",
+        tsv="results/runtime.tsv",
+        md="results/runtime.md",
+        html=report(
+            "results/runtime.html",
             caption="../report/runtime.rst",
             category="Tables",
             subcategory="Runtime (Table 1)",
         ),
-        md="results/runtime.md",
     params:
         entries=RUNTIME_ENTRIES,
+        reference=(AE_MODELS or list(MODELS))[0],
     log:
         "logs/runtime_table.log",
     benchmark:

@@ -1,0 +1,147 @@
+"""The whole workflow, end to end, on the tiny config, in a copy of the repository.
+
+Asserts on what the outputs say (the planted term wins, accuracies are sane, figures have
+content), then on re-runs: nothing to do when nothing changed, a re-fit when the library's
+model code or the seed changes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+PLANTED = "HALLMARK_INTERFERON_ALPHA_RESPONSE"
+MODELS = ("ae", "slalom", "slalom_dense")
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", str(TINY), *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return proc
+
+
+def jobs_planned(workdir: Path, *args: str) -> set[str]:
+    """Rule names a dry-run would run."""
+    proc = snakemake(workdir, "-n", "--quiet", "rules", *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    rules = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+            rules.add(parts[0])
+    return rules
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A copy of the workflow with the tiny config run to completion, report included."""
+    work = tmp_path_factory.mktemp("workflow")
+    for item in ("Snakefile", "workflow", "config", "envs"):
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, work / item)
+    proc = snakemake(work, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    report = snakemake(work, "--report", "report.html")
+    assert report.returncode == 0, report.stderr[-3000:]
+    return work
+
+
+def test_prepared_data(run: Path):
+    prepared = ad.read_h5ad(run / "results/demo/prepared.h5ad")
+    assert prepared.n_obs > 100 and prepared.n_vars > 100
+    terms = list(prepared.uns["geneset_terms"])
+    assert PLANTED in terms
+    assert not any(t.startswith(("KEGG_", "BIOCARTA_")) for t in terms)
+    assert set(prepared.obs["condition"].astype(str)) == {"control", "stimulated"}
+    assert np.isfinite(prepared.X).all()
+
+
+def test_every_model_honours_the_contract(run: Path):
+    for model in MODELS:
+        factors = ad.read_h5ad(run / f"results/demo/{model}/factors.h5ad")
+        assert factors.uns["run"]["setup"] == model
+        assert set(factors.var["kind"].astype(str)) <= {"annotated", "sparse", "dense"}
+        assert PLANTED in factors.var_names
+        assert np.isfinite(factors.X).all()
+    dense = ad.read_h5ad(run / "results/demo/slalom_dense/factors.h5ad")
+    assert (dense.var["kind"] == "dense").sum() == 3
+
+
+def test_planted_term_wins(run: Path):
+    scores = pd.read_csv(run / "results/demo/scores.tsv", sep="\t")
+    expected = {"dataset", "model", "setup", "term", "kind", "accuracy_train", "accuracy_cv",
+                "auroc", "weight_norm", "active"}  # fmt: skip
+    assert expected <= set(scores.columns)
+    assert scores[["accuracy_train", "accuracy_cv", "auroc"]].stack().between(0, 1).all()
+    for model in ("ae", "slalom"):
+        annotated = scores[(scores.model == model) & (scores.kind == "annotated")]
+        top = annotated.sort_values("accuracy_train", ascending=False).term.head(3).tolist()
+        assert PLANTED in top, f"{model}: planted term not in the top 3: {top}"
+        best = annotated.set_index("term").loc[PLANTED]
+        assert best.accuracy_cv > 0.8 and best.auroc > 0.85
+
+
+def test_tables(run: Path):
+    runtime = pd.read_csv(run / "results/runtime.tsv", sep="\t")
+    assert set(runtime["model"]) == set(MODELS)
+    assert (runtime.filter(like="s").select_dtypes("number") >= 0).all().all()
+    assert (run / "results/runtime.md").read_text().count("|") > 10
+    top = pd.read_csv(run / "results/demo/top_terms.tsv", sep="\t")
+    assert set(top["model"]) == set(MODELS)
+    assert (top.groupby("model").size() <= 5).all()  # tiny.yaml: top_n 5
+
+
+@pytest.mark.parametrize(
+    "name", ["fig1_condition", "fig1_cell_type", "fig2_accuracy", "fig3_groups"]
+)
+def test_figures_have_content(run: Path, name: str):
+    png = run / f"results/demo/figures/{name}.png"
+    pdf = run / f"results/demo/figures/{name}.pdf"
+    image = imread(png)
+    assert image.shape[0] > 300 and image.shape[1] > 300
+    assert image[..., :3].std() > 0.05, "the figure is (almost) blank"
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_report_is_self_contained(run: Path):
+    html = (run / "report.html").read_text(errors="replace") if (run / "report.html").is_file() else ""
+    if not html:  # Snakemake writes a zip when the name ends in .zip; .html is one file
+        pytest.fail("report.html was not written")
+    assert "fig2_accuracy.png" in html and "runtime.tsv" in html
+
+
+def test_nothing_to_do_when_nothing_changed(run: Path):
+    assert jobs_planned(run) == set()
+
+
+def test_model_code_change_refits(run: Path):
+    model_py = run / "workflow/lib/interpretable_ae/model.py"
+    model_py.write_text(model_py.read_text() + "\n# touched by the test\n")
+    planned = jobs_planned(run)
+    assert "fit_autoencoder" in planned and "fit_slalom" not in planned
+
+
+def test_seed_change_refits(run: Path):
+    planned = jobs_planned(run, "--config", "seed=1")
+    assert {"fit_autoencoder", "fit_slalom", "prepare"} <= planned
