@@ -20,6 +20,7 @@ def main(spec: dict, output: str, log_file: str) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[logging.FileHandler(log_file, mode="w"), logging.StreamHandler(sys.stderr)],
+        force=True,
     )
     try:
         fetch_source(dict(spec), output)

@@ -28,6 +28,7 @@ def main(smk) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[logging.FileHandler(smk.log[0], mode="w"), logging.StreamHandler(sys.stderr)],
+        force=True,
     )
     inputs = dict(smk.input.items())
     files = {role: str(path) for role, path in inputs.items() if role not in NOT_FILES}

@@ -189,8 +189,9 @@ def read_kang(
         "ctrl": read_geo_mtx(matrix_ctrl, barcodes_ctrl, genes),
         "stim": read_geo_mtx(matrix_stim, barcodes_stim, genes),
     }
-    adata = ad.concat(parts, label="stim", index_unique=None, merge="first")
-    adata.obs_names = adata.obs["stim"].astype(str) + "_" + adata.obs_names.astype(str)
+    for stim, part in parts.items():
+        part.obs_names = stim + "_" + part.obs_names.astype(str)
+    adata = ad.concat(parts, label="stim", merge="first")
     meta = read_kang_metadata(tsne)
     singlet = meta["multiplets"].astype(str).eq("singlet") & meta["cell"].notna()
     keep = meta.index[singlet].intersection(adata.obs_names, sort=False)

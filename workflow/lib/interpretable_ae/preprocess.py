@@ -5,7 +5,8 @@ Steps, in order (each a config key under ``preprocess``):
 1. counts only: ``normalize_total(target_sum)`` then ``log1p``;
 2. mouse data: gene sets translated to mouse symbols through the ortholog table (or,
    without one, matched by upper case, a logged fallback); the fraction of data genes
-   found in the gene sets must reach ``min_overlap`` (else: wrong species or symbols);
+   in the gene sets (overlap coefficient, :func:`check_overlap`) must reach
+   ``min_overlap`` (else: wrong species or symbols);
 3. keep the genes present in the annotation;
 4. a simulation, when configured, plants a stimulation on the genes of its terms
    (:func:`interpretable_ae.simulate.plant_stimulation`) and sets the condition;
@@ -39,6 +40,7 @@ from .simulate import plant_stimulation
 log = logging.getLogger(__name__)
 
 SPECIES = ("human", "mouse")
+FALLBACK = "upper-case fallback"
 PREPROCESS_KEYS = {
     "target_sum", "n_top_genes", "subsample", "min_genes", "max_genes", "min_overlap",
 }  # fmt: skip
@@ -66,7 +68,7 @@ def gene_sets_for_species(
         sets, stats = translate_gene_sets(gene_sets, orthologs, data_genes)
         return sets, {"orthologs": "table", **stats}
     sets, stats = translate_by_case(gene_sets, data_genes)
-    return sets, {"orthologs": "upper-case fallback", **stats}
+    return sets, {"orthologs": FALLBACK, **stats}
 
 
 def check_overlap(
@@ -74,19 +76,32 @@ def check_overlap(
     gene_sets: Mapping[str, Sequence[str]],
     min_overlap: float,
     where: str,
+    n_set_genes: int | None = None,
 ) -> float:
-    """Fraction of data genes found in any gene set; an error below ``min_overlap``."""
+    """Overlap coefficient of the data's genes and the gene sets' genes; an error below
+    ``min_overlap``.
+
+    The coefficient is ``|shared| / min(|data genes|, |gene-set genes|)``: near 1 when the
+    symbols agree, whether the data hold 700 selected genes or 33,000 genes of a whole
+    genome (of which a gene-set collection covers only a fifth), and near 0 for the wrong
+    species or symbol type. ``n_set_genes`` overrides the number of gene-set genes (for
+    sets already reduced to the data's genes, as by the upper-case fallback).
+    """
     annotated = {g for genes in gene_sets.values() for g in genes}
-    overlap = float(pd.Index(data_genes).isin(list(annotated)).mean()) if len(data_genes) else 0.0
+    data = pd.Index(data_genes)
+    shared = int(data.isin(list(annotated)).sum())
+    n_set_genes = len(annotated) if n_set_genes is None else n_set_genes
+    overlap = shared / max(1, min(len(data), n_set_genes))
     log.info(
-        "%s: %.1f%% of %d data genes are in the gene sets", where, 100 * overlap, len(data_genes)
-    )
+        "%s: %d of %d data genes are in the gene sets (%d genes); overlap coefficient %.2f",
+        where, shared, len(data), n_set_genes, overlap,
+    )  # fmt: skip
     if overlap < min_overlap:
         raise GeneSetError(
-            f"{where}: only {100 * overlap:.1f}% of the {len(data_genes)} data genes are in the "
-            f"gene sets (min_overlap {min_overlap:g}): data and gene sets use different species "
-            "or symbols; set the dataset's species (mouse data need an ortholog table) or use "
-            "gene sets with the data's gene symbols"
+            f"{where}: only {shared} of the {len(data)} data genes are among the {n_set_genes} "
+            f"gene-set genes (overlap {overlap:.2f} < min_overlap {min_overlap:g}): data and gene "
+            "sets use different species or symbols; set the dataset's species (mouse data need "
+            "an ortholog table) or use gene sets with the data's gene symbols"
         )
     return overlap
 
@@ -123,7 +138,8 @@ def prepare(
     log.info("%s: %d cells x %d genes, %s", name, n_cells_in, n_genes_in, data_type)
 
     sets, ortho = gene_sets_for_species(gene_sets, adata.var_names, species, orthologs)
-    overlap = check_overlap(adata.var_names, sets, min_overlap, name)
+    n_set_genes = ortho.get("set_genes") if ortho["orthologs"] == FALLBACK else None
+    overlap = check_overlap(adata.var_names, sets, min_overlap, name, n_set_genes)
     annotated = {g for genes in sets.values() for g in genes}
     adata = adata[:, adata.var_names.isin(list(annotated))].copy()
     n_annotated = adata.n_vars
