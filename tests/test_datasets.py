@@ -23,6 +23,7 @@ from interpretable_ae.datasets import (
     read_liao,
     read_macosko,
     read_macosko_clusters,
+    parse_count_line,
     read_user_h5ad,
 )
 
@@ -138,7 +139,7 @@ def test_read_macosko_dense_text_in_chunks(shared_data, tmp_path):
     cells = picked[0].tolist() + ["r6_UNANNOTATED1"]
     genes = [f"Gene{i}" for i in range(7)] + ["Rho"]
     rng = np.random.default_rng(2)
-    dense = rng.integers(0, 4, size=(len(genes), len(cells)))
+    dense = rng.choice([0, 0, 0, 1, 2, 10, 123, 4005], size=(len(genes), len(cells)))
     # Drop-seq DGE layout: header "GENE<TAB>cell...", one gene per line, gzip
     text = (
         "GENE\t"
@@ -157,6 +158,25 @@ def test_read_macosko_dense_text_in_chunks(shared_data, tmp_path):
     expected = ["rods" if c == 24 else "other" for c in picked[1]]
     assert list(adata.obs["condition"]) == expected
     assert list(adata.obs["cell_type"]) == [MACOSKO_CLASSES[c] for c in picked[1]]
+
+
+def test_parse_count_line_integers_decimals_and_bad_width():
+    np.testing.assert_array_equal(parse_count_line(b"0\t7\t12\t305\t0", 5), [0, 7, 12, 305, 0])
+    np.testing.assert_allclose(parse_count_line(b"0.5\t1e2\t3", 3), [0.5, 100.0, 3.0])
+    with pytest.raises(DatasetError, match="a line has 2 values, the header names 3 cells"):
+        parse_count_line(b"1\t2", 3)
+
+
+def test_dense_text_with_a_short_line_names_the_line(tmp_path):
+    path = write_gz(tmp_path / "dge.txt.gz", "GENE\tc1\tc2\nA\t1\t2\nB\t3\n")
+    with pytest.raises(DatasetError, match=r"dge\.txt\.gz:3: a line has 1 values"):
+        read_macosko(path, _clusters(tmp_path, ["c1", "c2"]))
+
+
+def _clusters(tmp_path: Path, cells: list[str]) -> Path:
+    path = tmp_path / "clusters.txt"
+    path.write_text("".join(f"{c}\t{24 if i % 2 else 2}\n" for i, c in enumerate(cells)))
+    return path
 
 
 # -- Liao ---------------------------------------------------------------------------

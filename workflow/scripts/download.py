@@ -4,8 +4,6 @@ params.spec: the source dict from the config ({url, sha256}, or a gene-set sourc
 source: url | pypi_wheel | local). Verified before it is kept; see interpretable_ae.download.
 """
 
-from __future__ import annotations
-
 import logging
 import sys
 from pathlib import Path

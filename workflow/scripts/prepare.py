@@ -6,8 +6,6 @@ order of datasets.<name>.genesets) and optionally ``orthologs``. Params: ``datas
 ``name``), ``seed``. On bad input: one error line in the log, exit 1, no output.
 """
 
-from __future__ import annotations
-
 import logging
 import sys
 from pathlib import Path

@@ -229,45 +229,69 @@ def read_macosko_clusters(clusters: str | Path) -> pd.DataFrame:
     )
 
 
+def parse_count_line(values: bytes, n_fields: int) -> np.ndarray:
+    """Tab-separated non-negative integers -> float32 array, vectorised over the bytes.
+
+    Lines with anything but digits and tabs (decimals, exponents, signs) are parsed by
+    NumPy's float conversion instead. The number of fields must be ``n_fields``.
+    """
+    buf = np.frombuffer(values, dtype=np.uint8)
+    is_tab = buf == 9
+    if not np.all(is_tab | ((buf >= 48) & (buf <= 57))):
+        out = np.array(values.split(b"\t"), dtype=np.float32)
+    else:
+        ends = np.append(np.flatnonzero(is_tab), buf.size)
+        field = np.cumsum(is_tab)[~is_tab]
+        position = np.flatnonzero(~is_tab)
+        power = ends[field] - position - 1
+        digit = (buf[~is_tab] - 48).astype(np.float64) * np.power(10.0, power)
+        out = np.bincount(field, weights=digit, minlength=ends.size).astype(np.float32)
+    if out.size != n_fields:
+        raise DatasetError(f"a line has {out.size} values, the header names {n_fields} cells")
+    return out
+
+
 def read_dense_text(
-    path: str | Path, cells: Sequence[str] | None = None, chunksize: int = 500
+    path: str | Path, cells: Sequence[str] | None = None, chunksize: int = 256
 ) -> ad.AnnData:
     """A genes x cells tab-separated text (gzip) read in chunks of genes into sparse counts.
 
-    Only the columns in ``cells`` are read when given (cells missing from the file are
-    an error).
+    The header is ``GENE<TAB>cell...`` (Drop-seq digital expression); only the columns in
+    ``cells`` are kept when given (cells missing from the file are an error).
     """
     path = _need(path, "expression")
-    with _open_text(path) as fh:
-        header = fh.readline().rstrip("\r\n").split("\t")
-    all_cells = header[1:]
-    if cells is None:
-        use = all_cells
-    else:
-        present = set(all_cells)
-        missing = [c for c in cells if c not in present]
-        if missing:
+    opener = gzip.open if path.suffix == ".gz" else open
+    blocks, genes, rows = [], [], []
+    with opener(path, "rb") as fh:
+        header = fh.readline().rstrip(b"\r\n").decode().split("\t")
+        all_cells = pd.Index(header[1:])
+        use = all_cells if cells is None else pd.Index(cells)
+        columns = all_cells.get_indexer(use)
+        if (columns < 0).any():
+            missing = use[columns < 0][:3].tolist()
             raise DatasetError(
-                f"{path}: {len(missing)} annotated cells missing (e.g. {missing[:3]})"
+                f"{path}: {(columns < 0).sum()} annotated cells are not columns (e.g. {missing})"
             )
-        use = list(cells)
-    blocks, genes = [], []
-    reader = pd.read_csv(
-        path,
-        sep="\t",
-        index_col=0,
-        usecols=[header[0], *use],
-        dtype={c: np.float32 for c in use},
-        chunksize=chunksize,
-    )
-    for chunk in reader:
-        genes.extend(chunk.index.astype(str))
-        blocks.append(sp.csr_matrix(chunk[use].to_numpy(dtype=np.float32)))
+        try:
+            for lineno, line in enumerate(fh, start=2):
+                gene, _, values = line.rstrip(b"\r\n").partition(b"\t")
+                genes.append(gene.decode())
+                rows.append(parse_count_line(values, len(all_cells))[columns])
+                if len(rows) == chunksize:
+                    blocks.append(sp.csr_matrix(np.vstack(rows)))
+                    rows = []
+        except (DatasetError, ValueError) as err:
+            raise DatasetError(f"{path}:{lineno}: {err}") from None
+        except (OSError, EOFError) as err:
+            raise DatasetError(f"{path}: truncated or corrupt ({err}); download it again") from None
+    if rows:
+        blocks.append(sp.csr_matrix(np.vstack(rows)))
     if not blocks:
         raise DatasetError(f"{path}: no gene rows found")
-    X = sp.vstack(blocks).T.tocsr()
     adata = ad.AnnData(
-        X=X, obs=pd.DataFrame(index=pd.Index(use)), var=pd.DataFrame(index=pd.Index(genes))
+        X=sp.vstack(blocks).T.tocsr(),
+        obs=pd.DataFrame(index=pd.Index(use)),
+        var=pd.DataFrame(index=pd.Index(genes)),
     )
     adata.var_names_make_unique()
     return adata
@@ -277,7 +301,7 @@ def read_macosko(
     expression: str | Path,
     clusters: str | Path,
     condition_positive: Sequence[str] = ("rods",),
-    chunksize: int = 500,
+    chunksize: int = 256,
 ) -> ad.AnnData:
     """Macosko et al. 2015 P14 retina: the cells with a cluster, counts, cell classes."""
     table = read_macosko_clusters(clusters)
