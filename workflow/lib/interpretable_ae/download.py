@@ -194,26 +194,11 @@ def _gmt_text(raw: bytes, name: str) -> str:
 
 
 def filter_gmt_lines(lines: Iterable[str], prefixes: Sequence[str] = ()) -> list[str]:
-    """GMT lines whose term name starts with one of ``prefixes`` (all when empty)."""
-    keep = [ln.rstrip("\r\n") for ln in lines]
-    keep = [ln for ln in keep if ln.strip()] if prefixes else keep
-    if prefixes:
-        keep = [ln for ln in keep if ln.split("\t", 1)[0].startswith(tuple(prefixes))]
-    return keep
-
-
-def _write_gmt(lines: Sequence[str], dest: Path, spec: Mapping[str, Any], note: str) -> None:
-    """Write GMT ``lines`` to ``dest`` (atomic), validated with :func:`read_gmt`."""
-    if not lines:
-        raise DownloadError(
-            f"{dest.name}: no gene set kept with prefixes {list(spec.get('prefixes') or [])}; "
-            "check the prefixes in the config"
-        )
-    with staged(dest) as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        sets = read_gmt(tmp, drop_small=bool(spec.get("drop_small_sets", False)))
-        log.info("%s: %d gene sets written", dest.name, len(sets))
-    dest.with_name(dest.name + ".LICENSE.txt").write_text(note + "\n", encoding="utf-8")
+    """GMT lines whose term name starts with one of ``prefixes`` (all lines when empty)."""
+    lines = [ln.rstrip("\r\n") for ln in lines]
+    if not prefixes:
+        return lines
+    return [ln for ln in lines if ln.split("\t", 1)[0].startswith(tuple(prefixes))]
 
 
 def _licence_note(spec: Mapping[str, Any], origin: str) -> str:
@@ -221,7 +206,7 @@ def _licence_note(spec: Mapping[str, Any], origin: str) -> str:
     text = spec.get("licence")
     if not text:
         text = REACTOME_LICENCE if "reactome.org" in origin else MSIGDB_LICENCE
-    return f"Source: {origin}\n{text}"
+    return f"Source: {origin}\n{text}\n"
 
 
 def fetch_geneset(spec: Mapping[str, Any], dest: str | Path, *, progress: bool = True) -> None:
@@ -229,45 +214,49 @@ def fetch_geneset(spec: Mapping[str, Any], dest: str | Path, *, progress: bool =
 
     ``spec['source']`` is ``url`` (a GMT, ``.gmt.gz`` or a zip holding one GMT; the
     sha256 is of the downloaded file), ``pypi_wheel`` (see :func:`fetch_wheel_members`)
-    or ``local`` (``path``: copied after validation). ``prefixes`` keeps only the terms
-    whose names start with one of them.
+    or ``local`` (``path``, same formats). ``prefixes`` keeps only the terms whose names
+    start with one of them. The GMT is validated with :func:`read_gmt` (honouring
+    ``drop_small_sets``) before it is kept; a licence note is written next to it
+    (``<dest>.LICENSE.txt``).
     """
     dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     source = spec.get("source")
-    prefixes = list(spec.get("prefixes") or [])
     if source == "url":
-        url = _required(spec, "url")
-        with tempfile.TemporaryDirectory(dir=dest.parent if dest.parent.exists() else None) as d:
-            raw_path = Path(d) / Path(url.split("?")[0]).name
-            _stream(url, raw_path, progress)
+        origin = _required(spec, "url")
+        with tempfile.TemporaryDirectory(dir=dest.parent) as d:
+            raw_path = Path(d) / Path(origin.split("?")[0]).name
+            _stream(origin, raw_path, progress)
             check_format(raw_path, raw_path.name)
             check_sha256(raw_path, spec.get("sha256"), raw_path.name)
-            text = _gmt_text(raw_path.read_bytes(), raw_path.name)
-        _write_gmt(
-            filter_gmt_lines(text.splitlines(), prefixes), dest, spec, _licence_note(spec, url)
-        )
+            lines = _gmt_text(raw_path.read_bytes(), raw_path.name).splitlines()
     elif source == "pypi_wheel":
-        lines = fetch_wheel_members(spec)
+        lines = fetch_wheel_members(spec, progress=progress)
         origin = f"PyPI wheel {spec['package']}: {', '.join(spec['members'])}"
-        _write_gmt(filter_gmt_lines(lines, prefixes), dest, spec, _licence_note(spec, origin))
     elif source == "local":
-        path = Path(_required(spec, "path"))
+        origin = _required(spec, "path")
+        path = Path(origin)
         if not path.is_file():
             raise DownloadError(
                 f"{path}: local gene-set file not found; check 'path' in the config"
             )
         check_sha256(path, spec.get("sha256"), path.name)
-        text = _gmt_text(path.read_bytes(), path.name)
-        _write_gmt(
-            filter_gmt_lines(text.splitlines(), prefixes),
-            dest,
-            spec,
-            _licence_note(spec, str(path)),
-        )
+        lines = _gmt_text(path.read_bytes(), path.name).splitlines()
     else:
         raise DownloadError(
             f"gene-set source '{source}' is unknown; use one of url, pypi_wheel, local"
         )
+    kept = filter_gmt_lines(lines, list(spec.get("prefixes") or []))
+    if not kept:
+        raise DownloadError(
+            f"{dest.name}: no gene set kept with prefixes {list(spec.get('prefixes') or [])}; "
+            "check the prefixes in the config"
+        )
+    dest.with_name(dest.name + ".LICENSE.txt").write_text(_licence_note(spec, origin))
+    with staged(dest) as tmp:
+        tmp.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        sets = read_gmt(tmp, drop_small=bool(spec.get("drop_small_sets", False)))
+        log.info("%s: %d gene sets written from %s", dest.name, len(sets), origin)
 
 
 def fetch_wheel_members(

@@ -282,8 +282,6 @@ def prepare_from_config(
     species = str(dataset.get("species", "human"))
     table = read_orthologs(orthologs) if orthologs and species == "mouse" else None
     adata, data_type = load_dataset(dataset, files)
-    if dataset.get("data_type") in (COUNTS, LOGNORM):
-        data_type = dataset["data_type"]
     prepared = prepare(
         adata,
         gene_sets,
