@@ -44,14 +44,14 @@ CHUNK = 1 << 20
 USER_AGENT = "interpretable-ae-workflow (python urllib)"
 WHEEL_PLATFORM = ("--platform", "manylinux2014_x86_64", "--python-version", "3.11")
 MSIGDB_LICENCE = (
-    "MSigDB gene sets are distributed under the MSigDB licence "
-    "(https://www.gsea-msigdb.org/gsea/msigdb_license_terms.jsp): free for academic use; "
-    "KEGG and BioCarta sets are excluded here because of their own licences. "
-    "Cite Subramanian et al. 2005 (PNAS) and Liberzon et al. 2015 (Cell Systems)."
+    "MSigDB gene sets: use is subject to the MSigDB licence terms "
+    "(https://www.gsea-msigdb.org/gsea/msigdb_license_terms.jsp). KEGG and BioCarta sets "
+    "carry their own restrictions and are not used here. Cite Subramanian et al. 2005 "
+    "(PNAS) and Liberzon et al. 2015 (Cell Systems)."
 )
 REACTOME_LICENCE = (
-    "Reactome pathways are distributed under CC BY 4.0 (https://reactome.org/license); "
-    "cite the current Reactome database paper."
+    "Reactome pathways: Creative Commons Attribution licence, see "
+    "https://reactome.org/license; cite the current Reactome database paper."
 )
 
 
