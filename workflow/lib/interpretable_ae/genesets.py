@@ -155,3 +155,23 @@ def display_name(term: str) -> str:
         if term.startswith(prefix):
             return term[len(prefix) :].replace("_", " ")
     return term
+
+
+def merge_gene_sets(collections: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, list[str]]:
+    """Merge named collections into one ``{term: genes}`` (in order).
+
+    A term in two collections must have the same genes (e.g. hallmark sets from two
+    releases of the same file); otherwise it is an error naming both collections.
+    """
+    merged: dict[str, list[str]] = {}
+    origin: dict[str, str] = {}
+    for name, sets in collections.items():
+        for term, genes in sets.items():
+            if term in merged and set(merged[term]) != set(genes):
+                raise GeneSetError(
+                    f"gene set '{term}' is in both '{origin[term]}' and '{name}' with different "
+                    "genes; drop one of the collections or filter it with prefixes"
+                )
+            merged.setdefault(term, list(genes))
+            origin.setdefault(term, name)
+    return merged
