@@ -20,7 +20,7 @@ from matplotlib.image import imread
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
-PLANTED = "HALLMARK_INTERFERON_ALPHA_RESPONSE"
+PLANTED = "HALLMARK_INTERFERON_GAMMA_RESPONSE"
 MODELS = ("ae", "slalom", "slalom_dense")
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]

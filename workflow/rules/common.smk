@@ -64,7 +64,7 @@ def geneset_path(name):
 
 def orthologs_path():
     spec = config["orthologs"]
-    return spec["path"] if spec["source"] == "local" else "resources/orthologs/human_mouse.tsv"
+    return spec["path"] if spec["source"] == "local" else "resources/orthologs/human_mouse.csv"
 
 
 # ---- prepare ---------------------------------------------------------------------------

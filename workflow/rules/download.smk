@@ -43,7 +43,7 @@ rule download_genesets:
 
 rule download_orthologs:
     output:
-        "resources/orthologs/human_mouse.tsv",
+        "resources/orthologs/human_mouse.csv",
     params:
         spec=lambda wc: config["orthologs"],
     log:

@@ -25,10 +25,12 @@ def _key(path: Any) -> str:
 
 
 def _fill_defaults(schema: Mapping[str, Any], config: dict[str, Any]) -> None:
-    """Set the top-level defaults the schema declares (nested ones are merged later)."""
+    """Set the defaults the schema declares under ``properties``, recursively."""
     for key, sub in schema.get("properties", {}).items():
         if "default" in sub and key not in config:
             config[key] = copy.deepcopy(sub["default"])
+        if isinstance(config.get(key), dict):
+            _fill_defaults(sub, config[key])
 
 
 def validate_schema(config: dict[str, Any], schema_path: str | Path) -> None:
