@@ -126,9 +126,7 @@ def test_term_lookups(data):
     assert set(ae.active_terms()) == set(by_norm.index[by_norm > 0])
     genes = ae.term_genes("SET_001")
     assert set(genes.index[genes["in_annotation"]]) == set(gene_sets["SET_001"])
-    np.testing.assert_array_equal(
-        genes["gained"], (genes["weight"] != 0) & ~genes["in_annotation"]
-    )
+    np.testing.assert_array_equal(genes["gained"], (genes["weight"] != 0) & ~genes["in_annotation"])
     with pytest.raises(ValueError, match="not a factor"):
         ae.term_genes("NO_SUCH_TERM")
 

@@ -56,9 +56,7 @@ def test_composed_decoder_prox_is_the_prox_of_the_sum(seed):
     weights = l1_weights(mask, n_sparse=1, n_dense=1, lambda1=0.4, lambda2=0.3, dtype=torch.float64)
     v = rng.normal(size=(5, 4))
     lam3 = 0.5
-    expected = numerical_prox(
-        v, lambda x: float(decoder_penalty(torch.tensor(x), weights, lam3))
-    )
+    expected = numerical_prox(v, lambda x: float(decoder_penalty(torch.tensor(x), weights, lam3)))
     got = prox_decoder_(torch.tensor(v), weights, lam3).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
 

@@ -51,11 +51,20 @@ def main(smk) -> None:
     train = {k: options[k] for k in TRAIN} | {k: options[k] for k in TRAIN_OPTIONAL if k in options}
     ae.train(**train, seed=seed)
     seconds = time.perf_counter() - t0
-    log.info("trained in %.1f s; final loss %.5g; %d active", seconds, ae.final_loss,
-             len(ae.active_terms(kind=None)))
+    log.info(
+        "trained in %.1f s; final loss %.5g; %d active",
+        seconds,
+        ae.final_loss,
+        len(ae.active_terms(kind=None)),
+    )
 
-    run = {"setup": smk.params.setup, "seed": seed, "seconds": seconds,
-           "epochs": int(options["epochs"]), "device": str(device)}
+    run = {
+        "setup": smk.params.setup,
+        "seed": seed,
+        "seconds": seconds,
+        "epochs": int(options["epochs"]),
+        "device": str(device),
+    }
     factors = ae.to_factor_anndata(run=run)
     out_factors, out_model = Path(smk.output.factors), Path(smk.output.model)
     tmp_factors = out_factors.with_name(out_factors.name + ".tmp.h5ad")

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,11 @@ from .prox import l1_weights
 from .train import TrainConfig, TrainHistory, evaluate, train_model
 
 KEY = "interpretable_ae"
-WEIGHTS_FILE, ANNOTATION_FILE, CONFIG_FILE = "model.safetensors", "annotation.safetensors", "config.json"
+WEIGHTS_FILE, ANNOTATION_FILE, CONFIG_FILE = (
+    "model.safetensors",
+    "annotation.safetensors",
+    "config.json",
+)
 log = logging.getLogger(__name__)
 
 
@@ -235,9 +239,7 @@ class InterpretableAutoencoder:
             + [f"dense_{i}" for i in range(arch["n_dense"])]
         )
         self.kinds = (
-            ["annotated"] * len(terms)
-            + ["sparse"] * arch["n_sparse"]
-            + ["dense"] * arch["n_dense"]
+            ["annotated"] * len(terms) + ["sparse"] * arch["n_sparse"] + ["dense"] * arch["n_dense"]
         )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -265,6 +267,7 @@ class InterpretableAutoencoder:
         patience: int = 5,
         seed: int | None = None,
         progress: bool = True,
+        on_epoch_end: Callable[[int], None] | None = None,
     ) -> InterpretableAutoencoder:
         """Fit by stochastic proximal gradient and write the results into ``self.adata``.
 
@@ -273,7 +276,8 @@ class InterpretableAutoencoder:
         outside each gene set), ``lr * lambda2`` (L1 on sparse factors) and
         ``lr * lambda3`` (group lasso on every factor). These lambdas equal those of
         ``intercode.Intercode.train`` (paper: 0.93 / 0.57 at lr 1e-3, batch 62, 50
-        epochs). ``val_fraction`` > 0 holds out cells for early stopping.
+        epochs). ``val_fraction`` > 0 holds out cells for early stopping;
+        ``on_epoch_end(epoch)`` is called after each epoch, outside the timing.
         """
         if self.adata is None:
             raise ValueError("this model has no training data; load it with an AnnData")
@@ -302,7 +306,9 @@ class InterpretableAutoencoder:
             lambda2,
         )
         t0 = time.perf_counter()
-        self.history = train_model(self.module, x, weights, self.config, cov, progress)
+        self.history = train_model(
+            self.module, x, weights, self.config, cov, progress, on_epoch_end
+        )
         self.seconds = time.perf_counter() - t0
         self.final_loss, _ = evaluate(self.module, x, lambda0, cov)
         self.write_results(self.adata)
@@ -529,7 +535,12 @@ class InterpretableAutoencoder:
         )
         obj = cls.__new__(cls)
         obj._setup(
-            genes, config["terms"], annotation, config["arch"], config["covariates"], device,
+            genes,
+            config["terms"],
+            annotation,
+            config["arch"],
+            config["covariates"],
+            device,
             config["seed"],
         )
         obj.module.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(obj.device)))

@@ -12,6 +12,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -137,6 +138,7 @@ def train_model(
     config: TrainConfig,
     covariates: torch.Tensor | None = None,
     progress: bool = True,
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> TrainHistory:
     """Train ``model`` in place on ``x`` (cells x genes, already on the model's device).
 
@@ -144,13 +146,14 @@ def train_model(
     the smooth loss, then after every step the prox of ``lr * R``. Dropout and batch
     order come from ``config.seed`` only (the global RNG state is restored afterwards).
     With ``config.val_fraction`` > 0, training stops after ``patience`` epochs without
-    a better validation loss and the best weights are restored.
+    a better validation loss and the best weights are restored. ``on_epoch_end(epoch)``
+    runs after each epoch, outside the timed part (e.g. to monitor a loss).
     """
     device = x.device
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(config.seed)
-        return _train(model, x, l1_weights, config, covariates, progress)
+        return _train(model, x, l1_weights, config, covariates, progress, on_epoch_end)
 
 
 def _train(
@@ -160,6 +163,7 @@ def _train(
     config: TrainConfig,
     covariates: torch.Tensor | None,
     progress: bool,
+    on_epoch_end: Callable[[int], None] | None,
 ) -> TrainHistory:
     device = x.device
     train_idx, val_idx = split_cells(x.shape[0], config.val_fraction, config.seed)
@@ -219,6 +223,8 @@ def _train(
         else:
             hist.best_epoch = epoch
         hist.seconds.append(time.perf_counter() - t0)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
         bar.set_postfix(loss=f"{hist.train_loss[-1]:.4g}", active=hist.n_active[-1], refresh=False)
         if epoch % every == 0 or epoch == config.epochs - 1:
             val_txt = f", validation loss {hist.val_loss[-1]:.5g}" if hist.val_loss else ""
