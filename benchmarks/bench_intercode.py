@@ -1,0 +1,230 @@
+"""Benchmark: this package's autoencoder against PyPI intercode 0.0.7 at identical settings.
+
+    python benchmarks/bench_intercode.py [--epochs 15] [--threads 1]
+
+On simulated Kang-sized data (13,500 cells x 1,000 genes x 300 gene sets, 3 planted) both
+models train with the paper's hyper-parameters (lr 1e-3, batch 62, lambda0 0.1,
+lambda1 0.93, lambda3 0.57 in intercode's ``Intercode.train`` convention, which is ours).
+Prints seconds per epoch, wall time to reach intercode's final full-data loss, planted-term
+recovery (univariate logistic accuracy) and achieved GFLOP/s against torch's sgemm rate;
+writes the same to ``benchmarks/out/bench_intercode.json``. A third run ("tuned") uses a
+larger batch with the learning rate scaled alike (same penalty shrinkage per epoch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "lib"))
+from interpretable_ae.autoencoder import InterpretableAutoencoder  # noqa: E402
+from interpretable_ae.genesets import build_mask  # noqa: E402
+from interpretable_ae.simulate import simulate_counts  # noqa: E402
+from interpretable_ae.train import evaluate  # noqa: E402
+
+PAPER = {"lr": 1e-3, "batch_size": 62, "lambda0": 0.1, "lambda1": 0.93, "lambda3": 0.57}
+
+
+def sgemm_rate(n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a large square float32 matmul with the current torch threads."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def train_flops_per_cell(n_genes: int, hidden: list[int], n_factors: int) -> float:
+    """Matmul FLOPs of one training step per cell: forward, and backward without the
+    input gradient of the first layer."""
+    sizes = [n_genes, *hidden, n_factors]
+    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)) + n_factors * n_genes
+    return 2.0 * (3 * macs - n_genes * hidden[0])
+
+
+def recovery(latents: np.ndarray, labels: np.ndarray, names: list[str], planted: list[str]):
+    """Univariate logistic accuracy per factor; ranks (1 = best) of the planted terms."""
+    acc = np.array(
+        [
+            LogisticRegression().fit(latents[:, [k]], labels).score(latents[:, [k]], labels)
+            for k in range(latents.shape[1])
+        ]
+    )
+    order = np.argsort(-acc, kind="stable")
+    rank = {names[k]: r + 1 for r, k in enumerate(order)}
+    return {t: {"rank": rank[t], "accuracy": float(acc[names.index(t)])} for t in planted}
+
+
+class _Clock(io.TextIOBase):
+    """Stdout sink that timestamps intercode's per-epoch loss lines."""
+
+    pattern = re.compile(r"Epoch: (\d+) -- total train loss:\s+([\d.]+)=")
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.epochs: list[tuple[float, float]] = []  # (seconds since start, loss)
+        self.line = ""
+
+    def write(self, s: str) -> int:  # print() writes its pieces one by one
+        self.line += s
+        *done, self.line = self.line.split("\n")
+        for line in done:
+            if m := self.pattern.search(line):
+                self.epochs.append((time.perf_counter() - self.t0, float(m.group(2))))
+        return len(s)
+
+
+def run_intercode(adata, mask, terms, epochs: int, seed: int) -> dict:
+    import intercode
+
+    data = adata.copy()
+    data.varm["I"], data.uns["terms"] = mask.toarray().astype(np.float32), terms
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    model = intercode.Intercode(data, use_cuda=False)
+    clock = _Clock()
+    with contextlib.redirect_stdout(clock):
+        model.train(
+            PAPER["lr"],
+            PAPER["batch_size"],
+            epochs,
+            PAPER["lambda0"],
+            PAPER["lambda1"],
+            None,
+            PAPER["lambda3"],
+        )
+    seconds = [clock.epochs[0][0]] + list(np.diff([t for t, _ in clock.epochs]))
+    model.model.eval()
+    with torch.no_grad():
+        latents = model.model.encoder(torch.from_numpy(data.X)).numpy()
+    return {
+        "seconds_per_epoch": float(np.median(seconds)),
+        "seconds_total": clock.epochs[-1][0],
+        "cumulative_seconds": [t for t, _ in clock.epochs],
+        "loss": [loss for _, loss in clock.epochs],
+        "latents": latents,
+        "names": list(terms),
+    }
+
+
+def run_ours(adata, mask, terms, epochs: int, seed: int, batch_size: int, lr: float) -> dict:
+    ae = InterpretableAutoencoder(adata.copy(), mask=mask, terms=terms, device="cpu", seed=seed)
+    x = torch.from_numpy(np.asarray(adata.X, dtype=np.float32))
+    losses: list[float] = []
+    ae.train(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        lambda0=PAPER["lambda0"],
+        lambda1=PAPER["lambda1"],
+        lambda3=PAPER["lambda3"],
+        progress=False,
+        on_epoch_end=lambda _: losses.append(evaluate(ae.module, x, PAPER["lambda0"])[0]),
+    )
+    return {
+        "seconds_per_epoch": float(np.median(ae.history.seconds)),
+        "seconds_total": float(np.sum(ae.history.seconds)),
+        "cumulative_seconds": list(np.cumsum(ae.history.seconds)),
+        "loss": losses,
+        "latents": ae.get_latent_representation(),
+        "names": ae.factor_names,
+    }
+
+
+def time_to(result: dict, target: float) -> float | None:
+    for t, loss in zip(result["cumulative_seconds"], result["loss"], strict=True):
+        if loss <= target:
+            return float(t)
+    return None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", type=int, default=13500)
+    p.add_argument("--genes", type=int, default=1000)
+    p.add_argument("--sets", type=int, default=300)
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--tolerance", type=float, default=0.01, help="'reached' = loss <= target * (1 + tol)"
+    )
+    p.add_argument("--tuned-batch", type=int, default=128)
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    adata, gene_sets = simulate_counts(args.cells, args.genes, args.sets, seed=args.seed)
+    mask, terms = build_mask(adata.var_names, gene_sets)
+    planted = adata.uns["simulation"]["terms"]
+    labels = (adata.obs["condition"] == "stimulated").to_numpy()
+    gemm = sgemm_rate()
+    flops_epoch = train_flops_per_cell(args.genes, [400, 400], len(terms)) * args.cells
+    print(
+        f"data: {args.cells} cells x {args.genes} genes x {len(terms)} gene sets; "
+        f"{args.epochs} epochs; {args.threads} torch thread(s); sgemm {gemm:.1f} GFLOP/s"
+    )
+
+    scale = args.tuned_batch / PAPER["batch_size"]
+    runs = {
+        "intercode": run_intercode(adata, mask, terms, args.epochs, args.seed),
+        "ours": run_ours(adata, mask, terms, args.epochs, args.seed, 62, PAPER["lr"]),
+        f"ours_batch{args.tuned_batch}": run_ours(
+            adata, mask, terms, args.epochs, args.seed, args.tuned_batch, PAPER["lr"] * scale
+        ),
+    }
+    target = runs["intercode"]["loss"][-1] * (1 + args.tolerance)
+    report: dict = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "sgemm_gflops": gemm,
+        "target_loss": target,
+        "runs": {},
+    }
+    for name, r in runs.items():
+        reached = time_to(r, target)
+        row = {
+            "seconds_per_epoch": r["seconds_per_epoch"],
+            "seconds_total": r["seconds_total"],
+            "final_loss": r["loss"][-1],
+            "seconds_to_intercode_final_loss": reached,
+            "gflops": flops_epoch / r["seconds_per_epoch"] / 1e9,
+            "recovery": recovery(r["latents"], labels, r["names"], planted),
+            "loss": r["loss"],
+        }
+        row["fraction_of_sgemm"] = row["gflops"] / gemm
+        report["runs"][name] = row
+    base = report["runs"]["intercode"]
+    print(
+        f"{'model':<16}{'s/epoch':>9}{'speed-up':>10}{'final loss':>12}{'s to target':>13}"
+        f"{'time ratio':>12}{'GFLOP/s':>9}{'% sgemm':>9}  planted ranks (accuracy)"
+    )
+    for name, row in report["runs"].items():
+        speed = base["seconds_per_epoch"] / row["seconds_per_epoch"]
+        reached = row["seconds_to_intercode_final_loss"]
+        ratio = base["seconds_to_intercode_final_loss"] / reached if reached else float("nan")
+        row["throughput_ratio"], row["time_to_loss_ratio"] = speed, ratio
+        ranks = ", ".join(f"{v['rank']} ({v['accuracy']:.3f})" for v in row["recovery"].values())
+        print(
+            f"{name:<16}{row['seconds_per_epoch']:>9.2f}{speed:>10.2f}{row['final_loss']:>12.3f}"
+            f"{reached if reached is not None else float('nan'):>13.1f}{ratio:>12.2f}"
+            f"{row['gflops']:>9.1f}{100 * row['fraction_of_sgemm']:>9.1f}  {ranks}"
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / "bench_intercode.json"
+    out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Closed-form proximal operators of the decoder penalty, in place and vectorised.
+
+The decoder W (genes x factors) is penalised by
+
+    R(W) = sum_gk L[g, k] |W[g, k]|  +  lambda3 * sum_k ||W[:, k]||_2
+
+where the elementwise L1 weight ``L`` (:func:`l1_weights`) is ``lambda1`` on the genes
+*outside* an annotated factor's gene set, ``0`` inside it, ``lambda2`` on sparse factors
+and ``0`` on dense factors. After an optimiser step with learning rate ``lr`` the
+training loop applies ``prox_{lr * R}``: the weighted L1 prox (soft thresholding by
+``lr * L``) followed by the group prox (column shrinkage by ``lr * lambda3``). The
+composition is the exact prox of the sum (Yu 2013), because shrinking a column by a
+non-negative factor keeps its sign pattern.
+
+So a penalty's step is always ``lr * lambda``. This equals the convention of
+``intercode.Intercode.train`` (it multiplies lambda1..3 by lr itself): the paper's
+lambda1 = 0.93, lambda3 = 0.57 are used here unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def soft_threshold_(w: torch.Tensor, threshold: torch.Tensor | float) -> torch.Tensor:
+    """In place: ``w <- sign(w) * max(|w| - threshold, 0)`` (prox of ``threshold * |w|``).
+
+    ``threshold`` (>= 0) is a scalar or a tensor broadcastable to ``w``. Computed as
+    ``w - clamp(w, -threshold, threshold)`` (two passes); entries whose threshold is 0
+    are returned bit-for-bit unchanged.
+    """
+    if not isinstance(threshold, torch.Tensor):
+        threshold = torch.tensor(float(threshold), dtype=w.dtype, device=w.device)
+    return w.sub_(torch.clamp(w, -threshold, threshold))
+
+
+def group_soft_threshold_(w: torch.Tensor, threshold: float) -> torch.Tensor:
+    """In place, per column ``k``: ``w_k <- max(1 - threshold / ||w_k||, 0) * w_k``.
+
+    The prox of ``threshold * sum_k ||w_k||_2``: columns whose norm is at most
+    ``threshold`` become exactly zero, the others shrink towards zero.
+    """
+    if threshold <= 0:
+        return w
+    norms = w.square().sum(dim=0, keepdim=True).sqrt_()  # 5x faster than vector_norm(dim=0)
+    scale = (1.0 - threshold / norms.clamp(min=torch.finfo(w.dtype).tiny)).clamp_(min=0.0)
+    return w.mul_(scale)
+
+
+def prox_decoder_(
+    w: torch.Tensor, l1_threshold: torch.Tensor | float, group_threshold: float
+) -> torch.Tensor:
+    """In place: exact prox of the decoder penalty, L1 first then group (Yu 2013).
+
+    ``l1_threshold`` is ``lr * l1_weights(...)``; ``group_threshold`` is ``lr * lambda3``.
+    """
+    soft_threshold_(w, l1_threshold)
+    return group_soft_threshold_(w, group_threshold)
+
+
+def l1_weights(
+    mask: torch.Tensor,
+    n_sparse: int,
+    n_dense: int,
+    lambda1: float,
+    lambda2: float,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Elementwise L1 weights for W = [annotated | sparse | dense] (genes x factors).
+
+    ``mask`` is the genes x terms annotation I (1 inside a gene set): annotated factors
+    get ``lambda1 * (1 - I)``, sparse factors ``lambda2``, dense factors 0.
+    """
+    n_genes = mask.shape[0]
+    outside = (mask == 0).to(dtype)
+    return torch.cat(
+        [
+            float(lambda1) * outside,
+            torch.full((n_genes, n_sparse), float(lambda2), dtype=dtype, device=mask.device),
+            torch.zeros((n_genes, n_dense), dtype=dtype, device=mask.device),
+        ],
+        dim=1,
+    )
+
+
+def decoder_penalty(w: torch.Tensor, weights: torch.Tensor, lambda3: float) -> torch.Tensor:
+    """Value of ``R(W)`` for the given L1 ``weights`` and group weight ``lambda3``."""
+    return (weights * w.abs()).sum() + lambda3 * torch.linalg.vector_norm(w, dim=0).sum()

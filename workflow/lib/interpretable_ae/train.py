@@ -1,0 +1,248 @@
+"""Stochastic proximal gradient training of :class:`~.model.LinearDecoderAE`.
+
+Fast by construction: the whole data set sits on the model's device once, batches are
+index-shuffled slices of it (no DataLoader, no per-batch numpy), the prox step is one
+vectorised in-place update with thresholds precomputed once, and the full data are only
+evaluated when a validation split is requested (and once at the end).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .model import LinearDecoderAE, objective
+from .prox import prox_decoder_
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run.
+
+    Penalty steps are ``lr * lambda`` (see :mod:`.prox`): lambda1..3 are in the
+    convention of ``intercode.Intercode.train`` and the paper's notebooks.
+    """
+
+    epochs: int = 50
+    batch_size: int = 62
+    lr: float = 1e-3
+    lambda0: float = 0.1
+    lambda1: float = 0.93
+    lambda2: float = 0.0
+    lambda3: float = 0.57
+    val_fraction: float = 0.0
+    patience: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 2,
+            "lr": self.lr > 0,
+            "val_fraction": 0 <= self.val_fraction < 1,
+            "patience": self.patience >= 1,
+        }
+        checks |= {f"lambda{i}": getattr(self, f"lambda{i}") >= 0 for i in range(4)}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
+            raise ValueError(
+                f"invalid training option(s) {values}: need epochs >= 1, batch_size >= 2, "
+                "lr > 0, lambdas >= 0, 0 <= val_fraction < 1, patience >= 1"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch record: training loss (batch mean, dropout on), validation loss
+    (eval mode; empty without validation), seconds and number of active factors."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    n_active: list[int] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Slices of ``range(n)`` of ``batch_size``; a 1-cell tail (BatchNorm cannot use it)
+    is merged into the batch before it."""
+    bounds = [(a, min(a + batch_size, n)) for a in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2] = (bounds[-2][0], n)
+        bounds.pop()
+    return bounds
+
+
+def split_cells(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded (train, validation) cell indices; validation is empty for fraction 0."""
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0 and not 2 <= n_val <= n - 2:
+        raise ValueError(
+            f"val_fraction={val_fraction} of {n} cells leaves {n_val} validation cells; "
+            "use a fraction that keeps at least 2 cells on each side, or 0"
+        )
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+@torch.no_grad()
+def evaluate(
+    model: LinearDecoderAE,
+    x: torch.Tensor,
+    lambda0: float,
+    covariates: torch.Tensor | None = None,
+    chunk: int = 4096,
+) -> tuple[float, float]:
+    """Eval-mode ``(loss, reconstruction)`` of :func:`.model.objective` on all of ``x``."""
+    was_training = model.training
+    model.eval()
+    loss = rec = 0.0
+    for a in range(0, x.shape[0], chunk):
+        xb = x[a : a + chunk]
+        cb = None if covariates is None else covariates[a : a + chunk]
+        z, out = model(xb, cb)
+        lo, re = objective(xb, z, out, lambda0)
+        loss += float(lo) * xb.shape[0]
+        rec += float(re) * xb.shape[0]
+    model.train(was_training)
+    return loss / x.shape[0], rec / x.shape[0]
+
+
+def n_active_factors(weight: torch.Tensor) -> int:
+    """Factors whose decoder column is not exactly zero."""
+    return int((weight != 0).any(dim=0).sum())
+
+
+def train_model(
+    model: LinearDecoderAE,
+    x: torch.Tensor,
+    l1_weights: torch.Tensor,
+    config: TrainConfig,
+    covariates: torch.Tensor | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> TrainHistory:
+    """Train ``model`` in place on ``x`` (cells x genes, already on the model's device).
+
+    ``l1_weights`` are the elementwise L1 weights of :func:`.prox.l1_weights`. Adam on
+    the smooth loss, then after every step the prox of ``lr * R``. Dropout and batch
+    order come from ``config.seed`` only (the global RNG state is restored afterwards).
+    With ``config.val_fraction`` > 0, training stops after ``patience`` epochs without
+    a better validation loss and the best weights are restored. ``on_epoch_end(epoch)``
+    runs after each epoch, outside the timed part (e.g. to monitor a loss).
+    """
+    device = x.device
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(config.seed)
+        return _train(model, x, l1_weights, config, covariates, progress, on_epoch_end)
+
+
+def _train(
+    model: LinearDecoderAE,
+    x: torch.Tensor,
+    l1_weights: torch.Tensor,
+    config: TrainConfig,
+    covariates: torch.Tensor | None,
+    progress: bool,
+    on_epoch_end: Callable[[int], None] | None,
+) -> TrainHistory:
+    device = x.device
+    train_idx, val_idx = split_cells(x.shape[0], config.val_fraction, config.seed)
+    if train_idx.numel() < 2:
+        raise ValueError(f"training needs at least 2 cells, got {train_idx.numel()}")
+    train_idx, val_idx = train_idx.to(device), val_idx.to(device)
+    x_val = x.index_select(0, val_idx) if val_idx.numel() else None
+    c_val = None if covariates is None or x_val is None else covariates.index_select(0, val_idx)
+    bounds = batch_bounds(train_idx.numel(), config.batch_size)
+    gen = torch.Generator().manual_seed(config.seed)
+
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, **fused)
+    w = model.decoder_weight
+    l1_threshold = (config.lr * l1_weights).to(device=device, dtype=w.dtype)
+    group_threshold = config.lr * config.lambda3
+
+    hist = TrainHistory()
+    best_loss, best_state, stale = math.inf, None, 0
+    every = max(1, config.epochs // 10)
+    bar = tqdm(
+        range(config.epochs),
+        desc="training",
+        unit="epoch",
+        disable=not progress,
+        file=sys.stderr,
+        mininterval=5.0,
+    )
+    model.train()
+    for epoch in bar:
+        t0 = time.perf_counter()
+        perm = train_idx[torch.randperm(train_idx.numel(), generator=gen).to(device)]
+        total = torch.zeros((), device=device)
+        for a, b in bounds:
+            idx = perm[a:b]
+            xb = x.index_select(0, idx)
+            cb = None if covariates is None else covariates.index_select(0, idx)
+            z, out = model(xb, cb)
+            loss, _ = objective(xb, z, out, config.lambda0)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                prox_decoder_(w.data, l1_threshold, group_threshold)
+                total += loss.detach() * (b - a)
+        hist.train_loss.append(float(total) / train_idx.numel())
+        with torch.no_grad():
+            hist.n_active.append(n_active_factors(w))
+        if x_val is not None:
+            val, _ = evaluate(model, x_val, config.lambda0, c_val)
+            hist.val_loss.append(val)
+            if val < best_loss:
+                best_loss, stale, hist.best_epoch = val, 0, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+        else:
+            hist.best_epoch = epoch
+        hist.seconds.append(time.perf_counter() - t0)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+        bar.set_postfix(loss=f"{hist.train_loss[-1]:.4g}", active=hist.n_active[-1], refresh=False)
+        if epoch % every == 0 or epoch == config.epochs - 1:
+            val_txt = f", validation loss {hist.val_loss[-1]:.5g}" if hist.val_loss else ""
+            log.info(
+                "epoch %d/%d: train loss %.5g%s, %d active factors, %.2f s",
+                epoch + 1,
+                config.epochs,
+                hist.train_loss[-1],
+                val_txt,
+                hist.n_active[-1],
+                hist.seconds[-1],
+            )
+        if x_val is not None and stale >= config.patience:
+            hist.stopped_early = True
+            log.info("early stop after epoch %d (best %d)", epoch + 1, hist.best_epoch + 1)
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return hist

@@ -1,0 +1,82 @@
+"""Snakemake script: fit the interpretable autoencoder on prepared data.
+
+Inputs: ``prepared`` (prepared-data contract). Params: ``options`` (dict of
+hyper-parameters), ``seed``, ``setup``. Outputs: ``factors`` (factor contract h5ad) and
+``model`` (a directory written by ``InterpretableAutoencoder.save``). Everything is
+written to temporary paths and renamed at the end, so a failure leaves no output.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import anndata as ad
+import torch
+
+from interpretable_ae.autoencoder import InterpretableAutoencoder, resolve_device
+from interpretable_ae.contract import validate_prepared
+
+ARCH = ("n_sparse", "n_dense", "hidden", "dropout", "covariates")
+TRAIN = ("epochs", "batch_size", "lr", "lambda0", "lambda1", "lambda2", "lambda3")
+TRAIN_OPTIONAL = ("val_fraction", "patience")
+
+
+def main(smk) -> None:
+    logging.basicConfig(
+        filename=smk.log[0],
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+    )
+    logging.captureWarnings(True)
+    log = logging.getLogger("fit_autoencoder")
+    torch.set_num_threads(int(smk.threads))
+    options = dict(smk.params.options)
+    missing = [k for k in ARCH + TRAIN if k not in options]
+    if missing:
+        raise ValueError(f"params.options lacks {missing}; add them to the autoencoder config")
+    seed = int(smk.params.seed)
+
+    adata = ad.read_h5ad(smk.input.prepared)
+    validate_prepared(adata, where=str(smk.input.prepared))
+    device = resolve_device(options.get("device", "auto"))
+    log.info("%s: %d cells x %d genes; device %s", smk.input.prepared, *adata.shape, device)
+
+    arch = {k: options[k] for k in ARCH}
+    ae = InterpretableAutoencoder(adata, **arch, device=device, seed=seed)
+    log.info("%r", ae)
+    t0 = time.perf_counter()
+    train = {k: options[k] for k in TRAIN} | {k: options[k] for k in TRAIN_OPTIONAL if k in options}
+    ae.train(**train, seed=seed)
+    seconds = time.perf_counter() - t0
+    log.info(
+        "trained in %.1f s; final loss %.5g; %d active",
+        seconds,
+        ae.final_loss,
+        len(ae.active_terms(kind=None)),
+    )
+
+    run = {
+        "setup": smk.params.setup,
+        "seed": seed,
+        "seconds": seconds,
+        "epochs": int(options["epochs"]),
+        "device": str(device),
+    }
+    factors = ae.to_factor_anndata(run=run)
+    out_factors, out_model = Path(smk.output.factors), Path(smk.output.model)
+    tmp_factors = out_factors.with_name(out_factors.name + ".tmp.h5ad")
+    tmp_model = out_model.with_name(out_model.name + ".tmp")
+    shutil.rmtree(tmp_model, ignore_errors=True)
+    factors.write_h5ad(tmp_factors)
+    ae.save(tmp_model)
+    shutil.rmtree(out_model, ignore_errors=True)
+    tmp_model.rename(out_model)
+    tmp_factors.rename(out_factors)
+    log.info("wrote %s and %s", out_factors, out_model)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821
