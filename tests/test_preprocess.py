@@ -11,6 +11,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from snakemake.iocontainers import Namedlist
 import scipy.sparse as sp
 
 from interpretable_ae.contract import MASK_KEY, TERMS_KEY, validate_prepared
@@ -201,21 +202,21 @@ def test_ortholog_table_real(shared_data):
 def _run_prepare(tmp_path, dataset, inputs, specs) -> tuple[int, Path, Path]:
     out, log = tmp_path / "results" / "prepared.h5ad", tmp_path / "prepare.log"
 
-    class Inputs(dict):
-        pass
-
     smk = SimpleNamespace(
         scriptdir=str(SCRIPTS),
-        input=Inputs(inputs),
-        output=SimpleNamespace(prepared=str(out)),
-        log=[str(log)],
+        rule="prepare",
+        input=Namedlist(fromdict=inputs),
+        output=Namedlist(fromdict={"prepared": str(out)}),
+        log=Namedlist(fromdict={"log": str(log)}),
         params=SimpleNamespace(dataset=dataset, genesets=specs, seed=0),
     )
-    with pytest.raises(SystemExit) as exit_:
+    try:
         runpy.run_path(
             str(SCRIPTS / "prepare.py"), init_globals={"snakemake": smk}, run_name="__main__"
         )
-    return exit_.value.code, out, log
+    except SystemExit as exit_:
+        return exit_.code, out, log
+    return 0, out, log
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,9 @@ def test_figures_have_content(run: Path, name: str):
 
 
 def test_report_is_self_contained(run: Path):
-    html = (run / "report.html").read_text(errors="replace") if (run / "report.html").is_file() else ""
+    html = (
+        (run / "report.html").read_text(errors="replace") if (run / "report.html").is_file() else ""
+    )
     if not html:  # Snakemake writes a zip when the name ends in .zip; .html is one file
         pytest.fail("report.html was not written")
     assert "fig2_accuracy.png" in html and "runtime.tsv" in html

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 
 from interpretable_ae.plots import plot_term_scatter, save_figure  # noqa: E402
 from interpretable_ae.scoring import read_factors, run_label  # noqa: E402
+from interpretable_ae.runner import run_script  # noqa: E402
 
 
 def main(smk) -> None:
@@ -39,10 +40,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        filename=snakemake.log[0],  # noqa: F821
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("fontTools").setLevel(logging.WARNING)
-    main(snakemake)  # noqa: F821
+    run_script(main, snakemake)  # noqa: F821

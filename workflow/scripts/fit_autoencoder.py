@@ -6,18 +6,20 @@ hyper-parameters), ``seed``, ``setup``. Outputs: ``factors`` (factor contract h5
 written to temporary paths and renamed at the end, so a failure leaves no output.
 """
 
-from __future__ import annotations
-
 import logging
 import shutil
+import sys
 import time
 from pathlib import Path
 
-import anndata as ad
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from interpretable_ae.autoencoder import InterpretableAutoencoder, resolve_device
-from interpretable_ae.contract import validate_prepared
+import anndata as ad  # noqa: E402
+import torch  # noqa: E402
+
+from interpretable_ae.autoencoder import InterpretableAutoencoder, resolve_device  # noqa: E402
+from interpretable_ae.contract import validate_prepared  # noqa: E402
+from interpretable_ae.runner import run_script  # noqa: E402
 
 ARCH = ("n_sparse", "n_dense", "hidden", "dropout", "covariates")
 TRAIN = ("epochs", "batch_size", "lr", "lambda0", "lambda1", "lambda2", "lambda3")
@@ -25,12 +27,6 @@ TRAIN_OPTIONAL = ("val_fraction", "patience")
 
 
 def main(smk) -> None:
-    logging.basicConfig(
-        filename=smk.log[0],
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
-    )
-    logging.captureWarnings(True)
     log = logging.getLogger("fit_autoencoder")
     torch.set_num_threads(int(smk.threads))
     options = dict(smk.params.options)
@@ -79,4 +75,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821
+    run_script(main, snakemake)  # noqa: F821

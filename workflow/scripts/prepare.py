@@ -6,46 +6,34 @@ order of datasets.<name>.genesets) and optionally ``orthologs``. Params: ``datas
 ``name``), ``seed``. On bad input: one error line in the log, exit 1, no output.
 """
 
-import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "lib"))  # noqa: F821
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from interpretable_ae.preprocess import prepare_from_config  # noqa: E402
+from interpretable_ae.runner import run_script  # noqa: E402
 
-NOT_FILES = ("genesets", "orthologs")
+NOT_FILES = ("genesets", "orthologs", "code")
 
 
 def _as_list(value) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def main(smk) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[logging.FileHandler(smk.log[0], mode="w"), logging.StreamHandler(sys.stderr)],
-        force=True,
-    )
+def main(smk) -> None:
     inputs = dict(smk.input.items())
     files = {role: str(path) for role, path in inputs.items() if role not in NOT_FILES}
-    try:
-        prepare_from_config(
-            dataset=dict(smk.params.dataset),
-            files=files,
-            gmt_paths=_as_list(inputs.get("genesets", [])),
-            geneset_specs=[dict(g) for g in smk.params.genesets],
-            orthologs=inputs.get("orthologs"),
-            seed=int(smk.params.seed),
-            output=smk.output.prepared,
-        )
-    except (ValueError, OSError) as err:
-        logging.getLogger("prepare").error("%s", err)
-        Path(smk.output.prepared).unlink(missing_ok=True)
-        return 1
-    return 0
+    prepare_from_config(
+        dataset=dict(smk.params.dataset),
+        files=files,
+        gmt_paths=_as_list(inputs.get("genesets", [])),
+        geneset_specs=[dict(g) for g in smk.params.genesets],
+        orthologs=inputs.get("orthologs"),
+        seed=int(smk.params.seed),
+        output=smk.output.prepared,
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main(snakemake))  # noqa: F821
+    run_script(main, snakemake)  # noqa: F821

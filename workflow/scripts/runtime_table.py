@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from interpretable_ae.tables import runtime_table, write_table  # noqa: E402
+from interpretable_ae.runner import run_script  # noqa: E402
 
 
 def main(smk) -> None:
@@ -40,10 +41,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        filename=snakemake.log[0],  # noqa: F821
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("fontTools").setLevel(logging.WARNING)
-    main(snakemake)  # noqa: F821
+    run_script(main, snakemake)  # noqa: F821

@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 
 from interpretable_ae.scoring import read_factors, run_label  # noqa: E402
 from interpretable_ae.tables import to_markdown, top_terms, write_table, write_text  # noqa: E402
+from interpretable_ae.runner import run_script  # noqa: E402
 
 
 def main(smk) -> None:
@@ -52,10 +53,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        filename=snakemake.log[0],  # noqa: F821
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("fontTools").setLevel(logging.WARNING)
-    main(snakemake)  # noqa: F821
+    run_script(main, snakemake)  # noqa: F821
