@@ -31,7 +31,17 @@ SLURM_CONF = Path("/etc/slurm/slurm.conf")
 GRES_CONF = SLURM_CONF.with_name("gres.conf")
 MARKER = "# written by tests/slurm_cluster.py (interpretable-ae); removed when the test stops"
 LOCK_FILE = Path("/tmp/interpretable-ae-slurm-cluster.lock")
-BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo")
+BINARIES = (
+    "munged",
+    "mungekey",
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "squeue",
+    "scontrol",
+    "scancel",
+    "sinfo",
+)
 PARTITION = "test"
 GPU_PARTITION = "gpu"
 _PR_SET_PDEATHSIG = 1
@@ -199,6 +209,8 @@ def _start_munge(cluster: SlurmCluster) -> None:
         [
             "munged",
             "--foreground",
+            # The socket lives in a private (0700) directory; munged wants it world-
+            # traversable, which only matters for other users' clients.
             "--force",
             f"--socket={_munge_socket(cluster)}",
             f"--key-file={key}",
