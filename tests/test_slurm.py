@@ -1,0 +1,318 @@
+"""The SLURM profile, run for real on a one-node SLURM cluster started by the test.
+
+A small Snakefile written here uses the workflow's own rule names, so the profile's
+per-rule threads, memory, runtime and GPU settings are the ones SLURM receives; the
+checks read SLURM's own job records. A last test runs the repository's workflow on
+the tiny config through the same profile.
+
+Skips (with the reason) where the slurm-wlm/munge binaries or root are missing; CI
+installs them first with .ci/install-slurm.sh.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yte
+from slurm_cluster import SlurmCluster, slurm_cluster, unavailable_reason
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "profiles" / "slurm"
+TINY_CONFIG = ROOT / "tests" / "configs" / "tiny.yaml"
+# Items of the repository that the workflow needs in its working directory.
+WORKFLOW_ITEMS = ("Snakefile", "workflow", "config", "envs")
+SNAKEMAKE_TIMEOUT = 300  # seconds, for each small run; the tiny workflow gets longer
+WORKFLOW_TIMEOUT = 1800
+# First status check after this many seconds; the plugin waits 10 s longer after
+# each check that finds nothing finished. A toy job here takes 5-8 s end to end.
+STATUS_CHECK_SECONDS = 10
+# Rules that must never become SLURM jobs.
+LOCAL_RULES = (
+    "download_dataset",
+    "download_genesets",
+    "download_orthologs",
+    "top_terms",
+    "runtime_table",
+    "figure1",
+    "figure2",
+    "figure3",
+)
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+# Rules named like the workflow's, so that the profile's set-resources apply. Cluster
+# rules record their SLURM job id; `summary` is a local rule and must have none.
+SNAKEFILE = r"""
+localrules: summary
+
+rule all:
+    input: "summary.txt"
+
+rule prepare:
+    output: "prepared.txt"
+    shell: 'echo "job=${{SLURM_JOB_ID:-none}} threads={threads}" > {output}'
+
+rule fit_autoencoder:
+    output: "ae.txt"
+    shell:
+        'echo "job=${{SLURM_JOB_ID:-none}} threads={threads}'
+        ' gpus=${{CUDA_VISIBLE_DEVICES:-none}}" > {output}'
+
+rule fit_slalom:
+    input: "prepared.txt"
+    output: "slalom.txt"
+    shell: 'echo "job=${{SLURM_JOB_ID:-none}} threads={threads}" > {output}'
+
+rule summary:
+    input: "ae.txt", "slalom.txt"
+    output: "summary.txt"
+    shell: 'cat {input} > {output}; echo "job=${{SLURM_JOB_ID:-none}}" >> {output}'
+
+rule broken:
+    output: "broken.txt"
+    shell: "echo 'this job fails on purpose' >&2; exit 3"
+"""
+
+
+def _snakemake_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This Python's bin first on PATH; no inherited SLURM job or profile variables."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLURM_", "SBATCH_", "SNAKEMAKE_", "IAE_SLURM_"))
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra or {})
+    return env
+
+
+def run_snakemake_on_slurm(
+    workdir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: int = SNAKEMAKE_TIMEOUT,
+    profile: Path = PROFILE,
+) -> subprocess.CompletedProcess[str]:
+    """``snakemake --profile profiles/slurm`` in ``workdir``, under ``timeout``.
+
+    Adds what a cluster without slurmdbd needs (``--slurm-status-command squeue``) and
+    an early first status check, sized for small jobs. ``timeout(1)`` ends a hung run
+    (exit 124); the cluster fixture then cancels its jobs.
+    """
+    cmd = [
+        "timeout",
+        "--kill-after=20",
+        str(timeout),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(profile),
+        "--workflow-profile",
+        "none",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        str(STATUS_CHECK_SECONDS),
+        "--slurm-keep-successful-logs",
+        *args,
+    ]
+    return subprocess.run(
+        cmd, cwd=workdir, env=_snakemake_env(env), capture_output=True, text=True, check=False
+    )
+
+
+def run_workflow_on_slurm(
+    repo_root: Path, configfile: Path, workdir: Path, *targets: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the repository's workflow on SLURM with ``configfile`` (default target).
+
+    The workflow's files are copied into ``workdir`` (results land there, not in the
+    repository); the cluster must already be running.
+    """
+    for item in WORKFLOW_ITEMS:
+        src = Path(repo_root) / item
+        if src.is_dir():
+            shutil.copytree(src, workdir / item, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.is_file():
+            shutil.copy2(src, workdir / item)
+    if not (workdir / "Snakefile").is_file():
+        raise FileNotFoundError(f"no Snakefile in {repo_root}; run from a repository checkout")
+    return run_snakemake_on_slurm(
+        workdir,
+        "--configfile",
+        str(Path(configfile).resolve()),
+        *targets,
+        timeout=WORKFLOW_TIMEOUT,
+        profile=Path(repo_root) / "profiles" / "slurm",
+    )
+
+
+def _output(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+
+
+def _record(path: Path) -> dict[str, str]:
+    """``key=value`` pairs a job wrote to its output file."""
+    return dict(tok.split("=", 1) for tok in path.read_text().split() if "=" in tok)
+
+
+def _profile() -> dict:
+    """The profile as Snakemake reads it (yte templating) in this process's environment."""
+    with (PROFILE / "config.v9+.yaml").open() as handle:
+        return yte.process_yaml(handle, require_use_yte=True)
+
+
+def _minutes(time_limit: str) -> int:
+    """SLURM's ``[D-]HH:MM:SS`` as minutes."""
+    days, _, clock = time_limit.rpartition("-")
+    hours, minutes, _ = (int(x) for x in clock.split(":"))
+    return int(days or 0) * 24 * 60 + hours * 60 + minutes
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with slurm_cluster(tmp_path_factory.mktemp("slurm")) as running:
+        yield running
+    for name, proc in running.processes.items():
+        assert proc.poll() is not None, f"{name} (pid {proc.pid}) still running after stop"
+
+
+@pytest.fixture
+def site_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No site settings (IAE_SLURM_*) from the caller's environment."""
+    for name in [k for k in os.environ if k.startswith("IAE_SLURM_")]:
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.fixture
+def toy(tmp_path: Path) -> Path:
+    (tmp_path / "Snakefile").write_text(SNAKEFILE)
+    return tmp_path
+
+
+def test_profile_is_for_snakemake_9_and_the_slurm_plugin(site_env: pytest.MonkeyPatch):
+    profile = _profile()
+    assert (PROFILE / "config.v9+.yaml").is_file()
+    assert profile["executor"] == "slurm"
+    rules = profile["set-resources"]
+    assert rules["prepare"]["mem_mb"] > profile["default-resources"]["mem_mb"]
+    assert rules["fit_slalom"]["runtime"] >= 24 * 60
+    assert profile["set-threads"]["fit_slalom"] == 1
+    assert "gpu" not in rules["fit_autoencoder"]
+    assert "slurm_account" not in profile["default-resources"]
+
+    site_env.setenv("IAE_SLURM_ACCOUNT", "lab")
+    site_env.setenv("IAE_SLURM_PARTITION", "cpu")
+    site_env.setenv("IAE_SLURM_GPU_PARTITION", "a100")
+    site = _profile()
+    assert site["default-resources"]["slurm_account"] == "lab"
+    assert site["default-resources"]["slurm_partition"] == "cpu"
+    gpu = site["set-resources"]["fit_autoencoder"]
+    assert gpu["gpu"] == 1 and gpu["slurm_partition"] == "a100"
+    assert "gpu" not in site["set-resources"]["fit_slalom"]
+
+
+def test_workflow_runs_through_the_profile(
+    cluster: SlurmCluster, toy: Path, site_env: pytest.MonkeyPatch
+):
+    proc = run_snakemake_on_slurm(toy)
+    assert proc.returncode == 0, _output(proc)
+
+    jobs = {
+        rule: _record(toy / f"{name}.txt")
+        for rule, name in [
+            ("prepare", "prepared"),
+            ("fit_autoencoder", "ae"),
+            ("fit_slalom", "slalom"),
+        ]
+    }
+    job_ids = [job["job"] for job in jobs.values()]
+    assert all(j.isdigit() for j in job_ids) and len(set(job_ids)) == 3, jobs
+    summary = (toy / "summary.txt").read_text().splitlines()
+    assert summary[-1] == "job=none", "the local rule ran inside a SLURM job"
+    assert jobs["fit_autoencoder"]["gpus"] == "none"
+
+    # What SLURM received is what the profile asks for, rule by rule.
+    profile = _profile()
+    defaults, per_rule = profile["default-resources"], profile["set-resources"]
+    for rule, job in jobs.items():
+        wanted = {**defaults, **per_rule.get(rule, {})}
+        record = cluster.job_record(job["job"])
+        assert record["JobState"] == "COMPLETED", record
+        assert record["Partition"] == cluster.partition
+        assert record["MinMemoryNode"] == f"{wanted['mem_mb']}M", (rule, record)
+        assert _minutes(record["TimeLimit"]) == wanted["runtime"], (rule, record)
+        threads = profile["set-threads"][rule]
+        assert int(job["threads"]) == threads
+        assert int(record["NumCPUs"]) == threads, (rule, record)
+        assert "gpu" not in record.get("TresPerJob", ""), record
+
+
+def test_gpu_request_reaches_slurm(cluster: SlurmCluster, toy: Path):
+    proc = run_snakemake_on_slurm(
+        toy,
+        "ae.txt",
+        env={"IAE_SLURM_GPU_PARTITION": cluster.gpu_partition},
+    )
+    assert proc.returncode == 0, _output(proc)
+    ae = _record(toy / "ae.txt")
+    record = cluster.job_record(ae["job"])
+    assert record["Partition"] == cluster.gpu_partition
+    assert "gpu:1" in record["TresPerJob"], record
+    # SLURM handed the job its (placeholder) device.
+    assert ae["gpus"] != "none"
+
+
+def test_failing_job_is_reported_as_failed(cluster: SlurmCluster, toy: Path):
+    proc = run_snakemake_on_slurm(toy, "broken.txt")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode not in (0, 124, 137), _output(proc)
+    assert "Error in rule broken" in out, _output(proc)
+    failed = re.search(r"SLURM-job '(\d+)' failed, SLURM status is: '(\w+)'", out)
+    assert failed is not None, _output(proc)
+    job_id, state = failed.groups()
+    assert state == "FAILED"
+    record = cluster.job_record(job_id)
+    assert record["JobState"] == "FAILED" and record["ExitCode"] != "0:0", record
+    # The job's log is kept and shows why it failed.
+    log = re.search(rf"SLURM jobid {job_id} \(log: (\S+)\)", out)
+    assert log is not None, _output(proc)
+    assert "this job fails on purpose" in Path(log.group(1)).read_text()
+    assert not (toy / "broken.txt").exists()
+
+
+def test_repository_workflow_on_slurm(request: pytest.FixtureRequest, tmp_path: Path):
+    if not TINY_CONFIG.is_file():
+        pytest.skip(f"{TINY_CONFIG.relative_to(ROOT)} not in this checkout yet")
+    request.getfixturevalue("cluster")
+    proc = run_workflow_on_slurm(ROOT, TINY_CONFIG, tmp_path)
+    assert proc.returncode == 0, _output(proc)
+    out = proc.stdout + proc.stderr
+    assert "has been submitted with SLURM jobid" in out, _output(proc)
+    # Downloads (compute nodes may have no network) and light rules run locally.
+    for rule in LOCAL_RULES:
+        assert not re.search(rf"^\s*rule {rule}:", out, flags=re.MULTILINE), (
+            f"rule {rule} ran as a SLURM job; list it under `localrules:` in the Snakefile"
+        )
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(TINY_CONFIG.resolve())],
+        cwd=tmp_path,
+        env=_snakemake_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, _output(dry)
