@@ -1,5 +1,12 @@
 # The paper's figures. Which terms and models to draw is config (figures, and
-# datasets.<name>.figures), with the paper's choices as defaults.
+# datasets.<name>.figures), with the paper's choices as defaults. They are light: on a
+# cluster they run on the submitting node.
+
+
+localrules:
+    figure1,
+    figure2,
+    figure3,
 
 
 rule figure1:

@@ -1,6 +1,11 @@
 # Per-factor logistic regression against the condition, top terms, Table 1 (runtimes).
 
 
+localrules:
+    top_terms,
+    runtime_table,
+
+
 rule score:
     input:
         factors=lambda wc: [factors_path(wc.dataset, m) for m in MODELS],
