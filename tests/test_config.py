@@ -107,3 +107,12 @@ def test_snakemake_stops_with_one_line(tmp_path: Path, mutate, expected):
     assert expected in lines[0]
     assert not (tmp_path / "results").exists()
     assert not (tmp_path / "resources").exists()
+
+
+def test_worked_example_in_config_readme_is_valid():
+    """The own-data example of config/README.md passes the schema (its files are the user's)."""
+    text = (ROOT / "config" / "README.md").read_text()
+    block = text.split("## Worked example", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    from interpretable_ae.workflow_config import validate_schema
+
+    validate_schema(yaml.safe_load(block), SCHEMA)

@@ -29,10 +29,7 @@ TRAIN_OPTIONAL = ("val_fraction", "patience")
 def main(smk) -> None:
     log = logging.getLogger("fit_autoencoder")
     torch.set_num_threads(int(smk.threads))
-    options = dict(smk.params.options)
-    missing = [k for k in ARCH + TRAIN if k not in options]
-    if missing:
-        raise ValueError(f"params.options lacks {missing}; add them to the autoencoder config")
+    options = dict(smk.params.options)  # keys left out take the estimator's defaults
     seed = int(smk.params.seed)
 
     adata = ad.read_h5ad(smk.input.prepared)
@@ -40,11 +37,11 @@ def main(smk) -> None:
     device = resolve_device(options.get("device", "auto"))
     log.info("%s: %d cells x %d genes; device %s", smk.input.prepared, *adata.shape, device)
 
-    arch = {k: options[k] for k in ARCH}
+    arch = {k: options[k] for k in ARCH if k in options}
     ae = InterpretableAutoencoder(adata, **arch, device=device, seed=seed)
     log.info("%r", ae)
     t0 = time.perf_counter()
-    train = {k: options[k] for k in TRAIN} | {k: options[k] for k in TRAIN_OPTIONAL if k in options}
+    train = {k: options[k] for k in TRAIN + TRAIN_OPTIONAL if k in options}
     ae.train(**train, seed=seed)
     seconds = time.perf_counter() - t0
     log.info(
@@ -58,7 +55,7 @@ def main(smk) -> None:
         "setup": smk.params.setup,
         "seed": seed,
         "seconds": seconds,
-        "epochs": int(options["epochs"]),
+        "epochs": int(options.get("epochs", ae.params()["epochs"])),
         "device": str(device),
     }
     factors = ae.to_factor_anndata(run=run)
