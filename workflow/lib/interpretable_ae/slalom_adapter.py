@@ -270,6 +270,10 @@ def _reconstruction_error(fa: Any) -> float:
     return float(np.abs(fa.Z.E1 - fa.S.E1 @ (fa.W.E1 * fa.W.C[:, :, 0]).T).mean())
 
 
+def _when(iteration: int) -> str:
+    return f"at iteration {iteration}" if iteration else "during initialisation (iteration 0)"
+
+
 def _check_state(fa: Any, label: str, iteration: int) -> None:
     """Raise :class:`SlalomNumericalError` when the model state is not finite and real."""
     for name, value in (
@@ -282,7 +286,7 @@ def _check_state(fa: Any, label: str, iteration: int) -> None:
         value = np.asarray(value)
         if np.iscomplexobj(value) or not np.isfinite(value).all():
             raise SlalomNumericalError(
-                f"{label} failed numerically at iteration {iteration}: {name} has non-finite "
+                f"{label} failed numerically {_when(iteration)}: {name} has non-finite "
                 "or complex values; check X (log-normalised, no constant genes) and the options",
                 iteration=iteration,
             )
@@ -314,7 +318,7 @@ def _numerics(label: str, iteration: int):
             np.exceptions.ComplexWarning,
         ) as err:
             raise SlalomNumericalError(
-                f"{label} failed numerically at iteration {iteration}: {type(err).__name__}: {err}",
+                f"{label} failed numerically {_when(iteration)}: {type(err).__name__}: {err}",
                 iteration=iteration,
             ) from err
 

@@ -14,7 +14,7 @@ and the current stack no longer has, and never replaces anything that exists:
 ``scipy_numpy_aliases``
     slalom calls numpy functions through ``import scipy as SP`` (``SP.zeros``,
     ``SP.randn``, ``SP.random.permutation``, ...), some at import time. SciPy < 1.12
-    re-exported them: numpy's names, ``rand``/``randn`` from :mod:`numpy.random` and
+    re-exported them: numpy's names, ``randn`` from :mod:`numpy.random` and
     ``log``/``log2``/``sqrt`` from :mod:`numpy.emath` (complex results for negative input).
     Exactly the names slalom uses are added back, with those same meanings.
 
@@ -40,7 +40,7 @@ import numpy as np
 
 # numpy names slalom 1.0.0.dev11 reaches through ``scipy`` (``SP.<name>`` / ``S.<name>``).
 SCIPY_NUMPY_NAMES = (
-    "absolute", "append", "arange", "argsort", "array", "ceil", "diag", "dot", "double",
+    "absolute", "arange", "argsort", "array", "ceil", "diag", "dot", "double",
     "errstate", "exp", "eye", "floor", "hstack", "int32", "int_", "isnan", "isscalar",
     "mean", "median", "mod", "nan", "newaxis", "ones", "outer", "pi", "random", "repeat",
     "reshape", "setxor1d", "sum", "tile", "unique", "vstack", "where", "zeros",
@@ -48,7 +48,7 @@ SCIPY_NUMPY_NAMES = (
 # SciPy < 1.12 took these from numpy.emath (``from numpy.lib.scimath import *``).
 SCIPY_EMATH_NAMES = ("log", "log2", "sqrt")
 # ... and these from numpy.random.
-SCIPY_RANDOM_NAMES = ("rand", "randn")
+SCIPY_RANDOM_NAMES = ("randn",)
 
 
 class RandomizedPCA:
