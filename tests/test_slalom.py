@@ -296,6 +296,16 @@ def test_contract_order_and_mapping(tiny: ad.AnnData) -> None:
     assert run["iterations"] <= 60 and isinstance(run["converged"], bool)
 
 
+# slalom's pre-training correlates its constant 'bias' column with PC1 (0 / 0)
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")
+def test_hurdle_noise_model_fits(tiny: ad.AnnData) -> None:
+    factors = fit_slalom(tiny, {"noise": "hurdle", "n_dense": 1, **FAST}, seed=0)
+    validate_factor_anndata(factors)
+    # slalom's extra 'bias' (mean) column is not a factor; hurdle never drops factors
+    assert list(factors.var_names) == [*tiny.uns["geneset_terms"], "dense_0"]
+    assert factors.var["active"].all() and factors.uns["run"]["converged"]
+
+
 def test_seed_makes_fits_repeatable_and_leaves_global_rng_alone(tiny: ad.AnnData) -> None:
     options = {"n_dense": 1, "n_sparse": 1, "min_iterations": 5, "max_iterations": 20}
     options["require_convergence"] = False
@@ -317,6 +327,8 @@ def test_seed_makes_fits_repeatable_and_leaves_global_rng_alone(tiny: ad.AnnData
         ({"min_iterations": 900, "max_iterations": 800}, "min_iterations < max_iterations"),
         ({"n_dense": 1.5}, "'n_dense' must be an integer"),
         ({"prune_genes": "no"}, "'prune_genes' must be true or false"),
+        ({"tolerance": "1e-6"}, "'tolerance' must be a number"),
+        ({"nHidden": 0}, "did you mean 'n_dense'"),
     ],
 )
 def test_bad_options_are_refused(options: dict, message: str) -> None:
@@ -403,4 +415,4 @@ def test_script_fails_cleanly_on_numerical_failure(run_script, tiny: ad.AnnData)
 def test_script_refuses_bad_options(run_script, tiny: ad.AnnData) -> None:
     code, path, log = run_script(tiny, {"nHidden": 3}, setup="dense3")
     assert code == 1 and not path.exists()
-    assert "params.options: unknown slalom option 'nHidden'" in log
+    assert "params.options: unknown slalom option 'nHidden' (did you mean 'n_dense'?)" in log

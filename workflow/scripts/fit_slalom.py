@@ -51,11 +51,11 @@ def main(smk) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         factors.write_h5ad(partial)
         os.replace(partial, output)
-    except ValueError as err:
-        log.error("slalom setup '%s': %s: %s", setup, smk.input.prepared, err)
-        return _fail(partial, output)
-    except (SlalomFitError, OSError) as err:
+    except SlalomFitError as err:  # names the setup and the iteration
         log.error("%s", err)
+        return _fail(partial, output)
+    except (ValueError, OSError) as err:
+        log.error("slalom setup '%s': %s: %s", setup, smk.input.prepared, err)
         return _fail(partial, output)
     run = factors.uns["run"]
     log.info(
