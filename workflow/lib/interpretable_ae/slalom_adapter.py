@@ -211,7 +211,8 @@ def fit_slalom(
             )
         _check_state(fa, label, iteration=0)
         np.random.seed(seed)  # initFA reseeded with 222; the update-order shuffles use seed
-        iterations, converged, error, delta = _train(fa, options, label)
+        names = _factor_names(terms, options.n_sparse, options.n_dense)
+        iterations, converged, error, delta = _train(fa, options, label, names)
     seconds = time.perf_counter() - start
     if not converged and options.require_convergence:
         raise SlalomNotConvergedError(
@@ -264,14 +265,26 @@ def _inputs(adata: ad.AnnData, options: SlalomOptions) -> tuple[np.ndarray, np.n
     return Y, mask[:, keep], terms
 
 
-def _train(fa: Any, options: SlalomOptions, label: str) -> tuple[int, bool, float, float]:
+def _factor_names(terms: list[str], n_sparse: int, n_dense: int) -> dict[str, tuple[str, str]]:
+    """slalom's column names -> (factor name, kind), in output order: annotated, sparse,
+    dense (slalom's 'bias' column of the hurdle model is not a factor)."""
+    return (
+        {f"term{k}": (t, "annotated") for k, t in enumerate(terms)}
+        | {f"hiddenSparse{i}": (f"sparse_{i}", "sparse") for i in range(n_sparse)}
+        | {f"hidden{i}": (f"dense_{i}", "dense") for i in range(n_dense)}
+    )
+
+
+def _train(
+    fa: Any, options: SlalomOptions, label: str, names: dict[str, tuple[str, str]]
+) -> tuple[int, bool, float, float]:
     """Run ``fa.update()`` with the stopping rule of ``CSparseFA.train``.
 
     Returns (iterations, converged, last error, last change of the error).
     """
     error = _reconstruction_error(fa)
     error_old, delta = error, np.inf
-    names = np.asarray(fa.terms)
+    columns = [names.get(str(t), (str(t),))[0] for t in fa.terms]
     for it in range(options.max_iterations):
         on_before = fa.doUpdate.copy()
         with _slalom_quiet(), _numerics(label, iteration=it + 1):
@@ -279,7 +292,7 @@ def _train(fa: Any, options: SlalomOptions, label: str) -> tuple[int, bool, floa
         fa.iterationCount += 1
         _check_state(fa, label, iteration=it + 1)
         for m in np.flatnonzero(on_before > fa.doUpdate):
-            log.info("%s: iteration %d switched off factor %s", label, it + 1, names[m])
+            log.info("%s: iteration %d switched off factor %s", label, it + 1, columns[m])
         if it % CHECK_EVERY == 0:
             error_old, error = error, _reconstruction_error(fa)
             delta = abs(error_old - error)
@@ -365,17 +378,8 @@ def _to_contract(fa: Any, adata: ad.AnnData, terms: list[str], run: dict[str, An
     """Reorder slalom's columns (``fa.terms``) to annotated, sparse, dense and build the
     factor contract."""
     column = {str(t): k for k, t in enumerate(fa.terms)}
-    n_sparse, n_dense = run["n_sparse"], run["n_dense"]
-    internal = (
-        [f"term{k}" for k in range(len(terms))]
-        + [f"hiddenSparse{i}" for i in range(n_sparse)]
-        + [f"hidden{i}" for i in range(n_dense)]
-    )
-    order = np.array([column[t] for t in internal])
-    names = (
-        terms + [f"sparse_{i}" for i in range(n_sparse)] + [f"dense_{i}" for i in range(n_dense)]
-    )
-    kinds = ["annotated"] * len(terms) + ["sparse"] * n_sparse + ["dense"] * n_dense
+    names = _factor_names(terms, run["n_sparse"], run["n_dense"])
+    order = np.array([column[internal] for internal in names])
 
     switch = fa.W.C[:, order, 0]
     prior = fa.Pi.E1[:, order] > 0.5
@@ -385,8 +389,8 @@ def _to_contract(fa: Any, adata: ad.AnnData, terms: list[str], run: dict[str, An
     out = make_factor_anndata(
         loadings=fa.S.E1[:, order],
         obs=adata.obs,
-        factor_names=names,
-        kinds=kinds,
+        factor_names=[name for name, _ in names.values()],
+        kinds=[kind for _, kind in names.values()],
         gene_weights=fa.W.E1[:, order] * switch,
         gene_names=list(genes),
         active=fa.doUpdate[order] == 1,
