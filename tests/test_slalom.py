@@ -1,0 +1,418 @@
+"""f-scLVM (slalom): the runtime shims, the adapter to the factor contract, the script.
+
+The shim tests start fresh interpreters (a shim, once applied, stays for the process).
+slalom fits run on one BLAS thread and on small data: a real one (Buettner 2015 mESC with
+Reactome 4.0, cell-cycle stage known) and planted simulations.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import logging
+import runpy
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from interpretable_ae.contract import validate_factor_anndata
+from interpretable_ae.genesets import build_mask, read_gmt
+from interpretable_ae.simulate import simulate_counts
+from interpretable_ae.slalom_adapter import (
+    SlalomNotConvergedError,
+    SlalomOptions,
+    fit_slalom,
+)
+from interpretable_ae.slalom_compat import (
+    SCIPY_EMATH_NAMES,
+    SCIPY_NUMPY_NAMES,
+    SCIPY_RANDOM_NAMES,
+    SHIMS,
+    apply_shims,
+)
+
+LIB = Path(__file__).resolve().parents[1] / "workflow" / "lib"
+SCRIPT = LIB.parent / "scripts" / "fit_slalom.py"
+SLALOM_DIR = Path(importlib.util.find_spec("slalom").origin).parent
+SLALOM_FILES = sorted(p for p in SLALOM_DIR.rglob("*.py") if "_bak" not in p.name)
+CELL_CYCLE = ("CELL_CYCLE", "MITOTIC", "DNA_REPLICATION", "G1_S", "G2_M", "S_PHASE")
+FAST = {"min_iterations": 100, "max_iterations": 1000, "tolerance": 1e-4}  # test speed
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=LIB,
+        timeout=120,
+    )
+
+
+def _prepared(adata: ad.AnnData, gene_sets: dict[str, list[str]], min_genes: int) -> ad.AnnData:
+    mask, terms = build_mask(adata.var_names, gene_sets, min_genes=min_genes)
+    adata.varm["geneset_mask"] = mask
+    adata.uns["geneset_terms"] = terms
+    return adata
+
+
+def _accuracy(factors: ad.AnnData, labels: np.ndarray) -> pd.Series:
+    """3-fold univariate logistic accuracy of each factor for ``labels``."""
+    return pd.Series(
+        {
+            name: cross_val_score(LogisticRegression(), factors[:, name].X, labels, cv=3).mean()
+            for name in factors.var_names
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny() -> ad.AnnData:
+    adata, gene_sets = simulate_counts(
+        n_cells=60, n_genes=80, n_sets=5, set_size=(10, 20), n_planted=1, seed=3
+    )
+    return _prepared(adata, gene_sets, min_genes=5)
+
+
+@pytest.fixture(scope="module")
+def planted() -> ad.AnnData:
+    adata, gene_sets = simulate_counts(
+        n_cells=300, n_genes=250, n_sets=15, set_size=(15, 40), n_planted=2, seed=0
+    )
+    return _prepared(adata, gene_sets, min_genes=5)
+
+
+# --- shims -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", sorted(SHIMS))
+def test_each_shim_is_needed(missing: str) -> None:
+    others = sorted(set(SHIMS) - {missing})
+    result = _python(
+        f"""
+        from interpretable_ae.slalom_compat import apply_shims
+        apply_shims({others!r})
+        import slalom
+        """
+    )
+    assert result.returncode != 0, f"slalom imported without the '{missing}' shim"
+    expected = {
+        "pkg_resources": "No module named 'pkg_resources'",
+        "RandomizedPCA": "cannot import name 'RandomizedPCA'",
+        "scipy_numpy_aliases": "'scipy' has no attribute",
+    }[missing]
+    assert expected in result.stderr
+
+
+def test_shims_suffice_in_a_fresh_interpreter() -> None:
+    result = _python(
+        """
+        from interpretable_ae.slalom_compat import apply_shims, import_slalom
+        print(sorted(apply_shims()), apply_shims())
+        slalom = import_slalom()
+        import brewer2mpl
+        print(slalom.__version__, brewer2mpl.get_map("Paired", "Qualitative", 3).hex_colors[0])
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    applied, version = result.stdout.splitlines()
+    assert applied == f"{sorted(SHIMS)} []"  # all were needed; the second call is a no-op
+    assert version.startswith("1.0.0.dev11 #")
+
+
+def test_unknown_shim_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown slalom shim"):
+        apply_shims(["scipy"])
+
+
+class _ScipyAttributes(ast.NodeVisitor):
+    """Collect ``SP.x`` / ``S.x`` where the name means scipy (not a local rebinding)."""
+
+    def __init__(self, aliases: set[str]) -> None:
+        self.aliases, self.found = aliases, set()
+        self.shadowed: list[set[str]] = []
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        stores = {
+            n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+        }
+        self.shadowed.append(stores)
+        self.generic_visit(node)
+        self.shadowed.pop()
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        name = node.value.id if isinstance(node.value, ast.Name) else None
+        if name in self.aliases and not any(name in s for s in self.shadowed):
+            self.found.add(node.attr)
+        self.generic_visit(node)
+
+
+def _parse(path: Path) -> ast.Module:
+    with warnings.catch_warnings():  # slalom's regular expressions have invalid escapes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return ast.parse(path.read_text())
+
+
+def _scipy_attributes(path: Path) -> set[str]:
+    tree = _parse(path)
+    aliases = {
+        a.asname or a.name
+        for node in tree.body
+        if isinstance(node, ast.Import)
+        for a in node.names
+        if a.name == "scipy"
+    }
+    if any(isinstance(n, ast.ImportFrom) and n.module == "bayesnet.vbfa" for n in tree.body):
+        aliases.add("S")  # ``from .bayesnet.vbfa import *`` brings vbfa's ``S`` (scipy)
+    visitor = _ScipyAttributes(aliases)
+    visitor.visit(tree)
+    return visitor.found
+
+
+def test_scipy_aliases_cover_every_name_slalom_uses() -> None:
+    import scipy
+
+    apply_shims(["scipy_numpy_aliases"])
+    used = set().union(*(_scipy_attributes(p) for p in SLALOM_FILES))
+    assert {"zeros", "dot", "randn", "log", "random"} <= used  # the scan finds them
+    assert sorted(n for n in used if not hasattr(scipy, n)) == []  # sufficient
+    shimmed = {*SCIPY_NUMPY_NAMES, *SCIPY_EMATH_NAMES, *SCIPY_RANDOM_NAMES}
+    assert sorted(shimmed - used) == []  # minimal
+
+
+def test_slalom_uses_no_name_removed_in_numpy2() -> None:
+    # NEP 52 / numpy 2.0 release notes: names removed from the main namespace
+    removed = set(
+        "alltrue asfarray byte_bounds cast cfloat clongfloat compat complex_ deprecate "
+        "disp fastCopyAndTranspose find_common_type float_ geterrobj Inf Infinity infty "
+        "issctype issubclass_ issubsctype longcomplex longfloat lookfor mat maximum_sctype "
+        "NaN NINF NZERO obj2sctype PINF PZERO recfromcsv recfromtxt round_ safe_eval "
+        "sctype2char sctypes seterrobj set_numeric_ops set_string_function singlecomplex "
+        "string_ unicode_ who cumproduct product sometrue".split()
+    )
+    used = {
+        getattr(node, "id", None) or getattr(node, "attr", None)
+        for path in SLALOM_FILES
+        for node in ast.walk(_parse(path))
+        if isinstance(node, ast.Name | ast.Attribute)
+    }
+    assert sorted(used & removed) == []
+
+
+# --- real data ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_trains_on_buettner_and_ranks_cell_cycle_high(shared_data: Path) -> None:
+    table = pd.read_csv(shared_data / "expression" / "buettner2015_mesc.csv.gz", index_col=0)
+    stage = table.index.to_numpy().astype(str)
+    table.columns = table.columns.str.upper()  # mouse symbols -> human-style Reactome symbols
+    table = table.loc[:, ~table.columns.duplicated()]
+    variable = table.var().sort_values(ascending=False).index[:1000]
+    adata = ad.AnnData(
+        table[variable].to_numpy(np.float32),
+        obs=pd.DataFrame(
+            {"condition": pd.Categorical(stage), "cell_type": "mESC"},
+            index=[f"cell{i}" for i in range(len(table))],
+        ),
+        var=pd.DataFrame(index=variable),
+    )
+    gmt = read_gmt(shared_data / "genesets" / "c2.cp.reactome.v4.0.symbols.gmt")
+    adata = _prepared(adata, gmt, min_genes=15)
+
+    factors = fit_slalom(adata, {}, seed=0, setup="buettner")  # slalom's defaults: 3 dense
+
+    validate_factor_anndata(factors)
+    run = factors.uns["run"]
+    assert run["converged"] and run["iterations"] > 700 and run["n_dense"] == 3
+    annotated = factors.var[factors.var["kind"] == "annotated"]
+    assert len(annotated) == len(adata.uns["geneset_terms"])
+    top = annotated.sort_values("relevance", ascending=False).index[:3]
+    assert any(key in term for term in top for key in CELL_CYCLE), list(top)
+    # the most relevant cell-cycle factor tells the stages apart (chance: 0.36)
+    best = next(t for t in top if any(key in t for key in CELL_CYCLE))
+    assert _accuracy(factors[:, [best]], stage)[best] > 0.6
+
+
+# --- planted simulation: the paper's Figure 2 story ----------------------------------------
+
+
+@pytest.mark.slow
+def test_without_dense_factors_planted_terms_rank_top(planted: ad.AnnData) -> None:
+    factors = fit_slalom(planted, {"n_dense": 0, **FAST}, seed=0, setup="no_dense")
+    accuracy = _accuracy(factors, planted.obs["condition"].to_numpy())
+    assert set(factors.var["kind"]) == {"annotated"}
+    assert set(accuracy.nlargest(2).index) == set(planted.uns["simulation"]["terms"])
+    assert accuracy.max() > 0.85
+
+
+@pytest.mark.slow
+def test_dense_factors_take_the_signal(planted: ad.AnnData) -> None:
+    factors = fit_slalom(planted, {"n_dense": 3, **FAST}, seed=0, setup="dense3")
+    accuracy = _accuracy(factors, planted.obs["condition"].to_numpy())
+    dense = accuracy[factors.var["kind"].to_numpy() == "dense"]
+    planted_terms = accuracy[planted.uns["simulation"]["terms"]]
+    assert dense.max() > 0.7
+    assert dense.max() > planted_terms.max() + 0.1
+
+
+# --- contract, seeds, options, input -------------------------------------------------------
+
+
+def test_contract_order_and_mapping(tiny: ad.AnnData) -> None:
+    factors = fit_slalom(
+        tiny,
+        {"n_dense": 2, "n_sparse": 1, "min_iterations": 5, "max_iterations": 60}
+        | {"require_convergence": False},
+        seed=1,
+        setup="s",
+    )
+    validate_factor_anndata(factors)
+    terms = list(tiny.uns["geneset_terms"])
+    assert list(factors.var_names) == terms + ["sparse_0", "dense_0", "dense_1"]
+    assert list(factors.var["kind"]) == ["annotated"] * len(terms) + ["sparse"] + ["dense"] * 2
+    mask = tiny.varm["geneset_mask"].toarray() > 0
+    modelled = tiny.var_names[mask.any(axis=1)]  # prune_genes: genes in at least one term
+    assert list(factors.uns["gene_names"]) == list(modelled)
+    assert factors.varm["gene_weights"].shape == (factors.n_vars, len(modelled))
+    # each annotated column is its own term: the prior annotation is the term's genes
+    prior = factors.var["n_genes_prior"]
+    assert list(prior[terms]) == list(mask.sum(axis=0))
+    assert prior["sparse_0"] == 20 and (prior[["dense_0", "dense_1"]] == len(modelled)).all()
+    assert factors.obs.equals(tiny.obs) and factors.X.shape == (tiny.n_obs, factors.n_vars)
+    run = factors.uns["run"]
+    assert (run["model"], run["setup"], run["seed"], run["n_sparse"]) == ("slalom", "s", 1, 1)
+    assert run["iterations"] <= 60 and isinstance(run["converged"], bool)
+
+
+# slalom's pre-training correlates its constant 'bias' column with PC1 (0 / 0)
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")
+def test_hurdle_noise_model_fits(tiny: ad.AnnData) -> None:
+    factors = fit_slalom(tiny, {"noise": "hurdle", "n_dense": 1, **FAST}, seed=0)
+    validate_factor_anndata(factors)
+    # slalom's extra 'bias' (mean) column is not a factor; hurdle never drops factors
+    assert list(factors.var_names) == [*tiny.uns["geneset_terms"], "dense_0"]
+    assert factors.var["active"].all() and factors.uns["run"]["converged"]
+
+
+def test_seed_makes_fits_repeatable_and_leaves_global_rng_alone(tiny: ad.AnnData) -> None:
+    options = {"n_dense": 1, "n_sparse": 1, "min_iterations": 5, "max_iterations": 20}
+    options["require_convergence"] = False
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    first = fit_slalom(tiny, options, seed=7)
+    assert np.array_equal(np.random.get_state()[1], before)
+    again = fit_slalom(tiny, options, seed=7)
+    other = fit_slalom(tiny, options, seed=8)
+    np.testing.assert_array_equal(first.X, again.X)
+    assert not np.allclose(first.X, other.X)  # the sparse factor's genes and shuffles differ
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"pruneGenes": False}, "did you mean 'prune_genes'"),
+        ({"noise": "poisson"}, "noise must be one of"),
+        ({"min_iterations": 900, "max_iterations": 800}, "min_iterations < max_iterations"),
+        ({"n_dense": 1.5}, "'n_dense' must be an integer"),
+        ({"prune_genes": "no"}, "'prune_genes' must be true or false"),
+        ({"tolerance": "1e-6"}, "'tolerance' must be a number"),
+        ({"nHidden": 0}, "did you mean 'n_dense'"),
+    ],
+)
+def test_bad_options_are_refused(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SlalomOptions.from_mapping(options)
+
+
+def test_bad_input_is_refused(tiny: ad.AnnData) -> None:
+    no_mask = tiny.copy()
+    del no_mask.varm["geneset_mask"]
+    with pytest.raises(ValueError, match=r"varm\['geneset_mask'\] is missing"):
+        fit_slalom(no_mask)
+    nan = tiny.copy()
+    nan.X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="1 non-finite value"):
+        fit_slalom(nan)
+    with pytest.raises(ValueError, match="no term has at least min_genes=500"):
+        fit_slalom(tiny, {"min_genes": 500})
+
+
+def test_not_converging_names_setup_and_iteration(tiny: ad.AnnData) -> None:
+    options = {"n_dense": 0, "min_iterations": 1, "max_iterations": 3, "tolerance": 1e-300}
+    with pytest.raises(SlalomNotConvergedError, match="setup 'short'.*after 3 iterations") as err:
+        fit_slalom(tiny, options, setup="short")
+    assert err.value.iteration == 3
+
+
+# --- the Snakemake script ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_script(tmp_path: Path, tiny: ad.AnnData):
+    """Run workflow/scripts/fit_slalom.py in-process with a ``snakemake`` object."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+
+    def run(adata: ad.AnnData, options: dict, setup: str) -> tuple[int, Path, str]:
+        prepared, factors, log = (tmp_path / n for n in ("prepared.h5ad", "f.h5ad", "f.log"))
+        adata.write_h5ad(prepared)
+        smk = SimpleNamespace(
+            scriptdir=str(SCRIPT.parent),
+            input=SimpleNamespace(prepared=str(prepared)),
+            output=SimpleNamespace(factors=str(factors)),
+            params=SimpleNamespace(options=options, seed=0, setup=setup),
+            log=[str(log)],
+            threads=1,
+        )
+        with pytest.raises(SystemExit) as code:
+            runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk}, run_name="__main__")
+        return code.value.code, factors, log.read_text()
+
+    yield run
+    logging.captureWarnings(False)
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        handler.close()
+    root.handlers[:], root.level = saved
+
+
+def test_script_writes_the_contract(run_script, tiny: ad.AnnData) -> None:
+    code, path, log = run_script(tiny, {"n_dense": 3, **FAST}, setup="dense3")
+    assert code == 0, log
+    factors = ad.read_h5ad(path)
+    validate_factor_anndata(factors)
+    assert factors.uns["run"]["setup"] == "dense3" and "slalom setup 'dense3':" in log
+    assert not list(path.parent.glob(".*partial"))
+
+
+def test_script_fails_cleanly_without_convergence(run_script, tiny: ad.AnnData) -> None:
+    options = {"min_iterations": 1, "max_iterations": 3, "tolerance": 1e-300}
+    code, path, log = run_script(tiny, options, setup="no_dense")
+    assert code == 1 and not path.exists()
+    assert "setup 'no_dense' did not converge" in log and "after 3 iterations" in log
+
+
+def test_script_fails_cleanly_on_numerical_failure(run_script, tiny: ad.AnnData) -> None:
+    flat = tiny.copy()
+    flat.X[:, tiny.varm["geneset_mask"][:, 0].toarray().ravel() > 0] = 1.0  # a term's genes
+    code, path, log = run_script(flat, FAST, setup="dense3")
+    assert code == 1 and not path.exists()
+    assert "setup 'dense3' failed numerically during initialisation (iteration 0)" in log
+
+
+def test_script_refuses_bad_options(run_script, tiny: ad.AnnData) -> None:
+    code, path, log = run_script(tiny, {"nHidden": 3}, setup="dense3")
+    assert code == 1 and not path.exists()
+    assert "params.options: unknown slalom option 'nHidden' (did you mean 'n_dense'?)" in log

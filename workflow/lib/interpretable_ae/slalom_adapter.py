@@ -1,0 +1,403 @@
+"""Fit f-scLVM (``slalom`` 1.0.0.dev11) on prepared data and return the factor contract.
+
+:func:`fit_slalom` takes the prepared AnnData every model reads (``X`` log-normalised,
+``varm['geneset_mask']``, ``uns['geneset_terms']``), initialises slalom with
+``slalom.initFA`` (its pre-training included) and trains it, then writes factors the way
+the autoencoder does (:func:`interpretable_ae.contract.make_factor_anndata`):
+
+- annotated factors first (prepared-data term order), then ``sparse_i``
+  (slalom's ``hiddenSparse<i>``), then ``dense_i`` (``hidden<i>``);
+- ``X``: slalom's factor states ``Q(X)`` (``FA.S.E1``); ``varm['gene_weights']``: the
+  posterior-mean weights ``E[W] * Q(Z)`` of the modelled genes (``uns['gene_names']``;
+  with ``prune_genes``, genes in no kept term are not modelled);
+- ``var['active']``: slalom's relevance switch (a factor it dropped from the update
+  schedule is inactive; with ``drop_factors=False`` every factor stays active);
+  ``var['relevance']``: ``1 / E[alpha]``; ``var['n_genes_prior' / 'n_genes_gained' /
+  'n_genes_lost']``: annotation before and after (``Q(Z) > 0.5``).
+
+Training runs slalom's own update (``CSparseFA.update``) with the stopping rule of
+``CSparseFA.train``: the mean absolute reconstruction error is computed every 100
+iterations and training stops once the iteration index exceeds ``min_iterations`` and the
+error changed by less than ``tolerance`` since the previous check. Unlike ``train`` the
+loop checks the state for non-finite or complex values after each iteration and reports
+convergence, so failures name the iteration.
+
+Randomness: slalom draws from numpy's global RNG (sparse-factor seeding, update-order
+shuffles) and reseeds it with 222 during initialisation. :func:`fit_slalom` seeds the
+global RNG with ``seed`` before ``initFA`` and again before training, and restores the
+caller's RNG state afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import io
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from .contract import MASK_KEY, TERMS_KEY, make_factor_anndata, validate_prepared
+
+log = logging.getLogger(__name__)
+
+NOISE_MODELS = ("gauss", "hurdle")
+# slalom's own argument names, for the hint when one is used as an option
+SLALOM_NAMES = {
+    "nHidden": "n_dense",
+    "nHiddenSparse": "n_sparse",
+    "nIterations": "max_iterations",
+    "minIterations": "min_iterations",
+    "minGenes": "min_genes",
+    "pruneGenes": "prune_genes",
+    "FPR": "fpr",
+    "FNR": "fnr",
+    "do_preTrain": "pretrain",
+    "dropFactors": "drop_factors",
+}
+CHECK_EVERY = 100  # slalom's train() checks the reconstruction error every 100 iterations
+
+
+class SlalomFitError(RuntimeError):
+    """slalom failed to fit; ``iteration`` is where (0 = during initialisation)."""
+
+    def __init__(self, message: str, iteration: int) -> None:
+        super().__init__(message)
+        self.iteration = iteration
+
+
+class SlalomNumericalError(SlalomFitError):
+    """Non-finite or complex model state, or an exception inside slalom."""
+
+
+class SlalomNotConvergedError(SlalomFitError):
+    """``max_iterations`` reached before the stopping rule held."""
+
+
+@dataclass(frozen=True)
+class SlalomOptions:
+    """slalom settings; defaults are slalom's own (``initFA`` / ``train``) except
+
+    - ``min_genes``: 1 keeps every term of the prepared data, like the autoencoder;
+    - ``tolerance``: slalom's 1e-8 is rarely reached on real data (the demo's error still
+      changes by ~1e-6 per 100 iterations after 1,000), where ``train`` then stops silently
+      at ``nIterations``; 1e-5 stops the demo after ~700-800 iterations.
+    """
+
+    n_dense: int = 3  # nHidden: unannotated dense factors
+    n_sparse: int = 0  # nHiddenSparse: unannotated sparse factors
+    max_iterations: int = 2000  # nIterations
+    min_iterations: int = 700  # minIterations
+    tolerance: float = 1e-5  # change of the mean absolute reconstruction error
+    noise: str = "gauss"  # observation noise: gauss or hurdle
+    min_genes: int = 1  # keep terms with at least this many genes (slalom: minGenes=20, '>')
+    prune_genes: bool = True  # pruneGenes: model only genes in at least one kept term
+    fpr: float = 0.99  # FPR: prior probability of an annotated link
+    fnr: float = 0.001  # FNR: prior probability of a link outside the annotation
+    pretrain: bool = True  # do_preTrain: pre-train to choose the update order
+    drop_factors: bool = True  # dropFactors: stop updating switched-off factors
+    require_convergence: bool = True  # raise SlalomNotConvergedError when not converged
+
+    @classmethod
+    def from_mapping(
+        cls, options: Mapping[str, Any] | None, where: str = "options"
+    ) -> SlalomOptions:
+        """Validated options from a plain mapping (e.g. the Snakemake config)."""
+        options = dict(options or {})
+        fields = {f.name: type(f.default) for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in options.items():
+            if key not in fields:
+                close = SLALOM_NAMES.get(key) or next(
+                    iter(difflib.get_close_matches(key, fields, n=1, cutoff=0.6)), None
+                )
+                hint = f" (did you mean '{close}'?)" if close else ""
+                raise ValueError(
+                    f"{where}: unknown slalom option '{key}'{hint}; known: {', '.join(fields)}"
+                )
+            kwargs[key] = _typed(value, fields[key], f"{where}: slalom option '{key}'")
+        out = cls(**kwargs)
+        out._check(where)
+        return out
+
+    def _check(self, where: str) -> None:
+        problems = []
+        if self.n_dense < 0 or self.n_sparse < 0:
+            problems.append("n_dense and n_sparse must be >= 0")
+        if not 0 <= self.min_iterations < self.max_iterations:
+            problems.append("need 0 <= min_iterations < max_iterations")
+        if not self.tolerance > 0:
+            problems.append("tolerance must be > 0")
+        if self.noise not in NOISE_MODELS:
+            problems.append(
+                f"noise must be one of {NOISE_MODELS} (slalom's 'poisson' model crashes in "
+                "1.0.0.dev11)"
+            )
+        if self.min_genes < 1:
+            problems.append("min_genes must be >= 1")
+        if not (0 < self.fnr < 1 and 0 < self.fpr < 1):
+            problems.append("fpr and fnr must be in (0, 1)")
+        if problems:
+            raise ValueError(f"{where}: invalid slalom options: " + "; ".join(problems))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _typed(value: Any, kind: type, what: str) -> Any:
+    """``value`` as ``kind`` (bool, int, float or str), or a ValueError naming ``what``."""
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    ok = isinstance(value, bool | np.bool_) if kind is bool else not isinstance(value, bool)
+    if kind is int:
+        ok = ok and isinstance(value, int | np.integer | float) and float(value).is_integer()
+    elif kind is float:
+        ok = ok and isinstance(value, int | float | np.number)
+    elif kind is str:
+        ok = ok and isinstance(value, str)
+    if not ok:
+        raise ValueError(f"{what} must be {expected[kind]}, got {value!r}")
+    return kind(value)
+
+
+def fit_slalom(
+    adata: ad.AnnData,
+    options: SlalomOptions | Mapping[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    setup: str = "",
+    n_threads: int | None = 1,
+) -> ad.AnnData:
+    """Fit slalom on prepared data; return the factor-contract AnnData.
+
+    ``setup`` names the run in ``uns['run']`` and in error messages. ``n_threads`` caps
+    the BLAS threads (``None``: no cap); slalom's many small products run fastest on one.
+    Raises ``ValueError`` for unusable input or options and :class:`SlalomFitError` when
+    the fit fails.
+    """
+    if not isinstance(options, SlalomOptions):
+        options = SlalomOptions.from_mapping(options)
+    label = f"slalom setup '{setup}'" if setup else "slalom"
+    Y, mask, terms = _inputs(adata, options)
+
+    from .slalom_compat import import_slalom
+
+    slalom = import_slalom()
+    start = time.perf_counter()
+    with threadpool_limits(limits=n_threads), _seeded_global_rng(seed):
+        with _slalom_quiet(), _numerics(label, iteration=0):
+            fa = slalom.initFA(
+                Y,
+                np.array([f"term{k}" for k in range(len(terms))]),
+                mask,
+                gene_ids=np.asarray(adata.var_names, dtype=object),
+                nHidden=options.n_dense,
+                nHiddenSparse=options.n_sparse,
+                pruneGenes=options.prune_genes,
+                FPR=options.fpr,
+                FNR=options.fnr,
+                noise=options.noise,
+                minGenes=0,  # terms were filtered by _inputs; each has >= 1 gene
+                do_preTrain=options.pretrain,
+                dropFactors=options.drop_factors,
+            )
+        _check_state(fa, label, iteration=0)
+        np.random.seed(seed)  # initFA reseeded with 222; the update-order shuffles use seed
+        names = _factor_names(terms, options.n_sparse, options.n_dense)
+        iterations, converged, error, delta = _train(fa, options, label, names)
+    seconds = time.perf_counter() - start
+    if not converged and options.require_convergence:
+        raise SlalomNotConvergedError(
+            f"{label} did not converge: after {iterations} iterations (max_iterations) the "
+            f"reconstruction error still changed by {delta:.3g} per {CHECK_EVERY} iterations "
+            f"(tolerance {options.tolerance:g}); raise max_iterations or tolerance",
+            iteration=iterations,
+        )
+    run = {
+        "model": "slalom",
+        "setup": setup,
+        "seed": int(seed),
+        "seconds": round(seconds, 3),
+        "iterations": iterations,
+        "converged": bool(converged),
+        "reconstruction_error": float(error),
+        "error_change": float(delta),
+        "slalom_version": slalom.__version__,
+        "n_terms_input": len(adata.uns[TERMS_KEY]),
+        "n_terms_fitted": len(terms),
+        **options.as_dict(),
+    }
+    return _to_contract(fa, adata, terms, run)
+
+
+def _inputs(adata: ad.AnnData, options: SlalomOptions) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Dense float64 ``Y`` (cells x genes), boolean mask (genes x kept terms), kept terms."""
+    validate_prepared(adata)
+    X = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+    Y = np.array(X, dtype=np.float64)  # a copy: initFA centres Y in place
+    if adata.n_obs < 2:
+        raise ValueError(f"X has {adata.n_obs} cell(s); slalom needs at least 2")
+    bad = int((~np.isfinite(Y)).sum())
+    if bad:
+        raise ValueError(f"X has {bad} non-finite value(s); fix or drop them in preparation")
+    mask = sp.csr_matrix(adata.varm[MASK_KEY]).toarray() > 0
+    n_genes = mask.sum(axis=0)
+    keep = n_genes >= options.min_genes
+    if not keep.any():
+        raise ValueError(
+            f"varm['{MASK_KEY}']: no term has at least min_genes={options.min_genes} genes "
+            f"(largest: {int(n_genes.max(initial=0))}); lower min_genes"
+        )
+    dropped = int((~keep).sum())
+    if dropped:
+        log.info(
+            "slalom: %d term(s) with fewer than %d genes not fitted", dropped, options.min_genes
+        )
+    terms = [str(t) for t, k in zip(adata.uns[TERMS_KEY], keep, strict=True) if k]
+    return Y, mask[:, keep], terms
+
+
+def _factor_names(terms: list[str], n_sparse: int, n_dense: int) -> dict[str, tuple[str, str]]:
+    """slalom's column names -> (factor name, kind), in output order: annotated, sparse,
+    dense (slalom's 'bias' column of the hurdle model is not a factor)."""
+    return (
+        {f"term{k}": (t, "annotated") for k, t in enumerate(terms)}
+        | {f"hiddenSparse{i}": (f"sparse_{i}", "sparse") for i in range(n_sparse)}
+        | {f"hidden{i}": (f"dense_{i}", "dense") for i in range(n_dense)}
+    )
+
+
+def _train(
+    fa: Any, options: SlalomOptions, label: str, names: dict[str, tuple[str, str]]
+) -> tuple[int, bool, float, float]:
+    """Run ``fa.update()`` with the stopping rule of ``CSparseFA.train``.
+
+    Returns (iterations, converged, last error, last change of the error).
+    """
+    error = _reconstruction_error(fa)
+    error_old, delta = error, np.inf
+    columns = [names.get(str(t), (str(t),))[0] for t in fa.terms]
+    for it in range(options.max_iterations):
+        on_before = fa.doUpdate.copy()
+        with _slalom_quiet(), _numerics(label, iteration=it + 1):
+            fa.update()
+        fa.iterationCount += 1
+        _check_state(fa, label, iteration=it + 1)
+        for m in np.flatnonzero(on_before > fa.doUpdate):
+            log.info("%s: iteration %d switched off factor %s", label, it + 1, columns[m])
+        if it % CHECK_EVERY == 0:
+            error_old, error = error, _reconstruction_error(fa)
+            delta = abs(error_old - error)
+            log.info("%s: iteration %d, reconstruction error %.6g", label, it + 1, error)
+        if it > options.min_iterations and delta < options.tolerance:
+            log.info("%s: converged after %d iterations", label, it + 1)
+            return it + 1, True, error, delta
+    return options.max_iterations, False, error, delta
+
+
+def _reconstruction_error(fa: Any) -> float:
+    """Mean absolute error of ``Y - S (W * Q(Z))^T``, as ``CSparseFA.train`` computes it."""
+    return float(np.abs(fa.Z.E1 - fa.S.E1 @ (fa.W.E1 * fa.W.C[:, :, 0]).T).mean())
+
+
+def _when(iteration: int) -> str:
+    return f"at iteration {iteration}" if iteration else "during initialisation (iteration 0)"
+
+
+def _check_state(fa: Any, label: str, iteration: int) -> None:
+    """Raise :class:`SlalomNumericalError` when the model state is not finite and real."""
+    for name, value in (
+        ("factors S", fa.S.E1),
+        ("weights W", fa.W.E1),
+        ("switches Z", fa.W.C),
+        ("ARD alpha", fa.Alpha.E1),
+        ("noise precision", fa.Eps.E1),
+    ):
+        value = np.asarray(value)
+        if np.iscomplexobj(value) or not np.isfinite(value).all():
+            raise SlalomNumericalError(
+                f"{label} failed numerically {_when(iteration)}: {name} has non-finite "
+                "or complex values; check X (log-normalised, no constant genes) and the options",
+                iteration=iteration,
+            )
+
+
+@contextlib.contextmanager
+def _seeded_global_rng(seed: int):
+    """Seed numpy's global RNG (slalom's only source of randomness); restore it on exit."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+@contextlib.contextmanager
+def _numerics(label: str, iteration: int):
+    """Turn complex-to-real casts into errors and slalom's exceptions into
+    :class:`SlalomNumericalError` naming the iteration."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        try:
+            yield
+        except (
+            ArithmeticError,
+            ValueError,
+            np.linalg.LinAlgError,
+            np.exceptions.ComplexWarning,
+        ) as err:
+            raise SlalomNumericalError(
+                f"{label} failed numerically {_when(iteration)}: {type(err).__name__}: {err}",
+                iteration=iteration,
+            ) from err
+
+
+@contextlib.contextmanager
+def _slalom_quiet():
+    """Route slalom's ``print`` output to the debug log."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        for line in buffer.getvalue().splitlines():
+            if line.strip():
+                log.debug("slalom: %s", line)
+
+
+def _to_contract(fa: Any, adata: ad.AnnData, terms: list[str], run: dict[str, Any]) -> ad.AnnData:
+    """Reorder slalom's columns (``fa.terms``) to annotated, sparse, dense and build the
+    factor contract."""
+    column = {str(t): k for k, t in enumerate(fa.terms)}
+    names = _factor_names(terms, run["n_sparse"], run["n_dense"])
+    order = np.array([column[internal] for internal in names])
+
+    switch = fa.W.C[:, order, 0]
+    prior = fa.Pi.E1[:, order] > 0.5
+    posterior = switch > 0.5
+    idx = np.asarray(fa.idx_genes)
+    genes = adata.var_names[np.flatnonzero(idx) if idx.dtype == bool else idx]
+    out = make_factor_anndata(
+        loadings=fa.S.E1[:, order],
+        obs=adata.obs,
+        factor_names=[name for name, _ in names.values()],
+        kinds=[kind for _, kind in names.values()],
+        gene_weights=fa.W.E1[:, order] * switch,
+        gene_names=list(genes),
+        active=fa.doUpdate[order] == 1,
+        run=run,
+    )
+    out.var["relevance"] = (1.0 / fa.Alpha.E1[order]).astype(np.float64)
+    out.var["n_genes_prior"] = prior.sum(axis=0)
+    out.var["n_genes_gained"] = (posterior & ~prior).sum(axis=0)
+    out.var["n_genes_lost"] = (prior & ~posterior).sum(axis=0)
+    return out
