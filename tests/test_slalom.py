@@ -22,6 +22,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from snakemake.iocontainers import Namedlist
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
@@ -370,15 +371,18 @@ def run_script(tmp_path: Path, tiny: ad.AnnData):
         adata.write_h5ad(prepared)
         smk = SimpleNamespace(
             scriptdir=str(SCRIPT.parent),
-            input=SimpleNamespace(prepared=str(prepared)),
-            output=SimpleNamespace(factors=str(factors)),
+            rule="fit_slalom",
+            input=Namedlist(fromdict={"prepared": str(prepared)}),
+            output=Namedlist(fromdict={"factors": str(factors)}),
             params=SimpleNamespace(options=options, seed=0, setup=setup),
-            log=[str(log)],
+            log=Namedlist(fromdict={"log": str(log)}),
             threads=1,
         )
-        with pytest.raises(SystemExit) as code:
+        try:
             runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk}, run_name="__main__")
-        return code.value.code, factors, log.read_text()
+        except SystemExit as exit_:
+            return exit_.code, factors, log.read_text()
+        return 0, factors, log.read_text()
 
     yield run
     logging.captureWarnings(False)

@@ -44,13 +44,17 @@ def _remove(path: str | Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def run_script(main: Callable[[Any], None], smk: Any) -> None:
-    """Call ``main(smk)``; on ValueError/OSError log one line, remove outputs, exit 1."""
+def run_script(
+    main: Callable[[Any], None],
+    smk: Any,
+    expected: tuple[type[BaseException], ...] = (ValueError, OSError),
+) -> None:
+    """Call ``main(smk)``; on an ``expected`` error log one line, remove outputs, exit 1."""
     name = getattr(smk, "rule", None) or "script"
     log = setup_logging(smk.log[0] if len(smk.log) else None, name)
     try:
         main(smk)
-    except (ValueError, OSError) as err:
+    except expected as err:
         log.error("%s", err)
         for output in smk.output:
             _remove(output)
