@@ -18,6 +18,7 @@ from interpretable_ae.contract import MASK_KEY, TERMS_KEY, validate_prepared
 from interpretable_ae.datasets import DatasetError
 from interpretable_ae.genesets import GeneSetError
 from interpretable_ae.orthologs import read_orthologs, translate_gene_sets
+from interpretable_ae.datasets import load_pbmc68k_demo
 from interpretable_ae.preprocess import (
     check_overlap,
     load_gene_sets,
@@ -81,6 +82,17 @@ def test_subsample_is_seeded():
     c = prepare(adata, sets, seed=2, **kw)
     assert a.n_obs == 100 and list(a.obs_names) == list(b.obs_names)
     assert list(a.obs_names) != list(c.obs_names)
+
+
+def test_subsample_is_independent_of_a_simulation_with_the_same_seed(shared_data):
+    """Regression: one seed for both once picked exactly the planted (stimulated) cells."""
+    sets = {"IFNG": ["STAT1", "IRF1", "GBP1", "CXCL10", "IDO1", "ISG15", "IFITM3", "HLA-A"]}
+    adata = load_pbmc68k_demo()
+    sim = {"terms": ["IFNG"], "strength": 1.0, "fraction": 0.5, "seed": 0}
+    out = prepare(adata, sets, data_type="lognorm", n_top_genes=None, subsample=350,
+                  min_genes=2, simulation=sim, seed=0)  # fmt: skip
+    counts = out.obs["condition"].value_counts()
+    assert out.n_obs == 350 and counts.min() > 120, counts.to_dict()
 
 
 def test_one_class_condition_and_missing_obs_key():

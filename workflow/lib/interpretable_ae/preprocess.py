@@ -38,6 +38,7 @@ from .orthologs import read_orthologs, translate_by_case, translate_gene_sets
 from .simulate import plant_stimulation
 
 log = logging.getLogger(__name__)
+SUBSAMPLE_STREAM = 1
 
 SPECIES = ("human", "mouse")
 FALLBACK = "upper-case fallback"
@@ -154,7 +155,9 @@ def prepare(
         adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
         n_hvg = adata.n_vars
     if subsample is not None and subsample < adata.n_obs:
-        rng = np.random.default_rng(seed)
+        # a stream of its own, so that it is independent of the simulation's draws even
+        # when both use the same seed (the same stream would pick exactly the planted cells)
+        rng = np.random.default_rng((int(seed), SUBSAMPLE_STREAM))
         cells = np.sort(rng.choice(adata.n_obs, size=int(subsample), replace=False))
         adata = adata[cells].copy()
         _check_obs(adata, f"{name} after subsampling")
