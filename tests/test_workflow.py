@@ -94,18 +94,35 @@ def test_planted_term_wins(run: Path):
                 "auroc", "weight_norm", "active"}  # fmt: skip
     assert expected <= set(scores.columns)
     assert scores[["accuracy_train", "accuracy_cv", "auroc"]].stack().between(0, 1).all()
-    for model in ("ae", "slalom"):
-        annotated = scores[(scores.model == model) & (scores.kind == "annotated")]
-        top = annotated.sort_values("accuracy_train", ascending=False).term.head(3).tolist()
-        assert PLANTED in top, f"{model}: planted term not in the top 3: {top}"
-        best = annotated.set_index("term").loc[PLANTED]
-        assert best.accuracy_cv > 0.8 and best.auroc > 0.85
+    assert set(scores["model"]) == set(MODELS)
+    annotated = scores[(scores.model == "ae") & (scores.kind == "annotated")]
+    ranked = annotated.sort_values("accuracy_train", ascending=False).set_index("term")
+    assert ranked.index[0] == PLANTED, ranked.head(3)
+    assert ranked.loc[PLANTED].accuracy_cv > 0.85 and ranked.loc[PLANTED].auroc > 0.9
+    runner_up = ranked.iloc[1]
+    assert ranked.loc[PLANTED].accuracy_cv - runner_up.accuracy_cv > 0.1
+
+
+def test_slalom_finds_the_planted_genes(run: Path):
+    """slalom's best factor carries the planted signal; it may name it by an overlapping set
+    (in the demo, without dense factors: HALLMARK_INFLAMMATORY_RESPONSE, 10 of its 23 genes
+    planted)."""
+    prepared = ad.read_h5ad(run / "results/demo/prepared.h5ad")
+    terms = list(prepared.uns["geneset_terms"])
+    mask = prepared.varm["geneset_mask"].toarray() > 0
+    planted = mask[:, terms.index(PLANTED)]
+    scores = pd.read_csv(run / "results/demo/scores.tsv", sep="\t")
+    for model in ("slalom", "slalom_dense"):
+        best = scores[scores.model == model].sort_values("accuracy_cv").iloc[-1]
+        assert best.kind == "annotated" and best.auroc > 0.95, best
+        genes = mask[:, terms.index(best.term)]
+        assert (genes & planted).sum() / genes.sum() > 0.3, best.term
 
 
 def test_tables(run: Path):
     runtime = pd.read_csv(run / "results/runtime.tsv", sep="\t")
     assert set(runtime["model"]) == set(MODELS)
-    assert (runtime.filter(like="s").select_dtypes("number") >= 0).all().all()
+    assert (runtime["seconds"] > 0).all() and (runtime["max_rss_mb"] >= 0).all()
     assert (run / "results/runtime.md").read_text().count("|") > 10
     top = pd.read_csv(run / "results/demo/top_terms.tsv", sep="\t")
     assert set(top["model"]) == set(MODELS)
