@@ -7,11 +7,9 @@ import gzip
 import hashlib
 import http.server
 import logging
-import runpy
 import threading
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -25,6 +23,7 @@ from interpretable_ae.download import (
     sha256sum,
 )
 from interpretable_ae.genesets import GeneSetError, read_gmt
+from script_runner import run_as_snakemake
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 GMT = (
@@ -189,33 +188,23 @@ def test_pypi_wheel_members_through_pip_download(tmp_path, monkeypatch):
     assert not (tmp_path / "other.gmt").exists()
 
 
-def _run_script(name: str, **attrs) -> int:
-    """Run a script as Snakemake would; return its exit status (0 when it just returns)."""
-    smk = SimpleNamespace(scriptdir=str(SCRIPTS), **attrs)
-    try:
-        runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": smk}, run_name="__main__")
-    except SystemExit as exit_:
-        return exit_.code
-    return 0
-
-
 def test_download_script_fails_with_one_line_and_no_output(server, tmp_path):
     root, url = server
     (root / "x.csv").write_text("A,a\n")
     out, log = tmp_path / "resources" / "x.csv", tmp_path / "x.log"
-    code = _run_script(
-        "download.py",
-        output=[str(out)],
-        log=[str(log)],
-        params=SimpleNamespace(spec={"url": f"{url}/x.csv", "sha256": "f" * 64}),
+    code = run_as_snakemake(
+        "download",
+        output={"file": str(out)},
+        log={"log": str(log)},
+        params={"spec": {"url": f"{url}/x.csv", "sha256": "f" * 64}},
     )
     assert code == 1 and not out.exists()
     errors = [ln for ln in log.read_text().splitlines() if " ERROR " in ln]
     assert len(errors) == 1 and "does not match the configured" in errors[0]
-    code = _run_script(
-        "download.py",
-        output=[str(out)],
-        log=[str(log)],
-        params=SimpleNamespace(spec={"url": f"{url}/x.csv", "sha256": ""}),
+    code = run_as_snakemake(
+        "download",
+        output={"file": str(out)},
+        log={"log": str(log)},
+        params={"spec": {"url": f"{url}/x.csv", "sha256": ""}},
     )
     assert code == 0 and out.read_text() == "A,a\n"

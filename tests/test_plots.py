@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import SimpleNamespace
 
 import matplotlib
 
@@ -15,7 +13,6 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from PIL import Image  # noqa: E402
-from snakemake.iocontainers import Namedlist  # noqa: E402
 
 from interpretable_ae.contract import make_factor_anndata  # noqa: E402
 from interpretable_ae.plots import (  # noqa: E402
@@ -29,8 +26,8 @@ from interpretable_ae.plots import (  # noqa: E402
     select_terms,
 )
 from interpretable_ae.scoring import score_runs  # noqa: E402
+from script_runner import call_main  # noqa: E402
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 IFN = "REACTOME_INTERFERON_SIGNALING"
 BCR = "REACTOME_SIGNALING_BY_THE_B_CELL_RECEPTOR_BCR"
 GAMMA = "HALLMARK_INTERFERON_GAMMA_RESPONSE"
@@ -200,14 +197,6 @@ def test_figure3_groups(tmp_path):
         plot_group_loadings(adata, [IFN, BCR], CELL_TYPES, "group")
 
 
-def run_script(name: str, **sections: dict) -> None:
-    """Run ``workflow/scripts/<name>.py``'s main() with Snakemake's own Namedlist sections."""
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(SimpleNamespace(**{k: Namedlist(fromdict=v) for k, v in sections.items()}))
-
-
 def test_figure_scripts(tmp_path, scores):
     factors = tmp_path / "ae.h5ad"
     fake_factors("ae", 2.5).write_h5ad(factors)
@@ -217,7 +206,7 @@ def test_figure_scripts(tmp_path, scores):
         "by_condition_pdf": tmp_path / "1a.pdf",
         "by_cell_type_pdf": tmp_path / "1b.pdf",
     }
-    run_script(
+    call_main(
         "figure1",
         input={"factors": str(factors)},
         params={"terms": ["INTERFERON SIGNALING", "NOPE"], "dataset": "demo", "seed": 0},
@@ -225,13 +214,13 @@ def test_figure_scripts(tmp_path, scores):
     )
     score_file = tmp_path / "scores.tsv"
     scores.to_csv(score_file, sep="\t", index=False)
-    run_script(
+    call_main(
         "figure2",
         input={"scores": str(score_file)},
         params={"terms": "INTERFERON", "models": ["ae", "slalom", "slalom_dense"]},
         output={"png": str(tmp_path / "2.png"), "pdf": str(tmp_path / "2.pdf")},
     )
-    run_script(
+    call_main(
         "figure3",
         input={"factors": str(factors)},
         params={

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import runpy
 from pathlib import Path
-from types import SimpleNamespace
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from snakemake.iocontainers import Namedlist
 import scipy.sparse as sp
 
 from interpretable_ae.contract import MASK_KEY, TERMS_KEY, validate_prepared
@@ -27,6 +24,7 @@ from interpretable_ae.preprocess import (
     prepare_from_config,
 )
 from interpretable_ae.simulate import simulate_counts
+from script_runner import run_as_snakemake
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 DEMO_TERM = "HALLMARK_INTERFERON_GAMMA_RESPONSE"
@@ -213,22 +211,14 @@ def test_ortholog_table_real(shared_data):
 
 def _run_prepare(tmp_path, dataset, inputs, specs) -> tuple[int, Path, Path]:
     out, log = tmp_path / "results" / "prepared.h5ad", tmp_path / "prepare.log"
-
-    smk = SimpleNamespace(
-        scriptdir=str(SCRIPTS),
-        rule="prepare",
-        input=Namedlist(fromdict=inputs),
-        output=Namedlist(fromdict={"prepared": str(out)}),
-        log=Namedlist(fromdict={"log": str(log)}),
-        params=SimpleNamespace(dataset=dataset, genesets=specs, seed=0),
+    code = run_as_snakemake(
+        "prepare",
+        input=inputs,
+        output={"prepared": str(out)},
+        log={"log": str(log)},
+        params={"dataset": dataset, "genesets": specs, "seed": 0},
     )
-    try:
-        runpy.run_path(
-            str(SCRIPTS / "prepare.py"), init_globals={"snakemake": smk}, run_name="__main__"
-        )
-    except SystemExit as exit_:
-        return exit_.code, out, log
-    return 0, out, log
+    return code, out, log
 
 
 @pytest.mark.parametrize(

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import SimpleNamespace
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from snakemake.iocontainers import Namedlist
 
 from interpretable_ae.contract import make_factor_anndata
 from interpretable_ae.genesets import build_mask
 from interpretable_ae.scoring import SCORE_COLUMNS, read_scores, score_factors, score_runs
 from interpretable_ae.simulate import simulate_counts
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+from script_runner import call_main
 
 
 def mean_expression_model(adata: ad.AnnData, gene_sets: dict, model: str) -> ad.AnnData:
@@ -111,14 +106,6 @@ def test_bad_input_raises_value_error(planted, edit, message):
         score_factors(bad, cv_folds=3)
 
 
-def run_script(name: str, **sections: dict) -> None:
-    """Run ``workflow/scripts/<name>.py``'s main() with Snakemake's own Namedlist sections."""
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(SimpleNamespace(**{k: Namedlist(fromdict=v) for k, v in sections.items()}))
-
-
 def test_score_script_writes_tidy_tsv(planted, tmp_path):
     factors, truth = planted
     paths = []
@@ -127,7 +114,7 @@ def test_score_script_writes_tidy_tsv(planted, tmp_path):
         factors.write_h5ad(path)
         paths.append(str(path))
     out = tmp_path / "scores.tsv"
-    run_script(
+    call_main(
         "score",
         input={"factors": paths},
         params={"dataset": "sim", "models": ["ae", "slalom"], "cv_folds": 3, "seed": 0},
@@ -145,7 +132,7 @@ def test_score_script_rejects_misaligned_models(planted, tmp_path):
     path = tmp_path / "ae.h5ad"
     planted[0].write_h5ad(path)
     with pytest.raises(ValueError, match="aligned"):
-        run_script(
+        call_main(
             "score",
             input={"factors": [str(path)]},
             params={"dataset": "sim", "models": ["ae", "slalom"], "cv_folds": 3, "seed": 0},

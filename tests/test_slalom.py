@@ -10,19 +10,16 @@ from __future__ import annotations
 import ast
 import importlib.util
 import logging
-import runpy
 import subprocess
 import sys
 import textwrap
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from snakemake.iocontainers import Namedlist
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
@@ -41,9 +38,9 @@ from interpretable_ae.slalom_compat import (
     SHIMS,
     apply_shims,
 )
+from script_runner import run_as_snakemake
 
 LIB = Path(__file__).resolve().parents[1] / "workflow" / "lib"
-SCRIPT = LIB.parent / "scripts" / "fit_slalom.py"
 SLALOM_DIR = Path(importlib.util.find_spec("slalom").origin).parent
 SLALOM_FILES = sorted(p for p in SLALOM_DIR.rglob("*.py") if "_bak" not in p.name)
 CELL_CYCLE = ("CELL_CYCLE", "MITOTIC", "DNA_REPLICATION", "G1_S", "G2_M", "S_PHASE")
@@ -369,20 +366,15 @@ def run_script(tmp_path: Path, tiny: ad.AnnData):
     def run(adata: ad.AnnData, options: dict, setup: str) -> tuple[int, Path, str]:
         prepared, factors, log = (tmp_path / n for n in ("prepared.h5ad", "f.h5ad", "f.log"))
         adata.write_h5ad(prepared)
-        smk = SimpleNamespace(
-            scriptdir=str(SCRIPT.parent),
-            rule="fit_slalom",
-            input=Namedlist(fromdict={"prepared": str(prepared)}),
-            output=Namedlist(fromdict={"factors": str(factors)}),
-            params=SimpleNamespace(options=options, seed=0, setup=setup),
-            log=Namedlist(fromdict={"log": str(log)}),
+        code = run_as_snakemake(
+            "fit_slalom",
+            input={"prepared": str(prepared)},
+            output={"factors": str(factors)},
+            params={"options": options, "seed": 0, "setup": setup},
+            log={"log": str(log)},
             threads=1,
         )
-        try:
-            runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk}, run_name="__main__")
-        except SystemExit as exit_:
-            return exit_.code, factors, log.read_text()
-        return 0, factors, log.read_text()
+        return code, factors, log.read_text()
 
     yield run
     logging.captureWarnings(False)

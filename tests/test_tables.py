@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
-from snakemake.iocontainers import Namedlist
 
 from interpretable_ae.contract import make_factor_anndata
 from interpretable_ae.tables import (
@@ -22,8 +19,8 @@ from interpretable_ae.tables import (
     to_markdown,
     top_terms,
 )
+from script_runner import call_main
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 # A job long and large enough for Snakemake to sample its memory (tiny jobs read as zeros).
 ALLOCATE = "import time; x = bytearray(80_000_000); time.sleep(1.2)"
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -157,17 +154,9 @@ def test_markdown_and_html():
     assert "<title>T &lt;1&gt;</title>" in page and page.count("<tr>") == 3
 
 
-def run_script(name: str, **sections: dict) -> None:
-    """Run ``workflow/scripts/<name>.py``'s main() with Snakemake's own Namedlist sections."""
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(SimpleNamespace(**{k: Namedlist(fromdict=v) for k, v in sections.items()}))
-
-
 def test_runtime_and_top_terms_scripts(tmp_path, factors, snakemake_benchmark):
     out = {k: str(tmp_path / f"table1.{k}") for k in ("tsv", "md", "html")}
-    run_script(
+    call_main(
         "runtime_table",
         input={"benchmarks": [str(snakemake_benchmark), str(snakemake_benchmark)]},
         params={"entries": [{"dataset": "d", "model": "ae"}, {"dataset": "d", "model": "slalom"}]},
@@ -182,7 +171,7 @@ def test_runtime_and_top_terms_scripts(tmp_path, factors, snakemake_benchmark):
     path = tmp_path / "ae.h5ad"
     factors.write_h5ad(path)
     top = {k: str(tmp_path / f"top.{k}") for k in ("tsv", "md")}
-    run_script(
+    call_main(
         "top_terms",
         input={"factors": [str(path)]},
         params={"models": ["ae"], "n": 2, "dataset": "d", "labels": {"ae": "Autoencoder"}},

@@ -11,20 +11,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from interpretable_ae.scoring import read_factors, score_runs  # noqa: E402
+from interpretable_ae.scoring import read_runs, score_runs  # noqa: E402
 from interpretable_ae.tables import write_table  # noqa: E402
 from interpretable_ae.runner import run_script  # noqa: E402
 
 
 def main(smk) -> None:
-    models = list(smk.params.models)
-    files = list(smk.input.factors)
-    if len(models) != len(files):
-        raise ValueError(
-            f"params.models has {len(models)} name(s) but input.factors {len(files)} file(s); "
-            "they must be aligned"
-        )
-    runs = {m: read_factors(f) for m, f in zip(models, files, strict=True)}
+    runs = read_runs(smk.params.models, smk.input.factors)
     table = score_runs(
         runs,
         str(smk.params.dataset),

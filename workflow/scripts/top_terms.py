@@ -12,25 +12,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 import pandas as pd  # noqa: E402
 
-from interpretable_ae.scoring import read_factors, run_label  # noqa: E402
+from interpretable_ae.scoring import read_runs, run_label  # noqa: E402
 from interpretable_ae.tables import to_markdown, top_terms, write_table, write_text  # noqa: E402
 from interpretable_ae.runner import run_script  # noqa: E402
 
 
 def main(smk) -> None:
-    models = list(smk.params.models)
-    files = list(smk.input.factors)
-    if len(models) != len(files):
-        raise ValueError(
-            f"params.models has {len(models)} name(s) but input.factors {len(files)} file(s); "
-            "they must be aligned"
-        )
+    runs = read_runs(smk.params.models, smk.input.factors)
     dataset = str(smk.params.get("dataset", ""))
     labels = dict(smk.params.get("labels", {}) or {})
     n = int(smk.params.n)
     frames, sections = [], []
-    for model, path in zip(models, files, strict=True):
-        adata = read_factors(path)
+    for model, adata in runs.items():
         table = top_terms(adata, n=n)
         label = run_label(adata, model, labels)
         if len(table) < n:

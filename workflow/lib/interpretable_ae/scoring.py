@@ -56,6 +56,16 @@ def read_factors(path: str) -> ad.AnnData:
     return adata
 
 
+def read_runs(models: Sequence[str], paths: Sequence[str]) -> dict[str, ad.AnnData]:
+    """``{model: factors}`` from model names aligned with their ``factors.h5ad`` paths."""
+    models, paths = list(models), [str(p) for p in paths]
+    if len(models) != len(paths):
+        raise ValueError(
+            f"{len(models)} model name(s) but {len(paths)} factor file(s); they must be aligned"
+        )
+    return {m: read_factors(p) for m, p in zip(models, paths, strict=True)}
+
+
 def run_label(adata: ad.AnnData, model: str, labels: Mapping[str, str] | None = None) -> str:
     """Display label of a model: ``labels[model]``, else ``uns['run']['label']``, else the name."""
     if labels and model in labels:
