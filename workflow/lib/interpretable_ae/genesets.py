@@ -6,7 +6,9 @@ Both GMT forms are read by one reader, which keeps full names (no truncation):
 - reactome.org: ``Interferon Signaling<TAB>R-HSA-913531<TAB>GENE<TAB>...`` (spaces, ``/``
   and ``,`` in names).
 
-Fields are split on tabs only. A malformed file (blank line, duplicate name, a set with
+Our own reader rather than gseapy's: gseapy silently keeps the last of two sets with the
+same name and skips short lines, where a user wants to hear about both. Fields are split
+on tabs only. A malformed file (blank line, duplicate name, a set with
 fewer than two genes, no tab-separated genes) raises :class:`GeneSetError` naming the file,
 the line and the fix.
 """
