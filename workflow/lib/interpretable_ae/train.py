@@ -1,8 +1,9 @@
 """Stochastic proximal gradient training of :class:`~.model.LinearDecoderAE`.
 
 Fast by construction: the whole data set sits on the model's device once, batches are
-index-shuffled slices of it (no DataLoader, no per-batch numpy), the prox step is one
-vectorised in-place update with thresholds precomputed once, and the full data are only
+index-shuffled rows of it gathered into one preallocated buffer (no DataLoader, no
+per-batch numpy), the prox step is one reusable in-place operator with thresholds
+precomputed (:class:`.prox.DecoderProx`), and the full data are only
 evaluated when a validation split is requested (and once at the end).
 """
 
@@ -34,6 +35,8 @@ class TrainConfig:
 
     Penalty steps are ``lr * lambda`` (see :mod:`.prox`): lambda1..3 are in the
     convention of ``intercode.Intercode.train`` and the paper's notebooks.
+    ``warmup_epochs`` and ``lr_decay`` schedule the learning rate (and with it the prox
+    steps, see :func:`learning_rate`); the defaults keep it constant, as the paper.
     """
 
     epochs: int = 50
