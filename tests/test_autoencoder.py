@@ -10,6 +10,7 @@ import torch
 from interpretable_ae.autoencoder import KEY, InterpretableAutoencoder
 from interpretable_ae.contract import validate_factor_anndata
 from interpretable_ae.genesets import build_mask
+from interpretable_ae.model import Dropout
 from interpretable_ae.simulate import simulate_counts
 
 FAST = {"epochs": 3, "batch_size": 32, "progress": False}
@@ -50,15 +51,27 @@ def test_train_writes_scverse_results(data):
     np.testing.assert_array_equal(adata.obsm[f"X_{KEY}"], ae.get_latent_representation())
 
 
-def test_seeded_training_is_bit_identical(data):
+@pytest.mark.parametrize("schedule", [{}, {"warmup_epochs": 0.5, "lr_decay": "cosine"}])
+def test_seeded_training_is_bit_identical(data, schedule):
     adata, gene_sets = data
-    runs = [make(adata.copy(), gene_sets).train(**FAST, seed=3) for _ in range(2)]
+    runs = [make(adata.copy(), gene_sets).train(**FAST, **schedule, seed=3) for _ in range(2)]
     assert torch.equal(runs[0].module.decoder_weight, runs[1].module.decoder_weight)
     np.testing.assert_array_equal(
         runs[0].get_latent_representation(), runs[1].get_latent_representation()
     )
     other = make(adata.copy(), gene_sets).train(**FAST, seed=4)
     assert not torch.equal(runs[0].module.decoder_weight, other.module.decoder_weight)
+
+
+def test_dropout_drops_a_fraction_p_and_keeps_the_expectation():
+    drop = Dropout(0.2)
+    x = torch.ones(400, 500)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        y = drop(x)
+    assert abs(float((y == 0).float().mean()) - 0.2) < 0.01
+    assert set(torch.unique(y).tolist()) == {0.0, 1.25}
+    assert torch.equal(drop.eval()(x), x)
 
 
 def test_training_leaves_the_global_rng_alone(data):

@@ -8,13 +8,14 @@ import torch
 from scipy.optimize import minimize
 
 from interpretable_ae.prox import (
+    DecoderProx,
     decoder_penalty,
     group_soft_threshold_,
     l1_weights,
     prox_decoder_,
     soft_threshold_,
 )
-from interpretable_ae.train import batch_bounds
+from interpretable_ae.train import TrainConfig, batch_bounds, learning_rate
 
 
 def numerical_prox(v: np.ndarray, penalty) -> np.ndarray:
@@ -107,3 +108,38 @@ def test_batch_bounds_never_leave_a_one_cell_batch(n, size, expected_last):
     assert bounds[-1] == expected_last
     assert all(b - a >= 2 for a, b in bounds)
     assert sum(b - a for a, b in bounds) == n
+
+
+@pytest.mark.parametrize("lr", [1e-3, 0.37])
+def test_reusable_decoder_prox_equals_the_functional_one_bit_for_bit(lr):
+    gen = torch.Generator().manual_seed(1)
+    mask = (torch.rand(40, 5, generator=gen) < 0.3).float()
+    weights = l1_weights(mask, n_sparse=2, n_dense=1, lambda1=0.9, lambda2=0.3)
+    prox = DecoderProx(weights, lambda3=0.6, lr=0.5)
+    prox.set_lr(lr)  # thresholds follow the learning rate
+    for _ in range(3):  # repeated calls reuse the buffers
+        w = torch.randn(40, 8, generator=gen) * 0.2
+        expected = prox_decoder_(w.clone(), lr * weights, lr * 0.6)
+        assert torch.equal(prox(w), expected)
+    assert 0 < (expected == 0).float().mean() < 1  # the prox did something, not everything
+
+
+def test_learning_rate_warm_up_and_cosine_decay():
+    steps = 10  # per epoch
+    flat = TrainConfig(epochs=3, lr=0.1)
+    assert {learning_rate(flat, s, steps) for s in range(30)} == {0.1}
+    warm = TrainConfig(epochs=3, lr=0.1, warmup_epochs=0.5)
+    np.testing.assert_allclose(
+        [learning_rate(warm, s, steps) for s in range(6)], [0.02, 0.04, 0.06, 0.08, 0.1, 0.1]
+    )
+    cos = TrainConfig(epochs=3, lr=0.1, warmup_epochs=1, lr_decay="cosine")
+    lrs = np.array([learning_rate(cos, s, steps) for s in range(30)])
+    assert lrs[9] == 0.1 and lrs[10] == 0.1  # end of warm-up, start of the decay
+    assert (np.diff(lrs[10:]) < 0).all() and 0 < lrs[-1] < 0.002
+
+
+def test_bad_schedule_options_are_refused():
+    with pytest.raises(ValueError, match="lr_decay='step'.*lr_decay in"):
+        TrainConfig(lr_decay="step")
+    with pytest.raises(ValueError, match="warmup_epochs=5"):
+        TrainConfig(epochs=3, warmup_epochs=5)

@@ -266,6 +266,8 @@ class InterpretableAutoencoder:
         val_fraction: float = 0.0,
         patience: int = 5,
         seed: int | None = None,
+        warmup_epochs: float = 0.0,
+        lr_decay: str = "none",
         progress: bool = True,
         on_epoch_end: Callable[[int], None] | None = None,
     ) -> InterpretableAutoencoder:
@@ -276,7 +278,10 @@ class InterpretableAutoencoder:
         outside each gene set), ``lr * lambda2`` (L1 on sparse factors) and
         ``lr * lambda3`` (group lasso on every factor). These lambdas equal those of
         ``intercode.Intercode.train`` (paper: 0.93 / 0.57 at lr 1e-3, batch 62, 50
-        epochs). ``val_fraction`` > 0 holds out cells for early stopping;
+        epochs). ``warmup_epochs`` ramps the learning rate (and with it the prox steps)
+        linearly up from near 0; ``lr_decay="cosine"`` then anneals it towards 0 over the
+        remaining epochs (default: constant, as the paper). ``val_fraction`` > 0 holds out
+        cells for early stopping;
         ``on_epoch_end(epoch)`` is called after each epoch, outside the timing.
         """
         if self.adata is None:
@@ -292,6 +297,8 @@ class InterpretableAutoencoder:
             val_fraction=val_fraction,
             patience=patience,
             seed=self.seed if seed is None else int(seed),
+            warmup_epochs=warmup_epochs,
+            lr_decay=lr_decay,
         )
         x = torch.from_numpy(expression_matrix(self.adata, self.arch["layer"])).to(self.device)
         cov = None

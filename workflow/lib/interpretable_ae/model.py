@@ -14,12 +14,24 @@ import torch
 from torch import nn
 
 
+class Dropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` with the mask drawn by ``rand >= p`` (one uniform draw per
+    unit): the same distribution, 2-3x faster on CPU than ``bernoulli_``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if self.p >= 1:
+            return x * 0.0
+        return x * torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+
+
 def make_encoder(n_genes: int, n_factors: int, hidden: Sequence[int], dropout: float) -> nn.Module:
     """MLP genes -> factors; each hidden layer is Linear, BatchNorm1d, ELU, Dropout."""
     layers: list[nn.Module] = []
     width = n_genes
     for size in hidden:
-        layers += [nn.Linear(width, size), nn.BatchNorm1d(size), nn.ELU(), nn.Dropout(dropout)]
+        layers += [nn.Linear(width, size), nn.BatchNorm1d(size), nn.ELU(), Dropout(dropout)]
         width = size
     layers.append(nn.Linear(width, n_factors))
     return nn.Sequential(*layers)

@@ -1,8 +1,9 @@
 """Stochastic proximal gradient training of :class:`~.model.LinearDecoderAE`.
 
 Fast by construction: the whole data set sits on the model's device once, batches are
-index-shuffled slices of it (no DataLoader, no per-batch numpy), the prox step is one
-vectorised in-place update with thresholds precomputed once, and the full data are only
+index-shuffled rows of it gathered into one preallocated buffer (no DataLoader, no
+per-batch numpy), the prox step is one reusable in-place operator with thresholds
+precomputed (:class:`.prox.DecoderProx`), and the full data are only
 evaluated when a validation split is requested (and once at the end).
 """
 
@@ -20,9 +21,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .model import LinearDecoderAE, objective
-from .prox import prox_decoder_
+from .prox import DecoderProx
 
 log = logging.getLogger(__name__)
+
+
+LR_DECAYS = ("none", "cosine")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class TrainConfig:
 
     Penalty steps are ``lr * lambda`` (see :mod:`.prox`): lambda1..3 are in the
     convention of ``intercode.Intercode.train`` and the paper's notebooks.
+    ``warmup_epochs`` and ``lr_decay`` schedule the learning rate (and with it the prox
+    steps, see :func:`learning_rate`); the defaults keep it constant, as the paper.
     """
 
     epochs: int = 50
@@ -43,6 +49,8 @@ class TrainConfig:
     val_fraction: float = 0.0
     patience: int = 5
     seed: int = 0
+    warmup_epochs: float = 0.0
+    lr_decay: str = "none"
 
     def __post_init__(self) -> None:
         checks = {
@@ -51,6 +59,8 @@ class TrainConfig:
             "lr": self.lr > 0,
             "val_fraction": 0 <= self.val_fraction < 1,
             "patience": self.patience >= 1,
+            "warmup_epochs": 0 <= self.warmup_epochs <= self.epochs,
+            "lr_decay": self.lr_decay in LR_DECAYS,
         }
         checks |= {f"lambda{i}": getattr(self, f"lambda{i}") >= 0 for i in range(4)}
         bad = [k for k, ok in checks.items() if not ok]
@@ -58,7 +68,8 @@ class TrainConfig:
             values = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
             raise ValueError(
                 f"invalid training option(s) {values}: need epochs >= 1, batch_size >= 2, "
-                "lr > 0, lambdas >= 0, 0 <= val_fraction < 1, patience >= 1"
+                "lr > 0, lambdas >= 0, 0 <= val_fraction < 1, patience >= 1, "
+                f"0 <= warmup_epochs <= epochs, lr_decay in {LR_DECAYS}"
             )
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,6 +90,19 @@ class TrainHistory:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Learning rate of optimiser step ``step`` (0-based): linear warm-up from
+    ``lr / warm-up steps`` to ``lr`` over ``warmup_epochs``, then constant
+    (``lr_decay="none"``) or a cosine decay towards 0 at the last step of ``epochs``."""
+    warm = config.warmup_epochs * steps_per_epoch
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    if config.lr_decay == "cosine":
+        progress = (step - warm) / (config.epochs * steps_per_epoch - warm)
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return config.lr
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -178,8 +202,11 @@ def _train(
     fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, **fused)
     w = model.decoder_weight
-    l1_threshold = (config.lr * l1_weights).to(device=device, dtype=w.dtype)
-    group_threshold = config.lr * config.lambda3
+    prox = DecoderProx(l1_weights.to(device=device, dtype=w.dtype), config.lambda3, config.lr)
+    # one preallocated batch buffer: index_select writes into it, nothing is allocated per step
+    width = max(b - a for a, b in bounds)
+    x_buf = x.new_empty((width, x.shape[1]))
+    c_buf = None if covariates is None else covariates.new_empty((width, covariates.shape[1]))
 
     hist = TrainHistory()
     best_loss, best_state, stale = math.inf, None, 0
@@ -193,22 +220,31 @@ def _train(
         mininterval=5.0,
     )
     model.train()
+    step = 0
     for epoch in bar:
         t0 = time.perf_counter()
         perm = train_idx[torch.randperm(train_idx.numel(), generator=gen).to(device)]
         total = torch.zeros((), device=device)
         for a, b in bounds:
+            lr = learning_rate(config, step, len(bounds))
+            if lr != prox.lr:
+                opt.param_groups[0]["lr"] = lr
+                prox.set_lr(lr)
             idx = perm[a:b]
-            xb = x.index_select(0, idx)
-            cb = None if covariates is None else covariates.index_select(0, idx)
+            xb = torch.index_select(x, 0, idx, out=x_buf[: b - a])
+            cb = (
+                None
+                if c_buf is None
+                else torch.index_select(covariates, 0, idx, out=c_buf[: b - a])
+            )
             z, out = model(xb, cb)
             loss, _ = objective(xb, z, out, config.lambda0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            with torch.no_grad():
-                prox_decoder_(w.data, l1_threshold, group_threshold)
-                total += loss.detach() * (b - a)
+            prox(w.data)
+            total.add_(loss.detach(), alpha=b - a)
+            step += 1
         hist.train_loss.append(float(total) / train_idx.numel())
         with torch.no_grad():
             hist.n_active.append(n_active_factors(w))
