@@ -103,20 +103,14 @@ def test_planted_term_wins(run: Path):
     assert ranked.loc[PLANTED].accuracy_cv - runner_up.accuracy_cv > 0.1
 
 
-def test_slalom_finds_the_planted_genes(run: Path):
-    """slalom's best factor carries the planted signal; it may name it by an overlapping set
-    (in the demo, without dense factors: HALLMARK_INFLAMMATORY_RESPONSE, 10 of its 23 genes
-    planted)."""
-    prepared = ad.read_h5ad(run / "results/demo/prepared.h5ad")
-    terms = list(prepared.uns["geneset_terms"])
-    mask = prepared.varm["geneset_mask"].toarray() > 0
-    planted = mask[:, terms.index(PLANTED)]
+def test_slalom_finds_the_planted_term(run: Path):
+    """Without dense factors slalom ranks the planted term first (the paper's Figure 2); with
+    3 dense factors the best factor still carries the signal, whichever kind it is."""
     scores = pd.read_csv(run / "results/demo/scores.tsv", sep="\t")
-    for model in ("slalom", "slalom_dense"):
-        best = scores[scores.model == model].sort_values("accuracy_cv").iloc[-1]
-        assert best.kind == "annotated" and best.auroc > 0.95, best
-        genes = mask[:, terms.index(best.term)]
-        assert (genes & planted).sum() / genes.sum() > 0.3, best.term
+    plain = scores[scores.model == "slalom"].sort_values("accuracy_cv", ascending=False)
+    assert plain.iloc[0].term == PLANTED and plain.iloc[0].auroc > 0.95, plain.head(3)
+    dense = scores[scores.model == "slalom_dense"].sort_values("accuracy_cv", ascending=False)
+    assert dense.iloc[0].auroc > 0.95, dense.head(3)
 
 
 def test_tables(run: Path):

@@ -17,7 +17,9 @@ rule fit_autoencoder:
         "logs/{dataset}/fit_autoencoder_{ae_model}.log",
     benchmark:
         "results/benchmarks/{dataset}/fit_autoencoder_{ae_model}.tsv"
-    threads: 2
+    # one torch thread by default: on a shared machine a second OpenMP thread can make the
+    # small matmuls ten times slower; the SLURM profile gives it 2 dedicated cores
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=240,
