@@ -6,7 +6,6 @@ such as "INTERFERON", or a list of names), params.models (order), optional param
 output.pdf; log[0].
 """
 
-import logging
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
-from interpretable_ae.plots import plot_accuracy_bars, save_figure  # noqa: E402
+from interpretable_ae.plots import plot_accuracy_bars, finish_figure  # noqa: E402
 from interpretable_ae.scoring import read_scores  # noqa: E402
 from interpretable_ae.runner import run_script  # noqa: E402
 
@@ -34,10 +33,7 @@ def main(smk) -> None:
         metric=str(smk.params.get("metric", "accuracy_train")),
         title=f"{dataset}: how well each factor predicts the condition",
     )
-    for note in notes:
-        logging.warning("figure 2: %s", note)
-    save_figure(fig, smk.output.png, smk.output.pdf)
-    logging.info("wrote %s and %s", smk.output.png, smk.output.pdf)
+    finish_figure(fig, notes, "figure 2", smk.output.png, smk.output.pdf)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ params.group_key (obs column, e.g. "group" for Liao, "condition" in the demo), p
 output.pdf; log[0]. Absent terms, cell types or groups are reported, never fatal.
 """
 
-import logging
 import sys
 from pathlib import Path
 
@@ -16,16 +15,13 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
-from interpretable_ae.plots import plot_group_loadings, save_figure  # noqa: E402
-from interpretable_ae.scoring import read_factors, run_label  # noqa: E402
+from interpretable_ae.plots import figure_title, finish_figure, plot_group_loadings  # noqa: E402
+from interpretable_ae.scoring import read_factors  # noqa: E402
 from interpretable_ae.runner import run_script  # noqa: E402
 
 
 def main(smk) -> None:
     adata = read_factors(smk.input.factors)
-    model = str(adata.uns["run"]["model"])
-    label = str(smk.params.get("label", "") or run_label(adata, model))
-    dataset = str(smk.params.get("dataset", ""))
     fig, notes = plot_group_loadings(
         adata,
         list(smk.params.terms),
@@ -33,12 +29,9 @@ def main(smk) -> None:
         str(smk.params.group_key),
         list(smk.params.get("groups", []) or []),
         seed=int(smk.params.get("seed", 0)),
-        title=" · ".join(t for t in (dataset, label) if t),
+        title=figure_title(adata, str(smk.params.get("dataset", "")), smk.params.get("label", "")),
     )
-    for note in notes:
-        logging.warning("figure 3: %s", note)
-    save_figure(fig, smk.output.png, smk.output.pdf)
-    logging.info("wrote %s and %s", smk.output.png, smk.output.pdf)
+    finish_figure(fig, notes, "figure 3", smk.output.png, smk.output.pdf)
 
 
 if __name__ == "__main__":

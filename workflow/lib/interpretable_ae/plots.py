@@ -13,6 +13,7 @@ what it can, and prints the notes under the figure. Use a headless backend (Agg)
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import textwrap
@@ -28,6 +29,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .genesets import display_name
+
+log = logging.getLogger(__name__)
 
 # Okabe & Ito's colour-blind safe qualitative palette (black moved last).
 OKABE_ITO = (
@@ -206,6 +209,21 @@ def save_figure(fig: Figure, *paths: str | Path, dpi: int = 300) -> None:
         with _rc():
             fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or None)
         os.replace(tmp, path)
+
+
+def figure_title(adata: ad.AnnData, dataset: str = "", label: str = "") -> str:
+    """``dataset · model label`` (the label from ``uns['run']`` when not given)."""
+    run = adata.uns.get("run", {})
+    label = label or str(run.get("label", "") or run.get("model", ""))
+    return " · ".join(t for t in (dataset, label) if t)
+
+
+def finish_figure(fig: Figure, notes: Sequence[str], name: str, *paths: str | Path) -> None:
+    """Log the figure's notes (absent or switched-off terms, ...) as warnings, then save it."""
+    for note in notes:
+        log.warning("%s: %s", name, note)
+    save_figure(fig, *paths)
+    log.info("%s: wrote %s", name, ", ".join(map(str, paths)))
 
 
 def _legend_outside(ax, handles, title: str, ncol: int = 1) -> None:
