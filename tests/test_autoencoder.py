@@ -129,6 +129,10 @@ def test_latents_of_new_data_with_other_gene_order_and_missing_genes(data):
     np.testing.assert_allclose(
         z_missing, ae.get_latent_representation(zero_filled), rtol=1e-5, atol=1e-5
     )
+    duplicated = adata[:, ::-1].copy()
+    duplicated.var_names = [*duplicated.var_names[:-1], duplicated.var_names[0]]
+    with pytest.raises(ValueError, match="var_names are not unique"):
+        ae.get_latent_representation(duplicated)
 
 
 def test_term_lookups(data):

@@ -384,9 +384,9 @@ class InterpretableAutoencoder:
         layer = self.arch["layer"]
         if adata.var_names.equals(self.genes):
             return expression_matrix(adata, layer)
-        idx = adata.var_names.get_indexer(self.genes)
-        if not adata.var_names.is_unique:
+        if not adata.var_names.is_unique:  # get_indexer would fail deep inside pandas
             raise ValueError("the new data's var_names are not unique; make them unique first")
+        idx = adata.var_names.get_indexer(self.genes)
         n_missing = int((idx < 0).sum())
         if n_missing == len(self.genes):
             raise ValueError(
