@@ -35,7 +35,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .genesets import read_gmt
+from .genesets import looks_like_html, read_gmt
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,6 @@ def sha256sum(path: str | Path) -> str:
         for block in iter(lambda: fh.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def looks_like_html(head: bytes) -> bool:
-    """True when the first bytes of a file are an HTML document."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return text.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
 def check_sha256(path: str | Path, expected: str | None, name: str) -> str:

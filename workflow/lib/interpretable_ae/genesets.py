@@ -32,6 +32,12 @@ class GeneSetError(ValueError):
     """A gene-set file or collection that cannot be used as given."""
 
 
+def looks_like_html(head: bytes) -> bool:
+    """True when the first bytes of a file are an HTML document (a failed download)."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
 def read_gmt(
     path: str | Path, min_set_size: int = 2, drop_small: bool = False
 ) -> dict[str, list[str]]:
@@ -45,7 +51,7 @@ def read_gmt(
         raise GeneSetError(f"{path}: gene-set file not found; check the path in the config")
     with path.open("rb") as fh:
         head = fh.read(512)
-    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
+    if looks_like_html(head):
         raise GeneSetError(
             f"{path}: is an HTML page, not a GMT file (a failed download?); delete it and "
             "download it again"
