@@ -36,7 +36,7 @@ def _alternatives(names):
 
 def lib_sources(*modules):
     """Package modules as inputs, so that editing one re-runs the jobs that use it."""
-    return [str(PKG / f"{m}.py") for m in ("__init__", "contract") + modules]
+    return [str(PKG / f"{m}.py") for m in ("__init__", "contract", "files", "runner") + modules]
 
 
 # ---- downloads -------------------------------------------------------------------------
@@ -78,7 +78,9 @@ def prepare_inputs(wildcards):
     inputs["genesets"] = [geneset_path(g) for g in ds["genesets"]]
     if ds["species"] == "mouse" and "orthologs" in config:
         inputs["orthologs"] = orthologs_path()
-    inputs["code"] = lib_sources("genesets", "datasets", "orthologs", "preprocess", "simulate")
+    inputs["code"] = lib_sources(
+        "genesets", "download", "datasets", "orthologs", "preprocess", "simulate"
+    )
     return inputs
 
 

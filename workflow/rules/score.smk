@@ -9,7 +9,7 @@ localrules:
 rule score:
     input:
         factors=lambda wc: [factors_path(wc.dataset, m) for m in MODELS],
-        code=lib_sources("scoring"),
+        code=lib_sources("scoring", "tables", "genesets"),
     output:
         scores=report(
             "results/{dataset}/scores.tsv",
@@ -68,7 +68,7 @@ RUNTIME_ENTRIES = [
 rule runtime_table:
     input:
         benchmarks=[fit_benchmark(e["dataset"], e["model"]) for e in RUNTIME_ENTRIES],
-        code=lib_sources("tables"),
+        code=lib_sources("tables", "genesets"),
     output:
         tsv="results/runtime.tsv",
         md="results/runtime.md",

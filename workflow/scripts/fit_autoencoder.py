@@ -19,6 +19,7 @@ import torch  # noqa: E402
 
 from interpretable_ae.autoencoder import InterpretableAutoencoder, resolve_device  # noqa: E402
 from interpretable_ae.contract import validate_prepared  # noqa: E402
+from interpretable_ae.files import staged  # noqa: E402
 from interpretable_ae.runner import run_script  # noqa: E402
 
 ARCH = ("n_sparse", "n_dense", "hidden", "dropout", "covariates")
@@ -59,16 +60,15 @@ def main(smk) -> None:
         "device": str(device),
     }
     factors = ae.to_factor_anndata(run=run)
-    out_factors, out_model = Path(smk.output.factors), Path(smk.output.model)
-    tmp_factors = out_factors.with_name(out_factors.name + ".tmp.h5ad")
-    tmp_model = out_model.with_name(out_model.name + ".tmp")
+    out_model = Path(smk.output.model)
+    tmp_model = out_model.with_name(f".{out_model.name}.part")
     shutil.rmtree(tmp_model, ignore_errors=True)
-    factors.write_h5ad(tmp_factors)
     ae.save(tmp_model)
+    with staged(smk.output.factors, suffix=".part.h5ad") as tmp:
+        factors.write_h5ad(tmp)
     shutil.rmtree(out_model, ignore_errors=True)
     tmp_model.rename(out_model)
-    tmp_factors.rename(out_factors)
-    log.info("wrote %s and %s", out_factors, out_model)
+    log.info("wrote %s and %s", smk.output.factors, out_model)
 
 
 if __name__ == "__main__":

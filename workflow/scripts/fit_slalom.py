@@ -9,7 +9,6 @@ one error line naming the setup and the iteration, exit 1, no output.
 """
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 import anndata as ad  # noqa: E402
 
+from interpretable_ae.files import staged  # noqa: E402
 from interpretable_ae.runner import run_script  # noqa: E402
 from interpretable_ae.slalom_adapter import SlalomFitError, SlalomOptions, fit_slalom  # noqa: E402
 
@@ -24,23 +24,19 @@ from interpretable_ae.slalom_adapter import SlalomFitError, SlalomOptions, fit_s
 def main(smk) -> None:
     log = logging.getLogger("fit_slalom")
     setup = str(smk.params.setup)
-    output = Path(smk.output.factors)
-    partial = output.with_name(f".{output.name}.partial")
+    output = smk.output.factors
     try:
         options = SlalomOptions.from_mapping(dict(smk.params.options), where="params.options")
         prepared = ad.read_h5ad(smk.input.prepared)
         factors = fit_slalom(
             prepared, options, seed=int(smk.params.seed), setup=setup, n_threads=int(smk.threads)
         )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        factors.write_h5ad(partial)
-        os.replace(partial, output)
+        with staged(output, suffix=".part.h5ad") as tmp:
+            factors.write_h5ad(tmp)
     except SlalomFitError:  # its message names the setup and the iteration
         raise
     except (ValueError, OSError) as err:
         raise type(err)(f"slalom setup '{setup}': {smk.input.prepared}: {err}") from err
-    finally:
-        partial.unlink(missing_ok=True)
     run = factors.uns["run"]
     log.info(
         "slalom setup '%s': %d factors (%d active), %d iterations in %.1f s -> %s",

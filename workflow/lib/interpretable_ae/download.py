@@ -19,8 +19,6 @@ import gzip
 import hashlib
 import io
 import logging
-import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -29,12 +27,12 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from .files import staged
 from .genesets import looks_like_html, read_gmt
 
 log = logging.getLogger(__name__)
@@ -118,19 +116,6 @@ def check_format(path: str | Path, name: str) -> None:
         raise DownloadError(
             f"{name}: the file is truncated or corrupt ({err}); delete it and download it again"
         ) from None
-
-
-@contextmanager
-def staged(dest: str | Path, suffix: str = ".part"):
-    """Yield a temporary path next to ``dest``; rename it to ``dest`` only on success."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}{suffix}")
-    try:
-        yield tmp_path
-        os.replace(tmp_path, dest)
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 def _stream(url: str, out: Path, progress: bool) -> None:

@@ -14,7 +14,6 @@ what it can, and prints the notes under the figure. Use a headless backend (Agg)
 from __future__ import annotations
 
 import logging
-import os
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from .files import staged
 from .genesets import display_name
 
 log = logging.getLogger(__name__)
@@ -202,13 +202,9 @@ def message_figure(title: str, message: str) -> Figure:
 
 def save_figure(fig: Figure, *paths: str | Path, dpi: int = 300) -> None:
     """Write ``fig`` to each path (format from the suffix), each via a temporary file."""
-    for path in paths:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        with _rc():
+    for path in map(Path, paths):
+        with staged(path, suffix=f".part{path.suffix}") as tmp, _rc():
             fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or None)
-        os.replace(tmp, path)
 
 
 def figure_title(adata: ad.AnnData, dataset: str = "", label: str = "") -> str:

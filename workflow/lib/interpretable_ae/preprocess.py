@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from .contract import MASK_KEY, TERMS_KEY, validate_prepared
 from .datasets import CELL_TYPE, CONDITION, COUNTS, LOGNORM, DatasetError, load_dataset, two_classes
-from .download import staged
+from .files import staged
 from .genesets import GeneSetError, build_mask, merge_gene_sets, read_gmt, select_terms
 from .orthologs import read_orthologs, translate_by_case, translate_gene_sets
 from .simulate import plant_stimulation

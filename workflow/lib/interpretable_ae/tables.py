@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .contract import validate_factor_anndata
+from .files import staged
 from .genesets import display_name
 
 BENCHMARK_COLUMNS = ("s", "max_rss")
@@ -167,11 +168,8 @@ def to_html(table: pd.DataFrame, title: str, digits: int = 3) -> str:
 
 def write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    with staged(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_table(
