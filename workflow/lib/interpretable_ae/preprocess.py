@@ -226,11 +226,13 @@ def _simulate(
         detection=float(simulation.get("detection", 0.8)),
         seed=int(simulation.get("seed", 0)),
         terms=terms,
+        extra_genes=int(simulation.get("extra_genes", 0)),
+        extra_strength=simulation.get("extra_strength"),
     )
     log.info(
-        "%s: planted a stimulation on %d genes of %s in %d cells",
+        "%s: planted a stimulation on %d genes (of %s, and %d more at random) in %d cells",
         name, out.uns["simulation"]["n_genes_planted"], terms,
-        int((out.obs[CONDITION] == "stimulated").sum()),
+        out.uns["simulation"]["extra_genes"], int((out.obs[CONDITION] == "stimulated").sum()),
     )  # fmt: skip
     return out
 

@@ -8,6 +8,10 @@ Two entry points:
   ``x + effect_g * activity_c`` (kept only where a Bernoulli(``detection``) draw says
   the gene was detected), which multiplies ``counts + 1`` by ``exp(effect_g * activity_c)``.
   ``effect_g ~ strength * U(0.5, 1.5)`` and ``activity_c ~ U(0.5, 1.5)``.
+  ``extra_genes`` further genes, drawn at random from the rest of the data, respond in
+  the same cells with ``extra_strength``: a real response (IFN-β in Kang 2017 moves
+  hundreds of genes) is broader than any one annotated set, and only a broad one is
+  taken over by dense factors (the paper's f-scLVM result).
 - :func:`simulate_counts` makes a whole data set: Poisson counts from gene means, cell-type
   programmes and size factors, the same planted effect in the stimulated cells, then
   ``normalize_total`` + ``log1p``. It also returns random gene sets, of which the planted
@@ -27,6 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 CONTROL, STIMULATED = "control", "stimulated"
+EXTRA_STREAM = 1  # the extra genes' draw has its own stream: extra_genes=0 changes nothing
 
 
 def _planted_shift(
@@ -60,14 +65,22 @@ def plant_stimulation(
     detection: float = 0.8,
     seed: int = 0,
     terms: Iterable[str] = (),
+    extra_genes: int = 0,
+    extra_strength: float | None = None,
 ) -> ad.AnnData:
     """Return a copy of log-normalised ``adata`` with a planted stimulation.
 
     ``genes`` are the genes to shift (those absent from ``adata`` are ignored; at least
     one must be present); ``terms`` only documents which gene sets they came from.
+    ``extra_genes`` more genes of ``adata`` (not among ``genes``) are drawn with ``seed``
+    and shifted too, with ``extra_strength`` (default: ``strength``) in place of
+    ``strength``; their names are kept in ``uns['simulation']['genes_extra']``.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    extra_strength = strength if extra_strength is None else float(extra_strength)
+    if extra_strength < 0:
+        raise ValueError(f"extra_strength must be >= 0, got {extra_strength}")
     wanted = list(dict.fromkeys(genes))
     present = [g for g in wanted if g in adata.var_names]
     if not present:
@@ -75,22 +88,36 @@ def plant_stimulation(
             "none of the genes to plant is in the data; check the gene set names and "
             "that the data use the same gene symbols"
         )
+    others = adata.var_names[~adata.var_names.isin(present)]
+    if not 0 <= extra_genes <= len(others):
+        raise ValueError(
+            f"extra_genes must be between 0 and {len(others)} (the data genes outside the "
+            f"planted sets), got {extra_genes}; lower simulation.extra_genes"
+        )
+    extra_rng = np.random.default_rng((int(seed), EXTRA_STREAM))
+    extra = sorted(extra_rng.choice(np.asarray(others), size=extra_genes, replace=False))
     rng = np.random.default_rng(seed)
     out = adata.copy()
     n = out.n_obs
     stimulated = np.zeros(n, dtype=bool)
     stimulated[rng.choice(n, size=int(round(fraction * n)), replace=False)] = True
-    idx = out.var_names.get_indexer(present)
+    idx = out.var_names.get_indexer(present + extra)
     X = out.X.toarray() if sp.issparse(out.X) else np.array(out.X, dtype=np.float32)
     X = X.astype(np.float32, copy=False)
-    X[:, idx] += _planted_shift(rng, n, len(idx), stimulated, strength, detection)
+    shift = _planted_shift(rng, n, len(idx), stimulated, 1.0, detection)
+    shift[:, : len(present)] *= strength
+    shift[:, len(present) :] *= extra_strength
+    X[:, idx] += shift
     out.X = X
     out.obs["condition"] = _condition(stimulated)
     out.uns["simulation"] = {
         "kind": "plant_stimulation",
         "terms": list(terms),
-        "n_genes_planted": len(present),
+        "n_genes_planted": len(present) + len(extra),
         "n_genes_requested": len(wanted),
+        "extra_genes": int(extra_genes),
+        "extra_strength": float(extra_strength),
+        "genes_extra": np.asarray(extra, dtype=object),
         "strength": float(strength),
         "fraction": float(fraction),
         "detection": float(detection),
