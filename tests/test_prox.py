@@ -224,17 +224,22 @@ def test_adam_penalty_weights_scale_by_adams_step_denominator():
     torch.testing.assert_close(group, torch.tensor([0.3 * 6 / 5, 0.3 * 2.0]))
 
 
-def test_head_solve_lowers_the_objective_and_solves_the_last_layer():
+@pytest.mark.parametrize("n_cov", [0, 2])
+def test_head_solve_lowers_the_objective_and_solves_the_last_layer(n_cov):
     torch.manual_seed(0)
-    model = LinearDecoderAE(20, 5, hidden=(16, 12), dropout=0.0).double()
+    model = LinearDecoderAE(20, 5, hidden=(16, 12), dropout=0.0, n_covariates=n_cov).double()
     x = torch.randn(300, 20, dtype=torch.float64).abs()
+    cov = torch.randn(300, n_cov, dtype=torch.float64) if n_cov else None
+    if n_cov:  # data with a covariate effect, and a non-zero start for Φ
+        x = x + cov @ torch.randn(20, n_cov, dtype=torch.float64).T
+        torch.nn.init.normal_(model.covariate_weight)
     mask = (torch.rand(20, 5) < 0.4).double()
     weights = l1_weights(mask, 0, 0, lambda1=0.3, lambda2=0.0, dtype=torch.float64)
     lam0, lam3 = 0.1, 0.2
 
     def total():
         model.eval()
-        z, out = model(x)
+        z, out = model(x, cov)
         loss, _ = objective(x, z, out, lam0)
         return loss + decoder_penalty(model.decoder_weight, weights, lam3)
 
@@ -242,7 +247,7 @@ def test_head_solve_lowers_the_objective_and_solves_the_last_layer():
     before = total()
     grad_before = torch.autograd.grad(before, [last.weight, last.bias])
     w_before = model.decoder_weight.detach().clone()
-    solve_head_(model, x, weights, lam3, lam0, rounds=3, max_iter=500)
+    solve_head_(model, x, weights, lam3, lam0, cov, rounds=3, max_iter=500)
     after = total()
     assert float(after.detach()) < float(before.detach())
     w = model.decoder_weight.detach()

@@ -1,4 +1,6 @@
-"""Exact solve of the linear decoder for fixed latents (accelerated proximal gradient).
+"""Exact solves of the linear head: the decoder for fixed latents (accelerated proximal
+gradient, :func:`solve_decoder_`) and, alternately, the encoder's last layer
+(:func:`solve_head_`), used by training with ``decoder_solve="epoch"``.
 
 For fixed latents ``Z`` (cells x factors) and covariates ``C`` the decoder sub-problem of
 the training objective is convex:
@@ -171,7 +173,10 @@ def solve_head_(
     """
     *hidden, last = model.encoder
     if not isinstance(last, nn.Linear):
-        raise TypeError("the encoder must end in nn.Linear for the head solve")
+        raise ValueError(
+            f"the head solve needs an encoder ending in nn.Linear, got {type(last).__name__}; "
+            "use decoder_solve='none' for other encoders"
+        )
     p = next((float(m.p) for m in reversed(hidden) if isinstance(m, nn.Dropout)), 0.0)
     features = nn.Sequential(*hidden)
     was_training = model.training
@@ -206,9 +211,14 @@ def solve_head_(
     w = model.decoder_weight.data
     phi = None if model.covariate_weight is None else model.covariate_weight.data
     eye = torch.eye(w.shape[1], dtype=w.dtype, device=w.device)
-    for _ in range(rounds):
+
+    def last_layer() -> torch.Tensor:
+        """``B`` minimising the loss for the current ``W`` and ``Φ``."""
         target = p_h if phi is None else p_h - phi @ s_hc.T
-        b = torch.linalg.solve(w.T @ w + max(lambda0, 1e-6) * eye, w.T @ target @ s_h_inv)
+        return torch.linalg.solve(w.T @ w + max(lambda0, 1e-6) * eye, w.T @ target @ s_h_inv)
+
+    for _ in range(rounds):
+        b = last_layer()
         z_gram, z_cross = b @ s_h @ b.T, p_h @ b.T
         if phi is not None:
             zc = b @ s_hc
@@ -219,8 +229,6 @@ def solve_head_(
         solve_decoder_(
             w, DecoderStats(z_gram, z_cross, sq), l1_weights, group_weights, phi, max_iter
         )
-    # the last layer for the final decoder
-    target = p_h if phi is None else p_h - phi @ s_hc.T
-    b = torch.linalg.solve(w.T @ w + max(lambda0, 1e-6) * eye, w.T @ target @ s_h_inv)
+    b = last_layer()  # for the final decoder
     last.weight.data.copy_(b[:, :n_h])
     last.bias.data.copy_(b[:, n_h])
