@@ -25,7 +25,14 @@ from interpretable_ae.prox import (
     soft_threshold_,
 )
 from interpretable_ae.simulate import simulate_counts
-from interpretable_ae.train import TrainConfig, batch_bounds, evaluate, learning_rate, train_model
+from interpretable_ae.train import (
+    TrainConfig,
+    batch_bounds,
+    evaluate,
+    learning_rate,
+    solve_steps,
+    train_model,
+)
 
 
 def numerical_prox(v: np.ndarray, penalty) -> np.ndarray:
@@ -268,14 +275,24 @@ def test_training_with_the_head_solve_is_seeded_and_lowers_the_loss():
     x = torch.from_numpy(np.asarray(adata.X, dtype=np.float32))
     weights = l1_weights(torch.from_numpy(mask.toarray()).float(), 0, 0, 0.93, 0.0)
     losses, decoders = {}, []
-    for solve in ("epoch", "epoch", "none"):
+    for solve in ("doubling", "doubling", "epoch", "none"):
         torch.manual_seed(0)
         model = LinearDecoderAE(120, 8, hidden=(32, 32))
-        config = TrainConfig(epochs=3, batch_size=32, lr=2e-3, decoder_solve=solve)
+        config = TrainConfig(epochs=3, batch_size=16, lr=2e-3, decoder_solve=solve)
         train_model(model, x, weights, config, progress=False)
         losses[solve] = evaluate(model, x, 0.1)[0]
         decoders.append(model.decoder_weight.detach().clone())
     assert torch.equal(decoders[0], decoders[1])  # bit-identical run to run
+    assert not torch.equal(decoders[0], decoders[2])  # the early solves change the fit
+    assert losses["doubling"] < losses["none"]
     assert losses["epoch"] < losses["none"]
     with pytest.raises(ValueError, match="decoder_solve"):
         TrainConfig(decoder_solve="always")
+
+
+@pytest.mark.parametrize(
+    ("solve", "expected"),
+    [("none", set()), ("epoch", {40, 80}), ("doubling", {4, 8, 16, 32, 40, 80})],
+)
+def test_head_solves_follow_the_schedule(solve, expected):
+    assert solve_steps(TrainConfig(epochs=2, decoder_solve=solve), 40) == expected
