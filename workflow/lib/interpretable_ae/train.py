@@ -44,8 +44,10 @@ class TrainConfig:
     (the encoder's last layer and the decoder, alternately, for fixed hidden features;
     :func:`.decoder_solve.solve_head_`): the same model and objective, fewer epochs to
     a given loss; ``"doubling"`` also solves after steps 4, 8, 16, ... of the first
-    epoch, while the features change fastest (:func:`solve_steps`). Off by default (the
-    paper's algorithm).
+    epoch, while the features change fastest (:func:`solve_steps`; fewer epochs still,
+    but sensitive to that start: solving after step 1 or 2, when Adam's second moments
+    still hold the initial gradients, switched off most factors in the benchmark). Off
+    by default (the paper's algorithm).
     """
 
     epochs: int = 50
