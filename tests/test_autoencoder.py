@@ -51,10 +51,14 @@ def test_train_writes_scverse_results(data):
     np.testing.assert_array_equal(adata.obsm[f"X_{KEY}"], ae.get_latent_representation())
 
 
-@pytest.mark.parametrize("schedule", [{}, {"warmup_epochs": 0.5, "lr_decay": "cosine"}])
+@pytest.mark.parametrize(
+    "schedule",
+    [{}, {"warmup_epochs": 0.5, "lr_decay": "cosine"}, {"decoder_solve": "epoch"}],
+)
 def test_seeded_training_is_bit_identical(data, schedule):
     adata, gene_sets = data
     runs = [make(adata.copy(), gene_sets).train(**FAST, **schedule, seed=3) for _ in range(2)]
+    assert runs[0].params()["decoder_solve"] == schedule.get("decoder_solve", "none")
     assert torch.equal(runs[0].module.decoder_weight, runs[1].module.decoder_weight)
     np.testing.assert_array_equal(
         runs[0].get_latent_representation(), runs[1].get_latent_representation()

@@ -5,7 +5,7 @@
 rule fit_autoencoder:
     input:
         prepared="results/{dataset}/prepared.h5ad",
-        code=lib_sources("genesets", "prox", "model", "train", "autoencoder"),
+        code=lib_sources("genesets", "prox", "model", "decoder_solve", "train", "autoencoder"),
     output:
         factors="results/{dataset}/{ae_model}/factors.h5ad",
         model=directory("results/{dataset}/{ae_model}/model"),

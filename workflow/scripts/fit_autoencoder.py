@@ -24,7 +24,7 @@ from interpretable_ae.runner import run_script  # noqa: E402
 
 ARCH = ("n_sparse", "n_dense", "hidden", "dropout", "covariates")
 TRAIN = ("epochs", "batch_size", "lr", "lambda0", "lambda1", "lambda2", "lambda3")
-TRAIN_OPTIONAL = ("val_fraction", "patience", "warmup_epochs", "lr_decay")
+TRAIN_OPTIONAL = ("val_fraction", "patience", "warmup_epochs", "lr_decay", "decoder_solve")
 
 
 def main(smk) -> None:

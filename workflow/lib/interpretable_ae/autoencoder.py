@@ -268,6 +268,7 @@ class InterpretableAutoencoder:
         seed: int | None = None,
         warmup_epochs: float = 0.0,
         lr_decay: str = "none",
+        decoder_solve: str = "none",
         progress: bool = True,
         on_epoch_end: Callable[[int], None] | None = None,
     ) -> InterpretableAutoencoder:
@@ -280,8 +281,11 @@ class InterpretableAutoencoder:
         ``intercode.Intercode.train`` (paper: 0.93 / 0.57 at lr 1e-3, batch 62, 50
         epochs). ``warmup_epochs`` ramps the learning rate (and with it the prox steps)
         linearly up from near 0; ``lr_decay="cosine"`` then anneals it towards 0 over the
-        remaining epochs (default: constant, as the paper). ``val_fraction`` > 0 holds out
-        cells for early stopping;
+        remaining epochs (default: constant, as the paper). ``decoder_solve`` "epoch" or
+        "doubling" adds exact solves of the linear head during training: the same model
+        and objective, fewer epochs to a given loss (:class:`.train.TrainConfig`; default
+        "none", the paper's algorithm). ``val_fraction`` > 0 holds out cells for early
+        stopping;
         ``on_epoch_end(epoch)`` is called after each epoch, outside the timing.
         """
         if self.adata is None:
@@ -299,6 +303,7 @@ class InterpretableAutoencoder:
             seed=self.seed if seed is None else int(seed),
             warmup_epochs=warmup_epochs,
             lr_decay=lr_decay,
+            decoder_solve=decoder_solve,
         )
         x = torch.from_numpy(expression_matrix(self.adata, self.arch["layer"])).to(self.device)
         cov = None
