@@ -151,8 +151,8 @@ def hidden_features_(layers: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
     """``layers`` (the encoder without its last layer) applied to all of ``x`` as training
     applies them to a batch, without dropout: every BatchNorm normalises with the mean and
     variance of these cells, which its batch statistics estimate, and stores them as its
-    running statistics (unbiased variance, as torch does), so that eval mode then computes
-    the same features. The running statistics alone lag ~10-30 steps behind at the start of
+    running statistics (the variance it normalised with, not torch's unbiased one: they
+    differ by 1/n), so that eval mode then computes the same features. The running statistics alone lag ~10-30 steps behind at the start of
     training (momentum 0.1), when a head fitted to them misfits what training sees.
     """
     h = x
@@ -161,7 +161,7 @@ def hidden_features_(layers: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
             continue
         if isinstance(layer, nn.BatchNorm1d):
             if layer.running_mean is not None:
-                var, mean = torch.var_mean(h, dim=0, correction=1)
+                var, mean = torch.var_mean(h, dim=0, correction=0)
                 layer.running_mean.copy_(mean)
                 layer.running_var.copy_(var)
             h = nn.functional.batch_norm(
