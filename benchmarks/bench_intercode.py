@@ -38,7 +38,8 @@ from interpretable_ae.train import TrainConfig, evaluate, train_model  # noqa: E
 
 PAPER = {"lr": 1e-3, "batch_size": 62, "lambda0": 0.1, "lambda1": 0.93, "lambda3": 0.57}
 # the recommended faster optimisation (same lambdas, model, objective and data): batch 62,
-# lr 2e-3 and exact solves of the linear head (after steps 4, 8, 16, ... and every epoch)
+# lr 2e-3 and exact solves of the linear head on 2048 cells (after steps 1, 2, 4, 8, ...
+# and every epoch)
 FAST = {"batch_size": 62, "lr": 2e-3, "warmup_epochs": 0.0, "decoder_solve": "doubling"}
 
 

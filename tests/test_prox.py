@@ -3,14 +3,19 @@ exact decoder / head solve against its optimality conditions."""
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from scipy.optimize import minimize
 
+from interpretable_ae import train as train_module
 from interpretable_ae.decoder_solve import (
     adam_penalty_weights,
     decoder_stats,
+    hidden_features_,
     solve_decoder_,
     solve_head_,
 )
@@ -292,7 +297,54 @@ def test_training_with_the_head_solve_is_seeded_and_lowers_the_loss():
 
 @pytest.mark.parametrize(
     ("solve", "expected"),
-    [("none", set()), ("epoch", {40, 80}), ("doubling", {4, 8, 16, 32, 40, 80})],
+    [("none", set()), ("epoch", {40, 80}), ("doubling", {1, 2, 4, 8, 16, 32, 40, 64, 80})],
 )
 def test_head_solves_follow_the_schedule(solve, expected):
     assert solve_steps(TrainConfig(epochs=2, decoder_solve=solve), 40) == expected
+
+
+def test_hidden_features_normalise_with_the_cells_statistics_and_store_them():
+    torch.manual_seed(0)
+    model = LinearDecoderAE(20, 5, hidden=(16, 12), dropout=0.5).double()
+    x = torch.randn(300, 20, dtype=torch.float64).abs()
+    # expected: the training forward of a dropout-free copy on all cells as one batch
+    ref = copy.deepcopy(model)
+    for m in ref.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    ref.train()
+    expected = ref.encoder[:-1](x)
+    hidden = list(model.encoder)[:-1]
+    model.train()
+    got = hidden_features_(hidden, x)
+    torch.testing.assert_close(got, expected)  # dropout skipped, batch statistics used
+    # the running statistics now hold them: eval mode computes the same features
+    model.eval()
+    torch.testing.assert_close(model.encoder[:-1](x), expected)
+    bn = model.encoder[1]
+    pre = model.encoder[0](x)
+    torch.testing.assert_close(bn.running_mean, pre.mean(dim=0))
+    torch.testing.assert_close(bn.running_var, pre.var(dim=0, correction=0))
+
+
+def test_head_solves_use_a_seeded_subset_of_the_cells(monkeypatch):
+    adata, gene_sets = simulate_counts(n_cells=161, n_genes=120, n_sets=8, set_size=(5, 15))
+    mask, _ = build_mask(adata.var_names, gene_sets)
+    x = torch.from_numpy(np.asarray(adata.X, dtype=np.float32))
+    weights = l1_weights(torch.from_numpy(mask.toarray()).float(), 0, 0, 0.93, 0.0)
+    config = TrainConfig(epochs=2, batch_size=16, lr=2e-3, decoder_solve="doubling")
+
+    def fit(solve_cells: int, solve: str = "doubling") -> tuple[torch.Tensor, float]:
+        monkeypatch.setattr(train_module, "SOLVE_CELLS", solve_cells)
+        torch.manual_seed(0)
+        model = LinearDecoderAE(120, 8, hidden=(32, 32))
+        train_model(model, x, weights, replace(config, decoder_solve=solve), progress=False)
+        return model.decoder_weight.detach().clone(), evaluate(model, x, 0.1)[0]
+
+    subset, subset_loss = fit(60)
+    again, _ = fit(60)
+    everyone, _ = fit(10**6)
+    assert torch.equal(subset, again)  # the subset comes from the seeded batch order
+    assert not torch.equal(subset, everyone)  # and is not all cells
+    assert torch.equal(everyone, fit(161)[0])  # a limit >= the cells means all of them
+    assert subset_loss < fit(60, "none")[1]  # solving on the subset still helps

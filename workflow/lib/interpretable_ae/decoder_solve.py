@@ -1,6 +1,6 @@
 """Exact solves of the linear head: the decoder for fixed latents (accelerated proximal
 gradient, :func:`solve_decoder_`) and, alternately, the encoder's last layer
-(:func:`solve_head_`), used by training with ``decoder_solve="epoch"``.
+(:func:`solve_head_`), used by training with ``decoder_solve`` "epoch" and "doubling".
 
 For fixed latents ``Z`` (cells x factors) and covariates ``C`` the decoder sub-problem of
 the training objective is convex:
@@ -147,6 +147,34 @@ def adam_penalty_weights(
 
 
 @torch.no_grad()
+def hidden_features_(layers: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """``layers`` (the encoder without its last layer) applied to all of ``x`` as training
+    applies them to a batch, without dropout: every BatchNorm normalises with the mean and
+    variance of these cells, which its batch statistics estimate, and stores them as its
+    running statistics (the variance it normalised with, not torch's unbiased one: they
+    differ by 1/n), so that eval mode then computes the same features. The running
+    statistics alone lag ~10-30 steps behind at the start of training (momentum 0.1),
+    when a head fitted to them misfits what training sees. Holds all of ``x``'s features
+    at once (training passes at most ``train.SOLVE_CELLS`` cells).
+    """
+    h = x
+    for layer in layers:
+        if isinstance(layer, nn.Dropout):
+            continue
+        if isinstance(layer, nn.BatchNorm1d):
+            if layer.running_mean is not None:
+                var, mean = torch.var_mean(h, dim=0, correction=0)
+                layer.running_mean.copy_(mean)
+                layer.running_var.copy_(var)
+            h = nn.functional.batch_norm(
+                h, None, None, layer.weight, layer.bias, training=True, eps=layer.eps
+            )
+        else:
+            h = layer(h)
+    return h
+
+
+@torch.no_grad()
 def solve_head_(
     model: LinearDecoderAE,
     x: torch.Tensor,
@@ -156,12 +184,12 @@ def solve_head_(
     covariates: torch.Tensor | None = None,
     rounds: int = 1,
     max_iter: int = 30,
-    chunk: int = 4096,
 ) -> None:
     """In place: alternately minimise the training objective over the encoder's last
     (linear) layer and over the decoder, with the hidden features held fixed.
 
-    The hidden features ``H`` (the encoder up to its last layer, eval mode) are computed
+    The hidden features ``H`` (:func:`hidden_features_`: the encoder up to its last layer
+    without dropout, BatchNorm normalising with the statistics of ``x``) are computed
     once; the loss is then quadratic in the last layer ``B = [A | a]`` and convex in
     ``[W | Φ]``, and both depend on the data only through ``[H 1 C]ᵀ[H 1 C] / n`` and
     ``Yᵀ[H 1 C] / n``. The objective is the one training minimises *on average over the
@@ -178,28 +206,14 @@ def solve_head_(
             "use decoder_solve='none' for other encoders"
         )
     p = next((float(m.p) for m in reversed(hidden) if isinstance(m, nn.Dropout)), 0.0)
-    features = nn.Sequential(*hidden)
-    was_training = model.training
-    model.eval()
     n, n_h = x.shape[0], last.in_features
-    n_c = 0 if covariates is None else covariates.shape[1]
-    dim = n_h + 1 + n_c
-    gram = x.new_zeros((dim, dim))
-    cross = x.new_zeros((x.shape[1], dim))
-    sq = 0.0
-    for a in range(0, n, chunk):
-        xb = x[a : a + chunk]
-        parts = [features(xb), xb.new_ones((xb.shape[0], 1))]
-        if covariates is not None:
-            parts.append(covariates[a : a + chunk])
-        f = torch.cat(parts, dim=1)
-        gram.addmm_(f.T, f)
-        cross.addmm_(xb.T, f)
-        sq += float(xb.square().sum())
-    model.train(was_training)
-    gram /= n
-    cross /= n
-    sq /= n
+    parts = [hidden_features_(hidden, x), x.new_ones((n, 1))]
+    if covariates is not None:
+        parts.append(covariates)
+    f = torch.cat(parts, dim=1)
+    gram = (f.T @ f).div_(n)
+    cross = (x.T @ f).div_(n)
+    sq = float(x.square().sum()) / n
     # expected Gram under the last dropout (a ridge on the hidden units), plus a tiny
     # ridge so that the normal equations stay solvable with dead units
     s_h = gram[: n_h + 1, : n_h + 1].clone()

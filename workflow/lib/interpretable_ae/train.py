@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 LR_DECAYS = ("none", "cosine")
 DECODER_SOLVES = ("none", "epoch", "doubling")
-FIRST_SOLVE_STEP = 4  # "doubling": the first head solve follows this many steps
+SOLVE_CELLS = 2048  # a head solve uses at most this many training cells
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,11 @@ class TrainConfig:
     ``decoder_solve="epoch"`` ends every epoch with an exact solve of the linear head
     (the encoder's last layer and the decoder, alternately, for fixed hidden features;
     :func:`.decoder_solve.solve_head_`): the same model and objective, fewer epochs to
-    a given loss; ``"doubling"`` also solves after steps 4, 8, 16, ... of the first
-    epoch, while the features change fastest (:func:`solve_steps`; fewer epochs still,
-    but sensitive to that start: solving after step 1 or 2, when Adam's second moments
-    still hold the initial gradients, switched off most factors in the benchmark). Off
-    by default (the paper's algorithm).
+    a given loss; ``"doubling"`` also solves after steps 1, 2, 4, 8, ... (:func:`solve_steps`;
+    most of them in the first epoch, while the features change fastest): fewer epochs
+    still. Each solve uses the first ``SOLVE_CELLS`` (2048) training cells of the epoch's
+    shuffled order (all of them if fewer), so it costs about as much as 2048 / batch_size
+    training steps whatever the data size. Off by default (the paper's algorithm).
     """
 
     epochs: int = 50
@@ -121,17 +121,14 @@ def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float
 
 def solve_steps(config: TrainConfig, steps_per_epoch: int) -> set[int]:
     """Step counts after which training solves the head: the end of every epoch for
-    ``decoder_solve`` "epoch" and "doubling", plus for "doubling" steps
-    ``FIRST_SOLVE_STEP * 2**j`` within the first epoch."""
+    ``decoder_solve`` "epoch" and "doubling", plus for "doubling" every power of two."""
     if config.decoder_solve == "none":
         return set()
-    ends = {steps_per_epoch * (e + 1) for e in range(config.epochs)}
+    total = config.epochs * steps_per_epoch
+    steps = {steps_per_epoch * (e + 1) for e in range(config.epochs)}
     if config.decoder_solve == "doubling":
-        s = FIRST_SOLVE_STEP
-        while s < steps_per_epoch:
-            ends.add(s)
-            s *= 2
-    return ends
+        steps |= {2**j for j in range(total.bit_length()) if 2**j <= total}
+    return steps
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -275,8 +272,8 @@ def _train(
             prox(w.data)
             total.add_(loss.detach(), alpha=b - a)
             step += 1
-            if step in solve_at:
-                _solve_head(model, opt, x, train_idx, covariates, l1_weights, config)
+            if step in solve_at:  # on the epoch's first cells: seeded, no extra draws
+                _solve_head(model, opt, x, perm[:SOLVE_CELLS], covariates, l1_weights, config)
         hist.train_loss.append(float(total) / train_idx.numel())
         with torch.no_grad():
             hist.n_active.append(n_active_factors(w))
@@ -320,12 +317,12 @@ def _solve_head(
     model: LinearDecoderAE,
     opt: torch.optim.Adam,
     x: torch.Tensor,
-    train_idx: torch.Tensor,
+    cells: torch.Tensor,
     covariates: torch.Tensor | None,
     l1_weights: torch.Tensor,
     config: TrainConfig,
 ) -> None:
-    """The head solve of ``decoder_solve="epoch"`` on the training cells, with the penalty
+    """The head solve of ``decoder_solve`` on the training ``cells``, with the penalty
     weights of the objective Adam + prox minimise (:func:`.decoder_solve.adam_penalty_weights`).
     Adam's state is kept: its second moments set those weights, and its first moments
     decay within a few dozen steps."""
@@ -342,7 +339,5 @@ def _solve_head(
         beta2,
         eps,
     )
-    everyone = train_idx.numel() == x.shape[0]
-    xs = x if everyone else x.index_select(0, train_idx)
-    cs = covariates if covariates is None or everyone else covariates.index_select(0, train_idx)
-    solve_head_(model, xs, l1, group, config.lambda0, cs)
+    cs = None if covariates is None else covariates.index_select(0, cells)
+    solve_head_(model, x.index_select(0, cells), l1, group, config.lambda0, cs)
