@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .model import LinearDecoderAE
-from .prox import DecoderProx
+from .prox import DecoderProx, group_soft_threshold_
 
 
 @dataclass
@@ -90,9 +90,7 @@ def solve_decoder_(
     def prox_(v: torch.Tensor) -> torch.Tensor:
         prox(v)
         if has_group:
-            cols = v[:, :k]
-            norms = cols.square().sum(dim=0, keepdim=True).sqrt_()
-            cols.mul_((1.0 - group / norms.clamp_(min=torch.finfo(v.dtype).tiny)).clamp_(min=0))
+            group_soft_threshold_(v[:, :k], group)
         return v
 
     x_prev = b.clone()
@@ -207,13 +205,10 @@ def solve_head_(
         )
     p = next((float(m.p) for m in reversed(hidden) if isinstance(m, nn.Dropout)), 0.0)
     n, n_h = x.shape[0], last.in_features
-    parts = [hidden_features_(hidden, x), x.new_ones((n, 1))]
-    if covariates is not None:
-        parts.append(covariates)
-    f = torch.cat(parts, dim=1)
-    gram = (f.T @ f).div_(n)
-    cross = (x.T @ f).div_(n)
-    sq = float(x.square().sum()) / n
+    stats = decoder_stats(
+        torch.cat([hidden_features_(hidden, x), x.new_ones((n, 1))], dim=1), x, covariates
+    )
+    gram, cross, sq = stats.gram, stats.cross, stats.sq
     # expected Gram under the last dropout (a ridge on the hidden units), plus a tiny
     # ridge so that the normal equations stay solvable with dead units
     s_h = gram[: n_h + 1, : n_h + 1].clone()

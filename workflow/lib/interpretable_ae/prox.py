@@ -36,13 +36,14 @@ def soft_threshold_(w: torch.Tensor, threshold: torch.Tensor | float) -> torch.T
     return w.sub_(torch.clamp(w, -threshold, threshold))
 
 
-def group_soft_threshold_(w: torch.Tensor, threshold: float) -> torch.Tensor:
+def group_soft_threshold_(w: torch.Tensor, threshold: torch.Tensor | float) -> torch.Tensor:
     """In place, per column ``k``: ``w_k <- max(1 - threshold / ||w_k||, 0) * w_k``.
 
     The prox of ``threshold * sum_k ||w_k||_2``: columns whose norm is at most
-    ``threshold`` become exactly zero, the others shrink towards zero.
+    ``threshold`` become exactly zero, the others shrink towards zero. ``threshold`` is
+    one number or one per column.
     """
-    if threshold <= 0:
+    if not isinstance(threshold, torch.Tensor) and threshold <= 0:
         return w
     norms = w.square().sum(dim=0, keepdim=True).sqrt_()  # 5x faster than vector_norm(dim=0)
     scale = (1.0 - threshold / norms.clamp(min=torch.finfo(w.dtype).tiny)).clamp_(min=0.0)

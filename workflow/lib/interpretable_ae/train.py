@@ -127,7 +127,7 @@ def solve_steps(config: TrainConfig, steps_per_epoch: int) -> set[int]:
     total = config.epochs * steps_per_epoch
     steps = {steps_per_epoch * (e + 1) for e in range(config.epochs)}
     if config.decoder_solve == "doubling":
-        steps |= {2**j for j in range(total.bit_length()) if 2**j <= total}
+        steps |= {2**j for j in range(total.bit_length())}
     return steps
 
 
