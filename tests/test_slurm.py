@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,8 @@ from slurm_cluster import SlurmCluster, slurm_cluster, unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
-TINY_CONFIG = ROOT / "tests" / "configs" / "tiny.yaml"
+# the demo's config with the tests' changes merged over it (see tests/configs/tiny.yaml)
+TINY_CONFIG = (ROOT / "config" / "config.yaml", ROOT / "tests" / "configs" / "tiny.yaml")
 # Items of the repository that the workflow needs in its working directory.
 WORKFLOW_ITEMS = ("Snakefile", "workflow", "config", "envs")
 SNAKEMAKE_TIMEOUT = 300  # seconds, for each small run; the tiny workflow gets longer
@@ -130,9 +131,9 @@ def run_snakemake_on_slurm(
 
 
 def run_workflow_on_slurm(
-    repo_root: Path, configfile: Path, workdir: Path, *targets: str
+    repo_root: Path, configfiles: Sequence[Path], workdir: Path, *targets: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run the repository's workflow on SLURM with ``configfile`` (default target).
+    """Run the repository's workflow on SLURM with ``configfiles`` (default target).
 
     The workflow's files are copied into ``workdir`` (results land there, not in the
     repository); the cluster must already be running.
@@ -148,7 +149,7 @@ def run_workflow_on_slurm(
     return run_snakemake_on_slurm(
         workdir,
         "--configfile",
-        str(Path(configfile).resolve()),
+        *(str(Path(c).resolve()) for c in configfiles),
         *targets,
         timeout=WORKFLOW_TIMEOUT,
         profile=Path(repo_root) / "profiles" / "slurm",
@@ -293,10 +294,7 @@ def test_failing_job_is_reported_as_failed(cluster: SlurmCluster, toy: Path):
     assert not (toy / "broken.txt").exists()
 
 
-def test_repository_workflow_on_slurm(request: pytest.FixtureRequest, tmp_path: Path):
-    if not TINY_CONFIG.is_file():
-        pytest.skip(f"{TINY_CONFIG.relative_to(ROOT)} not in this checkout yet")
-    request.getfixturevalue("cluster")
+def test_repository_workflow_on_slurm(cluster, tmp_path: Path):
     proc = run_workflow_on_slurm(ROOT, TINY_CONFIG, tmp_path)
     assert proc.returncode == 0, _output(proc)
     out = proc.stdout + proc.stderr
@@ -307,7 +305,7 @@ def test_repository_workflow_on_slurm(request: pytest.FixtureRequest, tmp_path: 
             f"rule {rule} ran as a SLURM job; list it under `localrules:` in the Snakefile"
         )
     dry = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(TINY_CONFIG.resolve())],
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", *map(str, TINY_CONFIG)],
         cwd=tmp_path,
         env=_snakemake_env(),
         capture_output=True,

@@ -19,7 +19,8 @@ import pytest
 from matplotlib.image import imread
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+# the demo's config with the tests' changes merged over it (see tests/configs/tiny.yaml)
+TINY = (ROOT / "config" / "config.yaml", ROOT / "tests" / "configs" / "tiny.yaml")
 PLANTED = "HALLMARK_INTERFERON_GAMMA_RESPONSE"
 MODELS = ("ae", "slalom", "slalom_dense")
 
@@ -28,7 +29,7 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 def snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--configfile", str(TINY), *args],
+        [sys.executable, "-m", "snakemake", "--configfile", *map(str, TINY), *args],
         cwd=workdir,
         capture_output=True,
         text=True,
