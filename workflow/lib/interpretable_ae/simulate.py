@@ -39,10 +39,11 @@ def _planted_shift(
     n_cells: int,
     n_genes: int,
     stimulated: np.ndarray,
-    strength: float,
+    strength: float | np.ndarray,
     detection: float,
 ) -> np.ndarray:
-    """cells x genes additive log1p shift, zero in control cells."""
+    """cells x genes additive log1p shift, zero in control cells; ``strength`` is one
+    number or one per gene."""
     effect = strength * rng.uniform(0.5, 1.5, size=n_genes)
     activity = rng.uniform(0.5, 1.5, size=n_cells) * stimulated
     shift = activity[:, None] * effect[None, :]
@@ -104,10 +105,8 @@ def plant_stimulation(
     idx = out.var_names.get_indexer(present + extra)
     X = out.X.toarray() if sp.issparse(out.X) else np.array(out.X, dtype=np.float32)
     X = X.astype(np.float32, copy=False)
-    shift = _planted_shift(rng, n, len(idx), stimulated, 1.0, detection)
-    shift[:, : len(present)] *= strength
-    shift[:, len(present) :] *= extra_strength
-    X[:, idx] += shift
+    strengths = np.r_[np.full(len(present), strength), np.full(len(extra), extra_strength)]
+    X[:, idx] += _planted_shift(rng, n, len(idx), stimulated, strengths, detection)
     out.X = X
     out.obs["condition"] = _condition(stimulated)
     out.uns["simulation"] = {
