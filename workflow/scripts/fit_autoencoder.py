@@ -7,7 +7,6 @@ written to temporary paths and renamed at the end, so a failure leaves no output
 """
 
 import logging
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -52,23 +51,13 @@ def main(smk) -> None:
         len(ae.active_terms(kind=None)),
     )
 
-    run = {
-        "setup": smk.params.setup,
-        "seed": seed,
-        "seconds": seconds,
-        "epochs": int(options.get("epochs", ae.params()["epochs"])),
-        "device": str(device),
-    }
-    factors = ae.to_factor_anndata(run=run)
-    out_model = Path(smk.output.model)
-    tmp_model = out_model.with_name(f".{out_model.name}.part")
-    shutil.rmtree(tmp_model, ignore_errors=True)
-    ae.save(tmp_model)
-    with staged(smk.output.factors, suffix=".part.h5ad") as tmp:
-        factors.write_h5ad(tmp)
-    shutil.rmtree(out_model, ignore_errors=True)
-    tmp_model.rename(out_model)
-    log.info("wrote %s and %s", smk.output.factors, out_model)
+    # seed, device and epochs come from the model itself
+    factors = ae.to_factor_anndata(run={"setup": smk.params.setup, "seconds": seconds})
+    with staged(smk.output.model) as tmp_model:
+        ae.save(tmp_model)
+        with staged(smk.output.factors, suffix=".part.h5ad") as tmp:
+            factors.write_h5ad(tmp)
+    log.info("wrote %s and %s", smk.output.factors, smk.output.model)
 
 
 if __name__ == "__main__":

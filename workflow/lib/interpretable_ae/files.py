@@ -2,9 +2,19 @@
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def remove(path: str | Path) -> None:
+    """Delete a file or a directory tree, if it exists."""
+    path = Path(path)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -13,12 +23,15 @@ def staged(dest: str | Path, suffix: str = ".part") -> Iterator[Path]:
 
     The temporary name keeps ``suffix`` last, so writers that pick the format from the
     file name (``savefig``, ``write_h5ad``) see the right one: pass e.g. ``".part.pdf"``.
+    The writer may make a file or a directory there; a directory replaces an old ``dest``.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}{suffix}")
     try:
         yield tmp_path
+        if tmp_path.is_dir():
+            remove(dest)  # os.replace cannot replace a non-empty directory
         os.replace(tmp_path, dest)
     finally:
-        tmp_path.unlink(missing_ok=True)
+        remove(tmp_path)

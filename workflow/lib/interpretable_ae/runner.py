@@ -7,11 +7,12 @@ with status 1, so the user sees one clear line instead of a library traceback.
 """
 
 import logging
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .files import remove
 
 QUIET_LOGGERS = ("fontTools", "matplotlib.font_manager", "PIL", "numba", "h5py")
 
@@ -36,14 +37,6 @@ def setup_logging(log_file: str | Path | None, name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
-def _remove(path: str | Path) -> None:
-    path = Path(path)
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def run_script(
     main: Callable[[Any], None],
     smk: Any,
@@ -57,5 +50,5 @@ def run_script(
     except expected as err:
         log.error("%s", err)
         for output in smk.output:
-            _remove(output)
+            remove(output)
         sys.exit(1)
