@@ -33,9 +33,7 @@ def main(smk) -> None:
         )
         with staged(output, suffix=".part.h5ad") as tmp:
             factors.write_h5ad(tmp)
-    except SlalomFitError:  # its message names the setup and the iteration
-        raise
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError) as err:  # SlalomFitError names the setup and the iteration
         raise type(err)(f"slalom setup '{setup}': {smk.input.prepared}: {err}") from err
     run = factors.uns["run"]
     log.info(

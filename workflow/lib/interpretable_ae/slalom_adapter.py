@@ -235,7 +235,7 @@ def fit_slalom(
         "n_terms_fitted": len(terms),
         **options.as_dict(),
     }
-    return _to_contract(fa, adata, terms, run)
+    return _to_contract(fa, adata, names, run)
 
 
 def _inputs(adata: ad.AnnData, options: SlalomOptions) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -374,11 +374,12 @@ def _slalom_quiet():
                 log.debug("slalom: %s", line)
 
 
-def _to_contract(fa: Any, adata: ad.AnnData, terms: list[str], run: dict[str, Any]) -> ad.AnnData:
-    """Reorder slalom's columns (``fa.terms``) to annotated, sparse, dense and build the
-    factor contract."""
+def _to_contract(
+    fa: Any, adata: ad.AnnData, names: dict[str, tuple[str, str]], run: dict[str, Any]
+) -> ad.AnnData:
+    """Reorder slalom's columns (``fa.terms``) to annotated, sparse, dense (the order of
+    ``names``, from :func:`_factor_names`) and build the factor contract."""
     column = {str(t): k for k, t in enumerate(fa.terms)}
-    names = _factor_names(terms, run["n_sparse"], run["n_dense"])
     order = np.array([column[internal] for internal in names])
 
     switch = fa.W.C[:, order, 0]
