@@ -231,11 +231,12 @@ def fetch_geneset(spec: Mapping[str, Any], dest: str | Path, *, progress: bool =
             f"{dest.name}: no gene set kept with prefixes {list(spec.get('prefixes') or [])}; "
             "check the prefixes in the config"
         )
-    dest.with_name(dest.name + ".LICENSE.txt").write_text(_licence_note(spec, origin))
     with staged(dest) as tmp:
         tmp.write_text("\n".join(kept) + "\n", encoding="utf-8")
         sets = read_gmt(tmp, drop_small=bool(spec.get("drop_small_sets", False)))
         log.info("%s: %d gene sets written from %s", dest.name, len(sets), origin)
+    # only beside a GMT that passed its check
+    dest.with_name(dest.name + ".LICENSE.txt").write_text(_licence_note(spec, origin))
 
 
 def fetch_wheel_members(
