@@ -49,7 +49,7 @@ PREPROCESS_KEYS = {
 
 def normalize_log(adata: ad.AnnData, target_sum: float = 1e4) -> None:
     """Counts -> ``log1p(normalize_total(target_sum))`` in place (float32)."""
-    adata.X = adata.X.astype(np.float32)
+    adata.X = adata.X.astype(np.float32, copy=False)
     sc.pp.normalize_total(adata, target_sum=target_sum)
     sc.pp.log1p(adata)
 
