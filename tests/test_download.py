@@ -25,7 +25,6 @@ from interpretable_ae.download import (
 from interpretable_ae.genesets import GeneSetError, read_gmt
 from script_runner import run_as_snakemake
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 GMT = (
     "REACTOME_INTERFERON_SIGNALING\thttp://x\tSTAT1\tIRF1\tISG15\n"
     "KEGG_SOMETHING\thttp://x\tA\tB\n"

@@ -26,7 +26,6 @@ from interpretable_ae.preprocess import (
 from interpretable_ae.simulate import plant_stimulation, simulate_counts
 from script_runner import run_as_snakemake
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 DEMO_TERM = "HALLMARK_INTERFERON_GAMMA_RESPONSE"
 
 

@@ -79,7 +79,7 @@ def prepare_inputs(wildcards):
     if ds["species"] == "mouse" and "orthologs" in config:
         inputs["orthologs"] = orthologs_path()
     inputs["code"] = lib_sources(
-        "genesets", "download", "datasets", "orthologs", "preprocess", "simulate"
+        "genesets", "datasets", "orthologs", "preprocess", "simulate"
     )
     return inputs
 
