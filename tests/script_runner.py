@@ -1,6 +1,7 @@
 """Run a workflow script the way Snakemake does, with Snakemake's own Namedlist sections."""
 
 import importlib.util
+import logging
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,11 +29,23 @@ def call_main(name: str, **sections) -> None:
 
 
 def run_as_snakemake(name: str, **sections) -> int:
-    """Run ``workflow/scripts/<name>.py`` as ``__main__``; return its exit status."""
+    """Run ``workflow/scripts/<name>.py`` as ``__main__``; return its exit status.
+
+    The script's logging set-up (root handlers to its log file, captured warnings) is
+    undone afterwards, so one run's log file never receives the next test's records.
+    """
     smk = snakemake_object(name, **sections)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
     try:
         runpy.run_path(str(SCRIPTS / f"{name}.py"), init_globals={"snakemake": smk},
                        run_name="__main__")  # fmt: skip
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    finally:
+        logging.captureWarnings(False)
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+            handler.close()
+        root.handlers[:], root.level = saved
     return 0

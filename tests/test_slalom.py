@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import logging
 import subprocess
 import sys
 import textwrap
@@ -360,8 +359,6 @@ def test_not_converging_names_setup_and_iteration(tiny: ad.AnnData) -> None:
 @pytest.fixture
 def run_script(tmp_path: Path, tiny: ad.AnnData):
     """Run workflow/scripts/fit_slalom.py in-process with a ``snakemake`` object."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
 
     def run(adata: ad.AnnData, options: dict, setup: str) -> tuple[int, Path, str]:
         prepared, factors, log = (tmp_path / n for n in ("prepared.h5ad", "f.h5ad", "f.log"))
@@ -376,12 +373,7 @@ def run_script(tmp_path: Path, tiny: ad.AnnData):
         )
         return code, factors, log.read_text()
 
-    yield run
-    logging.captureWarnings(False)
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-        handler.close()
-    root.handlers[:], root.level = saved
+    return run
 
 
 def test_script_writes_the_contract(run_script, tiny: ad.AnnData) -> None:
