@@ -74,10 +74,6 @@ def _need(path: str | Path, role: str) -> Path:
     return path
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt") if path.suffix == ".gz" else path.open()
-
-
 def two_classes(
     values: pd.Series, where: str, positive: Sequence[str] | None = None
 ) -> pd.Categorical:
@@ -134,8 +130,7 @@ def read_geo_mtx(matrix: str | Path, barcodes: str | Path, genes: str | Path) ->
         _need(genes, "genes"),
     )
     try:
-        with _open_text(matrix) as fh:
-            counts = sp.csr_matrix(scipy.io.mmread(fh).T, dtype=np.float32)
+        counts = sp.csr_matrix(scipy.io.mmread(matrix).T, dtype=np.float32)  # reads .gz too
     except (ValueError, OSError, EOFError) as err:
         raise DatasetError(f"{matrix}: not a Matrix Market file ({err})") from None
     cells = pd.read_csv(barcodes, sep="\t", header=None, dtype=str).iloc[:, 0]
