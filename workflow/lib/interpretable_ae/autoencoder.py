@@ -323,7 +323,7 @@ class InterpretableAutoencoder:
         )
         self.seconds = time.perf_counter() - t0
         self.final_loss, _ = evaluate(self.module, x, lambda0, cov)
-        self.write_results(self.adata)
+        self.write_results(self.adata, self._encode(x))  # x is the data, already aligned
         return self
 
     # ------------------------------------------------------------------ results
@@ -417,7 +417,11 @@ class InterpretableAutoencoder:
         adata = self.adata if adata is None else adata
         if adata is None:
             raise ValueError("pass an AnnData: this model was loaded without data")
-        x = torch.from_numpy(self._aligned(adata))
+        return self._encode(torch.from_numpy(self._aligned(adata)), batch_size)
+
+    @torch.no_grad()
+    def _encode(self, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+        """Cells x factors f(x) of expression already in the model's gene order."""
         self.module.eval()
         parts = [
             self.module.encoder(x[a : a + batch_size].to(self.device)).cpu()
@@ -435,13 +439,16 @@ class InterpretableAutoencoder:
             out |= self.config.as_dict()
         return out
 
-    def write_results(self, adata: ad.AnnData) -> None:
+    def write_results(self, adata: ad.AnnData, latents: np.ndarray | None = None) -> None:
         """Write ``obsm['X_interpretable_ae']``, ``varm['W_interpretable_ae']`` and
-        ``uns['interpretable_ae']`` into ``adata`` (same genes as the model)."""
+        ``uns['interpretable_ae']`` into ``adata`` (same genes as the model); ``latents``
+        are ``adata``'s, when already computed."""
         if not adata.var_names.equals(self.genes):
             raise ValueError("write_results needs the model's genes in the model's order")
         table = self.factor_table()
-        adata.obsm[f"X_{KEY}"] = self.get_latent_representation(adata)
+        if latents is None:
+            latents = self.get_latent_representation(adata)
+        adata.obsm[f"X_{KEY}"] = latents
         adata.varm[f"W_{KEY}"] = self.decoder_weights
         adata.uns[KEY] = {
             "factor_names": list(self.factor_names),
