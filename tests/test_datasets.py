@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -229,50 +228,35 @@ def test_read_liao_joins_the_real_h5_on_barcode_and_sample(shared_data, tmp_path
 # -- a user's h5ad ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def buettner(shared_data, tmp_path_factory) -> Path:
-    """Buettner 2015 mESC (log expression) converted to .h5ad: stage as obs['stage']."""
-    table = pd.read_csv(shared_data / "expression" / "buettner2015_mesc.csv.gz", index_col=0)
-    stage = table.index.map({1: "G1", 2: "S", 3: "G2M"}).astype(str)
-    adata = ad.AnnData(
-        X=table.to_numpy(dtype=np.float32),
-        obs=pd.DataFrame(
-            {"stage": stage, "line": "mESC"}, index=[f"cell{i}" for i in range(len(table))]
-        ),
-        var=pd.DataFrame(index=table.columns.astype(str)),
-    )
-    path = tmp_path_factory.mktemp("buettner") / "buettner.h5ad"
-    adata.write_h5ad(path)
-    return path
-
-
-def test_user_h5ad_condition_from_three_stages(buettner):
-    adata = read_user_h5ad(buettner, "stage", "line", condition_positive=["G2M"])
+def test_user_h5ad_condition_from_three_stages(buettner_h5ad):
+    adata = read_user_h5ad(buettner_h5ad, "stage", "line", condition_positive=["G2M"])
     assert adata.shape == (182, 6635)
     assert adata.obs["condition"].value_counts().to_dict() == {"other": 117, "G2M": 65}
     assert detect_data_type(adata.X) == "lognorm"
     with pytest.raises(DatasetError, match=r"has 3 class\(es\).*set condition_positive"):
-        read_user_h5ad(buettner, "stage", "line")
+        read_user_h5ad(buettner_h5ad, "stage", "line")
 
 
-def test_user_h5ad_bad_keys_and_one_class(buettner):
+def test_user_h5ad_bad_keys_and_one_class(buettner_h5ad):
     with pytest.raises(DatasetError, match="obs has no key 'phase' \\(condition_key\\)"):
-        read_user_h5ad(buettner, "phase", "line")
+        read_user_h5ad(buettner_h5ad, "phase", "line")
     with pytest.raises(DatasetError, match="has 1 class\\(es\\) \\['mESC'\\]"):
-        read_user_h5ad(buettner, "line", "line")
+        read_user_h5ad(buettner_h5ad, "line", "line")
 
 
-def test_load_dataset_h5ad_detects_and_overrides_data_type(buettner, caplog):
+def test_load_dataset_h5ad_detects_and_overrides_data_type(buettner_h5ad, caplog):
     spec = {
         "source": "h5ad", "condition_key": "stage", "cell_type_key": "line",
         "condition_positive": ["G2M"], "data_type": "auto",
     }  # fmt: skip
     with caplog.at_level("INFO"):
-        _, data_type = load_dataset(spec, {"h5ad": str(buettner)})
+        _, data_type = load_dataset(spec, {"h5ad": str(buettner_h5ad)})
     assert data_type == "lognorm" and "X looks like lognorm (data_type: auto)" in caplog.text
-    assert load_dataset({**spec, "data_type": "counts"}, {"h5ad": str(buettner)})[1] == "counts"
+    assert (
+        load_dataset({**spec, "data_type": "counts"}, {"h5ad": str(buettner_h5ad)})[1] == "counts"
+    )
     with pytest.raises(DatasetError, match="data_type 'raw' is unknown"):
-        load_dataset({**spec, "data_type": "raw"}, {"h5ad": str(buettner)})
+        load_dataset({**spec, "data_type": "raw"}, {"h5ad": str(buettner_h5ad)})
 
 
 def test_detect_data_type_refuses_scaled_data():

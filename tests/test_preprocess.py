@@ -183,22 +183,6 @@ def test_simulation_term_must_exist(shared_data):
         prepare(adata, sets, data_type="lognorm", simulation={"terms": ["HALLMARK_NOPE"]})
 
 
-@pytest.fixture(scope="module")
-def buettner_h5ad(shared_data, tmp_path_factory) -> Path:
-    table = pd.read_csv(shared_data / "expression" / "buettner2015_mesc.csv.gz", index_col=0)
-    adata = ad.AnnData(
-        X=table.to_numpy(dtype=np.float32),
-        obs=pd.DataFrame(
-            {"stage": table.index.map({1: "G1", 2: "S", 3: "G2M"}).astype(str), "line": "mESC"},
-            index=[f"cell{i}" for i in range(len(table))],
-        ),
-        var=pd.DataFrame(index=table.columns.astype(str)),
-    )
-    path = tmp_path_factory.mktemp("buettner") / "buettner.h5ad"
-    adata.write_h5ad(path)
-    return path
-
-
 def test_mouse_h5ad_through_the_ortholog_table(shared_data, buettner_h5ad, tmp_path, caplog):
     dataset = {
         "name": "buettner", "source": "h5ad", "species": "mouse", "data_type": "auto",
