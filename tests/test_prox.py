@@ -274,11 +274,18 @@ def test_head_solve_lowers_the_objective_and_solves_the_last_layer(n_cov):
         assert float(g.abs().max()) < 1e-4 * float(g0.abs().max())
 
 
-def test_training_with_the_head_solve_is_seeded_and_lowers_the_loss():
+@pytest.fixture(scope="module")
+def solve_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, L1 weights) of a small simulation with 8 gene sets, for training with solves."""
     adata, gene_sets = simulate_counts(n_cells=161, n_genes=120, n_sets=8, set_size=(5, 15))
     mask, _ = build_mask(adata.var_names, gene_sets)
     x = torch.from_numpy(np.asarray(adata.X, dtype=np.float32))
     weights = l1_weights(torch.from_numpy(mask.toarray()).float(), 0, 0, 0.93, 0.0)
+    return x, weights
+
+
+def test_training_with_the_head_solve_is_seeded_and_lowers_the_loss(solve_data):
+    x, weights = solve_data
     losses, decoders = {}, []
     for solve in ("doubling", "doubling", "epoch", "none"):
         torch.manual_seed(0)
@@ -327,11 +334,8 @@ def test_hidden_features_normalise_with_the_cells_statistics_and_store_them():
     torch.testing.assert_close(bn.running_var, pre.var(dim=0, correction=0))
 
 
-def test_head_solves_use_a_seeded_subset_of_the_cells(monkeypatch):
-    adata, gene_sets = simulate_counts(n_cells=161, n_genes=120, n_sets=8, set_size=(5, 15))
-    mask, _ = build_mask(adata.var_names, gene_sets)
-    x = torch.from_numpy(np.asarray(adata.X, dtype=np.float32))
-    weights = l1_weights(torch.from_numpy(mask.toarray()).float(), 0, 0, 0.93, 0.0)
+def test_head_solves_use_a_seeded_subset_of_the_cells(monkeypatch, solve_data):
+    x, weights = solve_data
     config = TrainConfig(epochs=2, batch_size=16, lr=2e-3, decoder_solve="doubling")
 
     def fit(solve_cells: int, solve: str = "doubling") -> tuple[torch.Tensor, float]:
