@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -22,13 +21,13 @@ from pathlib import Path
 import pytest
 import yte
 from slurm_cluster import SlurmCluster, slurm_cluster, unavailable_reason
+from workflow_copy import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
 # the demo's config with the tests' changes merged over it (see tests/configs/tiny.yaml)
 TINY_CONFIG = (ROOT / "config" / "config.yaml", ROOT / "tests" / "configs" / "tiny.yaml")
 # Items of the repository that the workflow needs in its working directory.
-WORKFLOW_ITEMS = ("Snakefile", "workflow", "config", "envs")
 SNAKEMAKE_TIMEOUT = 300  # seconds, for each small run; the tiny workflow gets longer
 WORKFLOW_TIMEOUT = 1800
 # First status check after this many seconds; the plugin waits 10 s longer after
@@ -131,28 +130,20 @@ def run_snakemake_on_slurm(
 
 
 def run_workflow_on_slurm(
-    repo_root: Path, configfiles: Sequence[Path], workdir: Path, *targets: str
+    configfiles: Sequence[Path], workdir: Path, *targets: str
 ) -> subprocess.CompletedProcess[str]:
     """Run the repository's workflow on SLURM with ``configfiles`` (default target).
 
     The workflow's files are copied into ``workdir`` (results land there, not in the
     repository); the cluster must already be running.
     """
-    for item in WORKFLOW_ITEMS:
-        src = Path(repo_root) / item
-        if src.is_dir():
-            shutil.copytree(src, workdir / item, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.is_file():
-            shutil.copy2(src, workdir / item)
-    if not (workdir / "Snakefile").is_file():
-        raise FileNotFoundError(f"no Snakefile in {repo_root}; run from a repository checkout")
     return run_snakemake_on_slurm(
-        workdir,
+        copy_workflow(workdir),
         "--configfile",
         *(str(Path(c).resolve()) for c in configfiles),
         *targets,
         timeout=WORKFLOW_TIMEOUT,
-        profile=Path(repo_root) / "profiles" / "slurm",
+        profile=ROOT / "profiles" / "slurm",
     )
 
 
@@ -295,7 +286,7 @@ def test_failing_job_is_reported_as_failed(cluster: SlurmCluster, toy: Path):
 
 
 def test_repository_workflow_on_slurm(cluster, tmp_path: Path):
-    proc = run_workflow_on_slurm(ROOT, TINY_CONFIG, tmp_path)
+    proc = run_workflow_on_slurm(TINY_CONFIG, tmp_path)
     assert proc.returncode == 0, _output(proc)
     out = proc.stdout + proc.stderr
     assert "has been submitted with SLURM jobid" in out, _output(proc)

@@ -7,7 +7,6 @@ model code or the seed changes.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
+from workflow_copy import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 # the demo's config with the tests' changes merged over it (see tests/configs/tiny.yaml)
@@ -54,13 +54,7 @@ def jobs_planned(workdir: Path, *args: str) -> set[str]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     """A copy of the workflow with the tiny config run to completion, report included."""
-    work = tmp_path_factory.mktemp("workflow")
-    for item in ("Snakefile", "workflow", "config", "envs"):
-        src = ROOT / item
-        if src.is_dir():
-            shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, work / item)
+    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
     proc = snakemake(work, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     report = snakemake(work, "--report", "report.html")
