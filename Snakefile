@@ -1,9 +1,18 @@
-# The interpretable-autoencoder workflow (see README.md). Rules, schema and scripts live in
-# workflow/; this file only adds the default target.
-include: "workflow/Snakefile"
+# The interpretable-autoencoder workflow (see README.md); everything lives in workflow/.
+# workflow/Snakefile is imported as a module, not included: Snakemake takes the default
+# target (its `rule all`) only from the main Snakefile or from a module.
+
+# The demo config is the default; a --configfile replaces it (it is not merged into it).
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
 
 
-rule all:
-    input:
-        all_targets(),
-    default_target: True
+module iae:
+    snakefile:
+        "workflow/Snakefile"
+    config:
+        config
+
+
+use rule * from iae

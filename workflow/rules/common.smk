@@ -3,19 +3,26 @@ import os
 import sys
 from pathlib import Path
 
-LIB = Path(workflow.current_basedir).parent / "lib"
-PKG = LIB / "interpretable_ae"
+WORKFLOW_DIR = Path(workflow.current_basedir).parent
+LIB = WORKFLOW_DIR / "lib"
+SCRIPTS = WORKFLOW_DIR / "scripts"
+# The rules' scripts import the two packages of workflow/lib (the model and the pipeline)
+# through PYTHONPATH, set once here for every job: local, in a conda env or on SLURM.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join([str(LIB), *filter(None, [os.environ.get("PYTHONPATH")])])
+)
 sys.path.insert(0, str(LIB))
 
-from interpretable_ae.workflow_config import (  # noqa: E402
+from iae_pipeline.config import (  # noqa: E402
     ConfigError,
     check_config,
     dataset_figures,
     dataset_settings,
 )
+from iae_pipeline.sources import script_sources  # noqa: E402
 
 try:
-    check_config(config, Path(workflow.current_basedir).parent / "schemas/config.schema.yaml")
+    check_config(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
 except ConfigError as err:
     sys.exit(str(err))
 
@@ -34,9 +41,10 @@ def _alternatives(names):
     return "|".join(names) if names else "(?!)"
 
 
-def lib_sources(*modules):
-    """Package modules as inputs, so that editing one re-runs the jobs that use it."""
-    return [str(PKG / f"{m}.py") for m in ("__init__", "contract", "files", "runner") + modules]
+def code(script):
+    """The library files ``script`` imports (derived from its imports), as inputs: editing
+    one re-runs the jobs that use it."""
+    return list(script_sources(SCRIPTS / f"{script}.py", LIB))
 
 
 # ---- downloads -------------------------------------------------------------------------
@@ -70,18 +78,30 @@ def orthologs_path():
 # ---- prepare ---------------------------------------------------------------------------
 
 
-def prepare_inputs(wildcards):
+def annotation_inputs(dataset):
+    """The gene sets (GMT paths, in the config's order) and, for mouse data, orthologs."""
+    ds = config["datasets"][dataset]
+    inputs = {"genesets": [geneset_path(g) for g in ds["genesets"]]}
+    if ds["species"] == "mouse" and "orthologs" in config:
+        inputs["orthologs"] = orthologs_path()
+    return inputs
+
+
+def dataset_inputs(wildcards):
+    """The dataset's own files (downloads or a local .h5ad) and its annotation inputs."""
     ds = config["datasets"][wildcards.dataset]
     inputs = {role: dataset_file_path(wildcards.dataset, role) for role in ds.get("files", {})}
     if ds["source"] == "h5ad":
         inputs["h5ad"] = ds["path"]
-    inputs["genesets"] = [geneset_path(g) for g in ds["genesets"]]
-    if ds["species"] == "mouse" and "orthologs" in config:
-        inputs["orthologs"] = orthologs_path()
-    inputs["code"] = lib_sources(
-        "genesets", "datasets", "orthologs", "preprocess", "simulate"
-    )
-    return inputs
+    return inputs | annotation_inputs(wildcards.dataset)
+
+
+def prepare_inputs(wildcards):
+    """A dataset with a planted condition is read from that step's output."""
+    if "simulation" in config["datasets"][wildcards.dataset]:
+        simulated = {"simulated": f"results/{wildcards.dataset}/simulated.h5ad"}
+        return simulated | annotation_inputs(wildcards.dataset)
+    return dataset_inputs(wildcards)
 
 
 def geneset_specs(wildcards):

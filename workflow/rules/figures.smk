@@ -12,7 +12,7 @@ localrules:
 rule figure1:
     input:
         factors=lambda wc: factors_path(wc.dataset, figure_settings(wc.dataset, "fig1")["model"]),
-        code=lib_sources("plots", "scoring", "genesets"),
+        code=code("figure1"),
     output:
         by_condition=report(
             "results/{dataset}/figures/fig1_condition.png",
@@ -47,7 +47,7 @@ rule figure1:
 rule figure2:
     input:
         scores="results/{dataset}/scores.tsv",
-        code=lib_sources("plots", "scoring", "genesets"),
+        code=code("figure2"),
     output:
         png=report(
             "results/{dataset}/figures/fig2_accuracy.png",
@@ -74,7 +74,7 @@ rule figure2:
 rule figure3:
     input:
         factors=lambda wc: factors_path(wc.dataset, figure_settings(wc.dataset, "fig3")["model"]),
-        code=lib_sources("plots", "scoring", "genesets"),
+        code=code("figure3"),
     output:
         png=report(
             "results/{dataset}/figures/fig3_groups.png",

@@ -5,7 +5,7 @@
 rule fit_autoencoder:
     input:
         prepared="results/{dataset}/prepared.h5ad",
-        code=lib_sources("genesets", "prox", "model", "decoder_solve", "train", "autoencoder"),
+        code=code("fit_autoencoder"),
     output:
         factors="results/{dataset}/{ae_model}/factors.h5ad",
         model=directory("results/{dataset}/{ae_model}/model"),
@@ -32,7 +32,7 @@ rule fit_autoencoder:
 rule fit_slalom:
     input:
         prepared="results/{dataset}/prepared.h5ad",
-        code=lib_sources("slalom_compat", "slalom_adapter"),
+        code=code("fit_slalom"),
     output:
         factors="results/{dataset}/{slalom_model}/factors.h5ad",
     params:

@@ -9,7 +9,7 @@ localrules:
 rule score:
     input:
         factors=lambda wc: [factors_path(wc.dataset, m) for m in MODELS],
-        code=lib_sources("scoring", "tables", "genesets"),
+        code=code("score"),
     output:
         scores=report(
             "results/{dataset}/scores.tsv",
@@ -35,7 +35,7 @@ rule score:
 rule top_terms:
     input:
         factors=lambda wc: [factors_path(wc.dataset, m) for m in MODELS],
-        code=lib_sources("scoring", "tables", "genesets"),
+        code=code("top_terms"),
     output:
         tsv="results/{dataset}/top_terms.tsv",
         md="results/{dataset}/top_terms.md",
@@ -68,7 +68,7 @@ RUNTIME_ENTRIES = [
 rule runtime_table:
     input:
         benchmarks=[fit_benchmark(e["dataset"], e["model"]) for e in RUNTIME_ENTRIES],
-        code=lib_sources("tables", "genesets"),
+        code=code("runtime_table"),
     output:
         tsv="results/runtime.tsv",
         md="results/runtime.md",

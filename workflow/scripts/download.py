@@ -1,16 +1,11 @@
 """Snakemake script: download one source (a data file or a gene-set source) to output[0].
 
 params.spec: the source dict from the config ({url, sha256}, or a gene-set source with
-source: url | pypi_wheel | local). Verified before it is kept; see interpretable_ae.download.
+source: url | pypi_wheel | local). Verified before it is kept; see iae_pipeline.download.
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-from interpretable_ae.download import fetch_source  # noqa: E402
-from interpretable_ae.runner import run_script  # noqa: E402
+from iae_pipeline.download import fetch_source
+from iae_pipeline.runner import run_script
 
 
 def main(smk) -> None:

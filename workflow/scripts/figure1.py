@@ -6,18 +6,13 @@ output.by_cell_type (PNG, 300 dpi), output.by_condition_pdf, output.by_cell_type
 An absent or switched-off term is drawn as far as possible and reported, never fatal.
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 
-from interpretable_ae.plots import figure_title, finish_figure, plot_term_scatter  # noqa: E402
-from interpretable_ae.scoring import read_factors  # noqa: E402
-from interpretable_ae.runner import run_script  # noqa: E402
+from iae_pipeline.plots import figure_title, finish_figure, plot_term_scatter
+from iae_pipeline.runner import run_script
+from iae_pipeline.scoring import read_factors
 
 
 def main(smk) -> None:

@@ -6,18 +6,13 @@ such as "INTERFERON", or a list of names), params.models (order), optional param
 output.pdf; log[0].
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 
-from interpretable_ae.plots import plot_accuracy_bars, finish_figure  # noqa: E402
-from interpretable_ae.scoring import read_scores  # noqa: E402
-from interpretable_ae.runner import run_script  # noqa: E402
+from iae_pipeline.plots import finish_figure, plot_accuracy_bars
+from iae_pipeline.runner import run_script
+from iae_pipeline.scoring import read_scores
 
 
 def main(smk) -> None:

@@ -6,18 +6,13 @@ params.group_key (obs column, e.g. "group" for Liao, "condition" in the demo), p
 output.pdf; log[0]. Absent terms, cell types or groups are reported, never fatal.
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 
-from interpretable_ae.plots import figure_title, finish_figure, plot_group_loadings  # noqa: E402
-from interpretable_ae.scoring import read_factors  # noqa: E402
-from interpretable_ae.runner import run_script  # noqa: E402
+from iae_pipeline.plots import figure_title, finish_figure, plot_group_loadings
+from iae_pipeline.runner import run_script
+from iae_pipeline.scoring import read_factors
 
 
 def main(smk) -> None:

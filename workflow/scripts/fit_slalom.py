@@ -1,7 +1,7 @@
 """Snakemake script: fit f-scLVM (slalom) on prepared data, write the factor contract.
 
 Input ``prepared`` (prepared-data h5ad). Params: ``options`` (dict of
-:class:`interpretable_ae.slalom_adapter.SlalomOptions` fields, e.g. n_dense 0 or 3),
+:class:`iae_pipeline.slalom_adapter.SlalomOptions` fields, e.g. n_dense 0 or 3),
 ``seed``, ``setup`` (the setup's name). Output ``factors`` (factor-contract h5ad), written
 to a temporary file and renamed. Log ``log[0]`` (warnings captured). Threads: BLAS is
 capped at ``threads``. On bad input or a failed fit (no convergence, numerical failure):
@@ -9,16 +9,12 @@ one error line naming the setup and the iteration, exit 1, no output.
 """
 
 import logging
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import anndata as ad
 
-import anndata as ad  # noqa: E402
-
-from interpretable_ae.files import staged  # noqa: E402
-from interpretable_ae.runner import run_script  # noqa: E402
-from interpretable_ae.slalom_adapter import SlalomFitError, SlalomOptions, fit_slalom  # noqa: E402
+from iae_pipeline.files import staged
+from iae_pipeline.runner import run_script
+from iae_pipeline.slalom_adapter import SlalomFitError, SlalomOptions, fit_slalom
 
 
 def main(smk) -> None:

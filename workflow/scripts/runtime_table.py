@@ -6,13 +6,9 @@ log[0].
 """
 
 import logging
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-from interpretable_ae.tables import runtime_table, write_table  # noqa: E402
-from interpretable_ae.runner import run_script  # noqa: E402
+from iae_pipeline.runner import run_script
+from iae_pipeline.tables import runtime_table, write_table
 
 
 def main(smk) -> None:

@@ -5,16 +5,12 @@ and params.labels ({model: label}); output.tsv, output.md, optional output.html;
 """
 
 import logging
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from interpretable_ae.scoring import read_runs, run_label  # noqa: E402
-from interpretable_ae.tables import to_markdown, top_terms, write_table, write_text  # noqa: E402
-from interpretable_ae.runner import run_script  # noqa: E402
+from iae_pipeline.runner import run_script
+from iae_pipeline.scoring import read_runs, run_label
+from iae_pipeline.tables import to_markdown, top_terms, write_table, write_text
 
 
 def main(smk) -> None:

@@ -1,8 +1,29 @@
-"""Interpretable autoencoder with annotations of gene sets (Rybakov et al. 2020), and
-the helpers of the workflow that reproduces the paper: gene sets, data readers,
-preprocessing, the f-scLVM (slalom) adapter, scoring and plots.
+"""Interpretable autoencoder with annotations of gene sets (Rybakov et al. 2020).
 
-Submodules are imported on demand, so that e.g. reading a GMT does not load torch.
+A nonlinear encoder and a linear decoder whose factors are gene sets, fitted by stochastic
+proximal gradient. Modules, one job each:
+
+- :mod:`.model`: the estimator, :class:`InterpretableAutoencoder` (AnnData in and out);
+- :mod:`.module`: the torch network; :mod:`.prox`: the proximal operators;
+- :mod:`.training`: the training loop and its options; :mod:`.head_solve`: exact solves
+  of the linear head (optional);
+- :mod:`.genesets`: GMT files and the genes x terms mask; :mod:`.simulate`: planted
+  gene-set activity with a known truth.
+
+``from interpretable_ae import InterpretableAutoencoder`` loads torch; the other
+modules (e.g. reading a GMT) do not need it.
 """
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
+
+__version__ = "0.2.0"
+__all__ = ["InterpretableAutoencoder", "TrainConfig"]
+_LAZY = {"InterpretableAutoencoder": "model", "TrainConfig": "training"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the estimator (and torch) on first use only (PEP 562)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'interpretable_ae' has no attribute '{name}'")

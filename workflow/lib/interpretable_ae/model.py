@@ -1,92 +1,606 @@
-"""The network: a nonlinear encoder and a linear decoder with one column per factor.
+"""The estimator (scvi-tools' "model"): build from an AnnData and gene sets, train, read.
 
-``Y ≈ f(Y) Wᵀ + X Φᵀ`` (paper eq. 2): ``f`` is an MLP (Linear, BatchNorm, ELU, dropout
-per hidden layer; two layers of 400 in the paper), ``W`` is genes x factors with the
-factors ordered [annotated | sparse | dense], ``X`` are optional covariates (one-hot
-categories and continuous values) with their own genes x covariates weights ``Φ``.
+>>> ae = InterpretableAutoencoder(adata, gene_sets, n_sparse=4, n_dense=2)
+>>> ae.train(epochs=50, seed=0)                    # options: :class:`.training.TrainConfig`
+>>> ae.get_latent_representation()                 # cells x factors
+>>> ae.get_loadings()                              # genes x factors DataFrame (the decoder W)
+>>> ae.term_genes("REACTOME_INTERFERON_SIGNALING") # 'gained' = outside the gene set
+>>> ae.write_results(adata, key_added="iae")       # obsm / varm / uns, on request
+>>> ae.save("model/"); InterpretableAutoencoder.load("model/", adata)
+
+Training never writes into the user's AnnData; :meth:`InterpretableAutoencoder.write_results`
+does, under a key of the caller's choice, so that two models can share one AnnData.
+:meth:`InterpretableAutoencoder.to_anndata` returns the results as an AnnData of their own
+(cells x factors).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import logging
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 import torch
-from torch import nn
+from safetensors.torch import load_file, save_file
+
+from .genesets import MASK_KEY, TERMS_KEY, build_mask
+from .module import LinearDecoderAE
+from .prox import l1_weights
+from .training import TrainConfig, TrainHistory, evaluate, train_model
+
+KEY = "interpretable_ae"  # the default key_added of write_results
+KINDS = ("annotated", "sparse", "dense")
+WEIGHTS_FILE, ANNOTATION_FILE, CONFIG_FILE = (
+    "model.safetensors",
+    "annotation.safetensors",
+    "config.json",
+)
+log = logging.getLogger(__name__)
 
 
-class Dropout(nn.Dropout):
-    """:class:`torch.nn.Dropout` with the mask drawn by ``rand >= p`` (one uniform draw per
-    unit): the same distribution, 2-3x faster on CPU than ``bernoulli_``."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        if self.p >= 1:
-            return x * 0.0
-        return x * torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
-def make_encoder(n_genes: int, n_factors: int, hidden: Sequence[int], dropout: float) -> nn.Module:
-    """MLP genes -> factors; each hidden layer is Linear, BatchNorm1d, ELU, Dropout."""
-    layers: list[nn.Module] = []
-    width = n_genes
-    for size in hidden:
-        layers += [nn.Linear(width, size), nn.BatchNorm1d(size), nn.ELU(), Dropout(dropout)]
-        width = size
-    layers.append(nn.Linear(width, n_factors))
-    return nn.Sequential(*layers)
+def expression_matrix(adata: ad.AnnData, layer: str | None = None) -> np.ndarray:
+    """Dense float32 cells x genes from ``X`` or a layer; rejects empty data and NaN/Inf."""
+    where = "X" if layer is None else f"layers['{layer}']"
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(
+            f"the AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes); "
+            "pass data with at least a few cells and genes"
+        )
+    if layer is not None and layer not in adata.layers:
+        raise ValueError(f"layer '{layer}' not in the AnnData (layers: {list(adata.layers)})")
+    mat = adata.X if layer is None else adata.layers[layer]
+    mat = mat.toarray() if sp.issparse(mat) else np.asarray(mat)
+    mat = np.ascontiguousarray(mat, dtype=np.float32)
+    bad = ~np.isfinite(mat)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise ValueError(
+            f"{where} has {int(bad.sum())} NaN/Inf value(s) in {rows.size} cell(s) (first: "
+            f"'{adata.obs_names[rows[0]]}'); remove those cells or impute before training"
+        )
+    return mat
 
 
-class LinearDecoderAE(nn.Module):
-    """Autoencoder with a linear, bias-free decoder ``W`` (genes x factors).
+def covariate_design(
+    obs: pd.DataFrame, keys: Sequence[str]
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Covariate matrix X of eq. 2: one-hot columns for categorical obs keys, z-scored
+    columns for numeric ones. Returns ``(cells x columns float32, spec per key)``."""
+    cols: list[np.ndarray] = []
+    spec: list[dict[str, Any]] = []
+    for key in keys:
+        if key not in obs:
+            raise ValueError(
+                f"covariate '{key}' is not an obs column (have: {list(obs.columns)}); "
+                "fix the covariates option"
+            )
+        values = obs[key]
+        if values.isna().any():
+            raise ValueError(f"covariate obs['{key}'] has missing values; fill or drop them")
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            v = values.to_numpy(dtype=np.float64)
+            mean, std = float(v.mean()), float(v.std()) or 1.0
+            cols.append(((v - mean) / std)[:, None])
+            spec.append({"key": key, "kind": "continuous", "mean": mean, "std": std})
+        else:
+            cat = pd.Categorical(values.astype(str))
+            cols.append(np.eye(len(cat.categories))[cat.codes])
+            spec.append({"key": key, "kind": "categorical", "categories": list(cat.categories)})
+    design = np.hstack(cols) if cols else np.zeros((len(obs), 0))
+    return design.astype(np.float32), spec
 
-    ``W`` is one parameter so that the proximal step is one vectorised operation.
+
+def _mask_from(
+    adata: ad.AnnData,
+    gene_sets: Mapping[str, Sequence[str]] | None,
+    mask: Any,
+    terms: Sequence[str] | None,
+    min_genes: int,
+    max_genes: int | None,
+) -> tuple[sp.csr_matrix, list[str]]:
+    """Annotation I (genes x terms) and term names from gene sets, a mask, or varm."""
+    genes = adata.var_names
+    if gene_sets is not None:
+        if mask is not None:
+            raise ValueError("pass either gene_sets or mask, not both")
+        return build_mask(genes, gene_sets, min_genes, max_genes)
+    if mask is None:
+        if MASK_KEY not in adata.varm:
+            return sp.csr_matrix((adata.n_vars, 0), dtype=np.float32), []
+        mask = adata.varm[MASK_KEY]
+        if TERMS_KEY not in adata.uns:
+            raise ValueError(
+                f"varm['{MASK_KEY}'] has no term names in uns['{TERMS_KEY}']; add them"
+            )
+        terms = list(adata.uns[TERMS_KEY])
+    if isinstance(mask, pd.DataFrame):
+        if set(mask.index) != set(genes):
+            n_miss = len(genes.difference(mask.index))
+            raise ValueError(
+                f"the mask's genes (index) do not match the data's var_names: {n_miss} data "
+                "gene(s) are missing from it; build the mask for adata.var_names"
+            )
+        terms = [str(t) for t in mask.columns] if terms is None else terms
+        mask = mask.loc[genes].to_numpy()
+    if terms is None:
+        raise ValueError("a mask needs term names: pass terms=[...] (one per mask column)")
+    mask = sp.csr_matrix(mask, dtype=np.float32)
+    if mask.shape != (adata.n_vars, len(terms)):
+        raise ValueError(
+            f"the mask is {mask.shape[0]} genes x {mask.shape[1]} terms but the data have "
+            f"{adata.n_vars} genes and {len(terms)} term names were given; rebuild it with "
+            "genesets.build_mask(adata.var_names, gene_sets)"
+        )
+    return mask, [str(t) for t in terms]
+
+
+class InterpretableAutoencoder:
+    """Autoencoder with a linear decoder whose factors are gene sets (Rybakov et al. 2020).
+
+    Factors are [annotated (one per gene set) | ``n_sparse`` | ``n_dense``]. Gene sets
+    come from ``gene_sets`` (``{term: genes}``), a ``mask`` (genes x terms, with
+    ``terms``; a DataFrame carries both), or ``adata.varm['geneset_mask']`` with
+    ``adata.uns['geneset_terms']``. ``covariates`` are obs keys modelled by the linear
+    term X Φᵀ (eq. 2). ``adata`` is kept as the training data and never modified.
     """
 
     def __init__(
         self,
-        n_genes: int,
-        n_factors: int,
+        adata: ad.AnnData,
+        gene_sets: Mapping[str, Sequence[str]] | None = None,
+        *,
+        mask: Any = None,
+        terms: Sequence[str] | None = None,
+        n_sparse: int = 0,
+        n_dense: int = 0,
         hidden: Sequence[int] = (400, 400),
         dropout: float = 0.2,
-        n_covariates: int = 0,
+        covariates: Sequence[str] = (),
+        min_genes: int = 1,
+        max_genes: int | None = None,
+        layer: str | None = None,
+        device: str | torch.device = "auto",
+        seed: int = 0,
     ) -> None:
-        super().__init__()
-        if n_factors < 1:
-            raise ValueError("the model needs at least one factor (gene set, sparse or dense)")
-        self.encoder = make_encoder(n_genes, n_factors, hidden, dropout)
-        # the reference scales N(0, 1) by 1/sqrt(n_factors); so do we
-        self.decoder_weight = nn.Parameter(torch.randn(n_genes, n_factors) / n_factors**0.5)
-        self.covariate_weight = (
-            nn.Parameter(torch.zeros(n_genes, n_covariates)) if n_covariates else None
+        expression_matrix(adata, layer)  # fail early on empty data or NaN/Inf
+        if n_sparse < 0 or n_dense < 0:
+            raise ValueError(f"n_sparse and n_dense must be >= 0, got {n_sparse}, {n_dense}")
+        annotation, term_names = _mask_from(adata, gene_sets, mask, terms, min_genes, max_genes)
+        if term_names and annotation.nnz == 0:
+            raise ValueError(
+                f"the {len(term_names)} gene sets share no gene with the data's "
+                f"{adata.n_vars} genes; check species and gene symbols (var_names)"
+            )
+        empty = np.asarray(annotation.getnnz(axis=0)).ravel() == 0
+        if empty.any():
+            warnings.warn(
+                f"dropping {int(empty.sum())} gene set(s) with no gene in the data",
+                stacklevel=2,
+            )
+            annotation = annotation[:, ~empty].tocsr()
+            term_names = [t for t, e in zip(term_names, empty, strict=True) if not e]
+        if not term_names and n_sparse + n_dense == 0:
+            raise ValueError(
+                "no factors: give gene sets (gene_sets=, mask= or varm['geneset_mask']) "
+                "or n_sparse/n_dense > 0"
+            )
+        _, cov_spec = covariate_design(adata.obs, covariates)
+        self._setup(
+            genes=list(map(str, adata.var_names)),
+            terms=term_names,
+            annotation=annotation,
+            arch={
+                "n_sparse": int(n_sparse),
+                "n_dense": int(n_dense),
+                "hidden": [int(h) for h in hidden],
+                "dropout": float(dropout),
+                "layer": layer,
+            },
+            covariates=cov_spec,
+            device=device,
+            seed=seed,
+        )
+        self.adata = adata
+
+    def _setup(
+        self,
+        genes: list[str],
+        terms: list[str],
+        annotation: sp.csr_matrix,
+        arch: dict[str, Any],
+        covariates: list[dict[str, Any]],
+        device: str | torch.device,
+        seed: int,
+    ) -> None:
+        self.genes = pd.Index(genes)
+        self.terms = terms
+        self.annotation = annotation
+        self.arch = arch
+        self.covariates = covariates
+        self.seed = int(seed)
+        self.device = resolve_device(device)
+        n_cov = sum(len(c["categories"]) if c["kind"] == "categorical" else 1 for c in covariates)
+        self.factor_names = (
+            list(terms)
+            + [f"sparse_{i}" for i in range(arch["n_sparse"])]
+            + [f"dense_{i}" for i in range(arch["n_dense"])]
+        )
+        self.kinds = (
+            ["annotated"] * len(terms) + ["sparse"] * arch["n_sparse"] + ["dense"] * arch["n_dense"]
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.module = LinearDecoderAE(
+                len(genes), len(self.factor_names), arch["hidden"], arch["dropout"], n_cov
+            ).to(self.device)
+        self.module.eval()
+        self.config: TrainConfig | None = None
+        self._history = TrainHistory()
+        self.final_loss = float("nan")
+        self.adata: ad.AnnData | None = None
+
+    # ------------------------------------------------------------------ training
+    def train(
+        self,
+        config: TrainConfig | None = None,
+        /,
+        *,
+        progress: bool = True,
+        on_epoch_end: Callable[[int], None] | None = None,
+        **options: Any,
+    ) -> InterpretableAutoencoder:
+        """Fit by stochastic proximal gradient on the model's AnnData; returns ``self``.
+
+        ``options`` are the fields of :class:`.training.TrainConfig` (epochs, batch_size,
+        lr, lambda0..lambda3, val_fraction, patience, seed, warmup_epochs, lr_decay,
+        decoder_solve), with its defaults (the paper's: lr 1e-3, batch 62, λ0 0.1, λ1 0.93,
+        λ3 0.57) and checks; ``seed`` defaults to the model's. Or pass a ready
+        ``TrainConfig``. Loss = mean over cells of ``||y - ŷ||²`` + λ0 · mean ``||f(y)||²``;
+        after each Adam step the decoder gets the prox of the penalty with steps
+        ``lr * λ`` (:mod:`.prox`). ``on_epoch_end(epoch)`` is called after each epoch,
+        outside the timing. The AnnData is not modified: see :meth:`write_results`.
+        """
+        if self.adata is None:
+            raise ValueError("this model has no training data; load it with an AnnData")
+        if config is None:
+            config = training_config(**({"seed": self.seed} | options))
+        elif options:
+            raise ValueError("pass either a TrainConfig or keyword options, not both")
+        x = torch.from_numpy(self._aligned(self.adata)).to(self.device)
+        cov = self._covariates(self.adata)
+        weights = l1_weights(
+            torch.from_numpy(self.annotation.toarray()).to(self.device),
+            self.arch["n_sparse"],
+            self.arch["n_dense"],
+            config.lambda1,
+            config.lambda2,
+        )
+        self._history = train_model(self.module, x, weights, config, cov, progress, on_epoch_end)
+        self.final_loss, _ = evaluate(self.module, x, config.lambda0, cov)
+        self.config = config
+        return self
+
+    @property
+    def is_trained(self) -> bool:
+        """Whether the model has been trained (here, or before it was saved)."""
+        return self.config is not None
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Per epoch: ``train_loss``, ``val_loss`` (NaN without validation), ``seconds``
+        (wall time, not saved with the model) and ``n_active`` factors; ``attrs`` holds
+        ``best_epoch`` and ``stopped_early``."""
+        h = self._history
+        n = len(h.train_loss)
+
+        def column(values: list[float]) -> list[float]:
+            return list(values) if len(values) == n else [float("nan")] * n
+
+        table = pd.DataFrame(
+            {
+                "train_loss": h.train_loss,
+                "val_loss": column(h.val_loss),
+                "seconds": column(h.seconds),
+                "n_active": h.n_active,
+            },
+            index=pd.RangeIndex(n, name="epoch"),
+        )
+        table.attrs = {"best_epoch": h.best_epoch, "stopped_early": h.stopped_early}
+        return table
+
+    # ------------------------------------------------------------------ results
+    @property
+    def decoder_weights(self) -> np.ndarray:
+        """The decoder W, genes x factors."""
+        return self.module.decoder_weight.detach().cpu().numpy()
+
+    def get_loadings(self) -> pd.DataFrame:
+        """The decoder W as a genes x factors DataFrame (gene and factor names)."""
+        return pd.DataFrame(
+            self.decoder_weights,
+            index=pd.Index(self.genes, name="gene"),
+            columns=pd.Index(self.factor_names, name="factor"),
         )
 
-    def decode(self, z: torch.Tensor, covariates: torch.Tensor | None = None) -> torch.Tensor:
-        """``z Wᵀ`` plus ``covariates Φᵀ`` when the model has covariates."""
-        out = z @ self.decoder_weight.T
-        if self.covariate_weight is not None:
-            if covariates is None:
-                raise ValueError("this model was built with covariates; pass them to forward")
-            out = torch.addmm(out, covariates, self.covariate_weight.T)
+    @property
+    def active(self) -> np.ndarray:
+        """Per factor: is its decoder column not exactly zero (group lasso kept it)."""
+        return (self.decoder_weights != 0).any(axis=0)
+
+    def factor_table(self) -> pd.DataFrame:
+        """One row per factor: kind, active, weight_norm, annotated genes in the data."""
+        n_ann = np.zeros(len(self.factor_names), dtype=np.int64)
+        n_ann[: len(self.terms)] = self.annotation.getnnz(axis=0)
+        return pd.DataFrame(
+            {
+                "kind": pd.Categorical(self.kinds, categories=list(KINDS)),
+                "active": self.active,
+                "weight_norm": np.linalg.norm(self.decoder_weights, axis=0).astype(np.float64),
+                "n_genes_annotated": n_ann,
+            },
+            index=pd.Index(self.factor_names, name="factor"),
+        )
+
+    def terms_by_norm(self, kind: str | None = "annotated") -> pd.Series:
+        """Decoder column norms, largest first, of factors of ``kind`` (None: all)."""
+        table = self.factor_table()
+        if kind is not None:
+            table = table[table["kind"] == kind]
+        return table["weight_norm"].sort_values(ascending=False, kind="stable")
+
+    def active_terms(self, kind: str | None = "annotated") -> list[str]:
+        """Names of the factors of ``kind`` (None: all) that group lasso kept."""
+        table = self.factor_table()
+        keep = table["active"] if kind is None else table["active"] & (table["kind"] == kind)
+        return table.index[keep].tolist()
+
+    def term_genes(self, term: str) -> pd.DataFrame:
+        """Genes of a factor by |weight|: those with a non-zero weight or in its gene set.
+
+        Columns: ``weight``, ``in_annotation`` and ``gained`` (non-zero weight outside
+        the gene set: what the factor learned beyond the annotation).
+        """
+        if term not in self.factor_names:
+            raise ValueError(f"'{term}' is not a factor of this model; see .factor_names")
+        k = self.factor_names.index(term)
+        weight = self.decoder_weights[:, k]
+        inside = np.zeros(len(self.genes), dtype=bool)
+        if k < len(self.terms):
+            inside = self.annotation[:, k].toarray().ravel() != 0
+        table = pd.DataFrame(
+            {"weight": weight, "in_annotation": inside, "gained": (weight != 0) & ~inside},
+            index=pd.Index(self.genes, name="gene"),
+        )
+        table = table[(table["weight"] != 0) | table["in_annotation"]]
+        return table.iloc[np.argsort(-np.abs(table["weight"].to_numpy()), kind="stable")]
+
+    def _gene_index(self, adata: ad.AnnData) -> np.ndarray:
+        """Position in ``adata`` of each model gene (-1: missing); warns about missing ones."""
+        if adata.var_names.equals(self.genes):
+            return np.arange(len(self.genes))
+        if not adata.var_names.is_unique:  # get_indexer would fail deep inside pandas
+            raise ValueError("the new data's var_names are not unique; make them unique first")
+        idx = adata.var_names.get_indexer(self.genes)
+        n_missing = int((idx < 0).sum())
+        if n_missing == len(self.genes):
+            raise ValueError(
+                "the new data share no gene with the model; check species and gene symbols"
+            )
+        if n_missing:
+            warnings.warn(
+                f"{n_missing} of the model's {len(self.genes)} genes are missing from the new "
+                "data and are set to 0",
+                stacklevel=4,
+            )
+        return idx
+
+    def _aligned(self, adata: ad.AnnData) -> np.ndarray:
+        """``adata``'s expression in the model's gene order; missing genes are zero.
+
+        The one way data enter the model: training, latents and loaded models alike."""
+        layer = self.arch["layer"]
+        idx = self._gene_index(adata)
+        if (idx == np.arange(len(idx))).all() and adata.n_vars == len(idx):
+            return expression_matrix(adata, layer)
+        present = expression_matrix(adata[:, idx[idx >= 0]], layer)
+        out = np.zeros((adata.n_obs, len(self.genes)), dtype=np.float32)
+        out[:, idx >= 0] = present
         return out
 
-    def forward(
-        self, x: torch.Tensor, covariates: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(latent, reconstruction)``."""
-        z = self.encoder(x)
-        return z, self.decode(z, covariates)
+    def _covariates(self, adata: ad.AnnData) -> torch.Tensor | None:
+        if not self.covariates:
+            return None
+        design, _ = covariate_design(adata.obs, [c["key"] for c in self.covariates])
+        return torch.from_numpy(design).to(self.device)
+
+    @torch.no_grad()
+    def get_latent_representation(
+        self, adata: ad.AnnData | None = None, batch_size: int = 4096
+    ) -> np.ndarray:
+        """Cells x factors f(y) (eval mode) for the training data or new ``adata``,
+        whose genes may be in another order or partly missing (zero-filled, warned)."""
+        adata = self.adata if adata is None else adata
+        if adata is None:
+            raise ValueError("pass an AnnData: this model was loaded without data")
+        x = torch.from_numpy(self._aligned(adata))
+        self.module.eval()
+        parts = [
+            self.module.encoder(x[a : a + batch_size].to(self.device)).cpu()
+            for a in range(0, x.shape[0], batch_size)
+        ]
+        return torch.cat(parts).numpy()
+
+    def params(self) -> dict[str, Any]:
+        """Architecture and training hyper-parameters, flat."""
+        out: dict[str, Any] = {k: v for k, v in self.arch.items() if k != "layer"}
+        out["hidden"] = ",".join(map(str, self.arch["hidden"]))
+        out["covariates"] = ",".join(c["key"] for c in self.covariates)
+        out["n_annotated"] = len(self.terms)
+        if self.config is not None:
+            out |= self.config.as_dict()
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """What training did: final loss, epochs run, early stop, device (no wall time)."""
+        return {
+            "final_loss": float(self.final_loss),
+            "epochs_run": len(self._history.train_loss),
+            "stopped_early": bool(self._history.stopped_early),
+            "device": str(self.device),
+        }
+
+    def write_results(
+        self, adata: ad.AnnData | None = None, key_added: str = KEY, *, latent: bool = True
+    ) -> None:
+        """Write the results into ``adata`` (default: the training data), scanpy-style.
+
+        ``obsm['X_<key_added>']`` (cells x factors; with ``latent``), ``varm['W_<key_added>']``
+        (genes x factors; genes of ``adata`` that the model lacks get 0) and
+        ``uns[key_added]`` (factor names, kinds, active flags, weight norms,
+        hyper-parameters). Two models with different ``key_added`` share one AnnData.
+        """
+        adata = self.adata if adata is None else adata
+        if adata is None:
+            raise ValueError("pass an AnnData: this model was loaded without data")
+        if latent:
+            adata.obsm[f"X_{key_added}"] = self.get_latent_representation(adata)
+        weights = np.zeros((adata.n_vars, len(self.factor_names)), dtype=np.float32)
+        where = adata.var_names.get_indexer(self.genes)
+        weights[where[where >= 0]] = self.decoder_weights[where >= 0]
+        adata.varm[f"W_{key_added}"] = weights
+        table = self.factor_table()
+        adata.uns[key_added] = {
+            "factor_names": list(self.factor_names),
+            "kinds": list(self.kinds),
+            "active": table["active"].to_numpy(),
+            "weight_norm": table["weight_norm"].to_numpy(),
+            "params": {k: ("" if v is None else v) for k, v in self.params().items()},
+            **self.summary(),
+        }
+
+    def to_anndata(self, adata: ad.AnnData | None = None) -> ad.AnnData:
+        """The results as their own AnnData, cells x factors, for ``adata`` (default: the
+        training data): ``X`` latents, ``obs`` copied, ``var`` = :meth:`factor_table`,
+        ``varm['gene_weights']`` factors x genes (names in ``uns['gene_names']``),
+        ``uns['params']`` and ``uns['summary']``."""
+        adata = self.adata if adata is None else adata
+        if adata is None:
+            raise ValueError("pass an AnnData: this model was loaded without data")
+        out = ad.AnnData(
+            X=self.get_latent_representation(adata).astype(np.float32),
+            obs=adata.obs.copy(),
+            var=self.factor_table(),
+        )
+        out.varm["gene_weights"] = np.ascontiguousarray(self.decoder_weights.T)
+        out.uns["gene_names"] = np.asarray(list(self.genes), dtype=object)
+        out.uns["params"] = {k: ("" if v is None else v) for k, v in self.params().items()}
+        out.uns["summary"] = self.summary()
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path, overwrite: bool = False) -> None:
+        """Save to directory ``path``: weights and annotation as safetensors, the rest as
+        JSON (no pickle, no wall time: the same training gives the same bytes)."""
+        path = Path(path)
+        if (path / CONFIG_FILE).exists() and not overwrite:
+            raise ValueError(f"{path} already holds a saved model; pass overwrite=True")
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
+        save_file(state, str(path / WEIGHTS_FILE))
+        coo = self.annotation.tocoo()
+        save_file(
+            {
+                "rows": torch.from_numpy(coo.row.astype(np.int64)),
+                "cols": torch.from_numpy(coo.col.astype(np.int64)),
+            },
+            str(path / ANNOTATION_FILE),
+        )
+        history = {k: v for k, v in self._history.as_dict().items() if k != "seconds"}
+        config = {
+            "format": 2,
+            "genes": list(self.genes),
+            "terms": self.terms,
+            "arch": self.arch,
+            "covariates": self.covariates,
+            "seed": self.seed,
+            "train": None if self.config is None else self.config.as_dict(),
+            "history": history,
+            "final_loss": self.final_loss,
+        }
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        adata: ad.AnnData | None = None,
+        device: str | torch.device = "auto",
+    ) -> InterpretableAutoencoder:
+        """Load a model saved by :meth:`save`. ``adata``, if given, becomes the model's
+        data; its genes may be in another order or partly missing, as for
+        :meth:`get_latent_representation`."""
+        path = Path(path)
+        if not (path / CONFIG_FILE).is_file():
+            raise ValueError(f"{path}: no {CONFIG_FILE}; is this a directory written by save()?")
+        config = json.loads((path / CONFIG_FILE).read_text())
+        genes = config["genes"]
+        ann = load_file(str(path / ANNOTATION_FILE))
+        annotation = sp.csr_matrix(
+            (np.ones(ann["rows"].numel(), dtype=np.float32), (ann["rows"], ann["cols"])),
+            shape=(len(genes), len(config["terms"])),
+        )
+        obj = cls.__new__(cls)
+        obj._setup(
+            genes,
+            config["terms"],
+            annotation,
+            config["arch"],
+            config["covariates"],
+            device,
+            config["seed"],
+        )
+        obj.module.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(obj.device)))
+        obj.module.eval()
+        obj.config = TrainConfig(**config["train"]) if config["train"] else None
+        history = {k: v for k, v in config["history"].items() if k != "seconds"}
+        obj._history = TrainHistory(**history)
+        obj.final_loss = config["final_loss"]
+        if adata is not None:
+            obj._gene_index(adata)  # refuse unusable data now, warn about missing genes
+        obj.adata = adata
+        return obj
+
+    def __repr__(self) -> str:
+        n = len(self.terms), self.arch["n_sparse"], self.arch["n_dense"]
+        status = f"trained {len(self._history.train_loss)} epochs" if self.config else "untrained"
+        return (
+            f"InterpretableAutoencoder({len(self.genes)} genes; {n[0]} annotated, {n[1]} sparse, "
+            f"{n[2]} dense factors; {status}; device {self.device})"
+        )
 
 
-def objective(
-    x: torch.Tensor, z: torch.Tensor, recon: torch.Tensor, lambda0: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Smooth part of the loss (paper eq. 3), averaged over cells.
+ARCHITECTURE_OPTIONS = ("n_sparse", "n_dense", "hidden", "dropout", "covariates", "layer", "device")
 
-    Returns ``(loss, reconstruction)`` with reconstruction = mean over cells of
-    ``||y - ŷ||²`` (summed over genes, as in the reference) and
-    loss = reconstruction + lambda0 * mean over cells of ``||f(y)||²``.
-    """
-    n = x.shape[0]
-    rec = torch.nn.functional.mse_loss(recon, x, reduction="sum") / n
-    return rec + lambda0 * z.square().sum() / n, rec
+
+def training_config(**options: Any) -> TrainConfig:
+    """A :class:`.training.TrainConfig` from keyword options; unknown keys are an error
+    that lists the known ones."""
+    known = TrainConfig.option_names()
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"unknown training option(s) {unknown}; known: {', '.join(known)}")
+    return TrainConfig(**options)

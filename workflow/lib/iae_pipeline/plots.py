@@ -27,8 +27,9 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from interpretable_ae.genesets import display_name
+
 from .files import staged
-from .genesets import display_name
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Stochastic proximal gradient training of :class:`~.model.LinearDecoderAE`.
+"""Stochastic proximal gradient training of :class:`~.module.LinearDecoderAE`.
 
 Fast by construction: the whole data set sits on the model's device once, batches are
 index-shuffled rows of it gathered into one preallocated buffer (no DataLoader, no
@@ -14,14 +14,14 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from .decoder_solve import adam_penalty_weights, solve_head_
-from .model import LinearDecoderAE, objective
+from .head_solve import adam_penalty_weights, solve_head_
+from .module import LinearDecoderAE, objective
 from .prox import DecoderProx
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class TrainConfig:
     steps, see :func:`learning_rate`); the defaults keep it constant, as the paper.
     ``decoder_solve="epoch"`` ends every epoch with an exact solve of the linear head
     (the encoder's last layer and the decoder, alternately, for fixed hidden features;
-    :func:`.decoder_solve.solve_head_`): the same model and objective, fewer epochs to
+    :func:`.head_solve.solve_head_`): the same model and objective, fewer epochs to
     a given loss; ``"doubling"`` also solves after steps 1, 2, 4, 8, ... (:func:`solve_steps`;
     most of them in the first epoch, while the features change fastest): fewer epochs
     still. Each solve uses the first ``SOLVE_CELLS`` (2048) training cells of the epoch's
@@ -88,6 +88,11 @@ class TrainConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The names of the training options, in declaration order."""
+        return tuple(f.name for f in fields(cls))
 
 
 @dataclass
@@ -161,7 +166,7 @@ def evaluate(
     covariates: torch.Tensor | None = None,
     chunk: int = 4096,
 ) -> tuple[float, float]:
-    """Eval-mode ``(loss, reconstruction)`` of :func:`.model.objective` on all of ``x``."""
+    """Eval-mode ``(loss, reconstruction)`` of :func:`.module.objective` on all of ``x``."""
     was_training = model.training
     model.eval()
     loss = rec = 0.0
@@ -323,7 +328,7 @@ def _solve_head(
     config: TrainConfig,
 ) -> None:
     """The head solve of ``decoder_solve`` on the training ``cells``, with the penalty
-    weights of the objective Adam + prox minimise (:func:`.decoder_solve.adam_penalty_weights`).
+    weights of the objective Adam + prox minimise (:func:`.head_solve.adam_penalty_weights`).
     Adam's state is kept: its second moments set those weights, and its first moments
     decay within a few dozen steps."""
     w = model.decoder_weight

@@ -37,6 +37,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from interpretable_ae.genesets import MASK_KEY, TERMS_KEY
+
 KINDS = ("annotated", "sparse", "dense")
 REQUIRED_OBS = ("condition", "cell_type")
 REQUIRED_RUN = ("model", "setup", "seed", "seconds")
@@ -77,6 +79,26 @@ def make_factor_anndata(
     return out
 
 
+def factors_from_estimator(results: ad.AnnData, run: Mapping[str, Any]) -> ad.AnnData:
+    """The contract AnnData of an estimator's results AnnData
+    (:meth:`interpretable_ae.model.InterpretableAutoencoder.to_anndata`): its
+    hyper-parameters and training summary become ``uns['run']``, with ``run`` on top."""
+    meta: dict[str, Any] = {"model": "autoencoder", "setup": ""}
+    meta |= dict(results.uns.get("summary", {}))
+    meta |= dict(results.uns.get("params", {}))
+    meta |= dict(run)
+    return make_factor_anndata(
+        results.X,
+        results.obs,
+        list(results.var_names),
+        results.var["kind"].astype(str).tolist(),
+        np.ascontiguousarray(np.asarray(results.varm["gene_weights"]).T),
+        list(results.uns["gene_names"]),
+        results.var["active"].to_numpy(dtype=bool),
+        meta,
+    )
+
+
 def validate_factor_anndata(adata: ad.AnnData, where: str = "factors") -> None:
     """Raise ValueError naming what is missing when ``adata`` breaks the contract."""
     problems: list[str] = []
@@ -113,10 +135,6 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-MASK_KEY = "geneset_mask"
-TERMS_KEY = "geneset_terms"
 
 
 def validate_prepared(adata: ad.AnnData, where: str = "prepared data") -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .model import LinearDecoderAE
+from .module import LinearDecoderAE
 from .prox import DecoderProx, group_soft_threshold_
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .genesets import GeneSetError
+from interpretable_ae.genesets import GeneSetError
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ Steps, in order (each a config key under ``preprocess``):
    without one, matched by upper case, a logged fallback); the fraction of data genes
    in the gene sets (overlap coefficient, :func:`check_overlap`) must reach
    ``min_overlap`` (else: wrong species or symbols);
-3. keep the genes present in the annotation;
-4. a simulation, when configured, plants a stimulation on the genes of its terms
-   (:func:`interpretable_ae.simulate.plant_stimulation`) and sets the condition;
-5. keep ``n_top_genes`` highly variable genes (scanpy's Seurat flavour; ``None``: all);
-6. ``subsample`` cells, seeded (``None``: all);
-7. keep the terms with ``min_genes`` to ``max_genes`` genes present.
+3. keep the genes present in the annotation (steps 1-3: :func:`annotated_lognorm`);
+4. keep ``n_top_genes`` highly variable genes (scanpy's Seurat flavour; ``None``: all);
+5. ``subsample`` cells, seeded (``None``: all);
+6. keep the terms with ``min_genes`` to ``max_genes`` genes present.
 
-The result honours :func:`interpretable_ae.contract.validate_prepared`.
+A planted condition (the demo) is a step of its own before this one
+(:mod:`iae_pipeline.simulation`). The result honours
+:func:`iae_pipeline.contract.validate_prepared`.
 """
 
 from __future__ import annotations
@@ -30,25 +30,40 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
-from .contract import MASK_KEY, TERMS_KEY, validate_prepared
+from interpretable_ae.genesets import (
+    MASK_KEY,
+    TERMS_KEY,
+    GeneSetError,
+    build_mask,
+    merge_gene_sets,
+    read_gmt,
+    select_terms,
+)
+
+from .contract import validate_prepared
 from .datasets import CELL_TYPE, CONDITION, COUNTS, LOGNORM, DatasetError, load_dataset, two_classes
 from .files import staged
-from .genesets import GeneSetError, build_mask, merge_gene_sets, read_gmt, select_terms
 from .orthologs import read_orthologs, translate_by_case, translate_gene_sets
-from .simulate import plant_stimulation
 
 log = logging.getLogger(__name__)
 SUBSAMPLE_STREAM = 1
+SIMULATED = "simulated"  # the file role of a dataset with a planted condition
 
 SPECIES = ("human", "mouse")
 FALLBACK = "upper-case fallback"
 PREPROCESS_KEYS = {
     "target_sum", "n_top_genes", "subsample", "min_genes", "max_genes", "min_overlap",
 }  # fmt: skip
+# what annotated_lognorm reports that prepare records under its own names
+PREPARE_STAT_KEYS = (
+    "species", "data_type", "n_cells_in", "n_genes_in", "gene_overlap", "n_genes_annotated",
+    "target_sum",
+)  # fmt: skip
 
 
-def normalize_log(adata: ad.AnnData, target_sum: float = 1e4) -> None:
-    """Counts -> ``log1p(normalize_total(target_sum))`` in place (float32)."""
+def normalize_log(adata: ad.AnnData, target_sum: float | None = 1e4) -> None:
+    """Counts -> ``log1p(normalize_total(target_sum))`` in place (float32); ``None``
+    scales every cell to the median total count."""
     adata.X = adata.X.astype(np.float32, copy=False)
     sc.pp.normalize_total(adata, target_sum=target_sum)
     sc.pp.log1p(adata)
@@ -107,27 +122,20 @@ def check_overlap(
     return overlap
 
 
-def prepare(
+def annotated_lognorm(
     adata: ad.AnnData,
     gene_sets: Mapping[str, Sequence[str]],
     *,
     data_type: str,
     species: str = "human",
     orthologs: pd.DataFrame | None = None,
-    target_sum: float = 1e4,
-    n_top_genes: int | None = 1000,
-    subsample: int | None = None,
-    min_genes: int = 10,
-    max_genes: int | None = None,
+    target_sum: float | None = 1e4,
     min_overlap: float = 0.2,
-    simulation: Mapping[str, Any] | None = None,
-    seed: int = 0,
     name: str = "dataset",
-) -> ad.AnnData:
-    """Prepared data (see :mod:`interpretable_ae.contract`) from a loaded dataset.
+) -> tuple[ad.AnnData, dict[str, list[str]], dict[str, Any]]:
+    """Steps 1-3: log-normalised expression of the annotated genes (a copy).
 
-    ``data_type`` is ``counts`` or ``lognorm``; ``gene_sets`` are human symbols.
-    """
+    Returns ``(adata, gene sets in the data's species, what was done)``."""
     if data_type not in (COUNTS, LOGNORM):
         raise DatasetError(f"{name}: data_type must be counts or lognorm, got '{data_type}'")
     adata = adata.copy()
@@ -143,10 +151,50 @@ def prepare(
     overlap = check_overlap(adata.var_names, sets, min_overlap, name, n_set_genes)
     annotated = {g for genes in sets.values() for g in genes}
     adata = adata[:, adata.var_names.isin(list(annotated))].copy()
-    n_annotated = adata.n_vars
+    stats = {
+        "species": species,
+        "data_type": data_type,
+        "n_cells_in": n_cells_in,
+        "n_genes_in": n_genes_in,
+        "gene_overlap": round(overlap, 4),
+        "n_genes_annotated": adata.n_vars,
+        "target_sum": -1.0 if target_sum is None else float(target_sum),
+        **ortho,
+    }
+    return adata, sets, stats
 
-    if simulation:
-        adata = _simulate(adata, gene_sets, sets, simulation, name)
+
+def prepare(
+    adata: ad.AnnData,
+    gene_sets: Mapping[str, Sequence[str]],
+    *,
+    data_type: str,
+    species: str = "human",
+    orthologs: pd.DataFrame | None = None,
+    target_sum: float | None = 1e4,
+    n_top_genes: int | None = 1000,
+    subsample: int | None = None,
+    min_genes: int = 10,
+    max_genes: int | None = None,
+    min_overlap: float = 0.2,
+    seed: int = 0,
+    name: str = "dataset",
+) -> ad.AnnData:
+    """Prepared data (see :mod:`iae_pipeline.contract`) from a loaded dataset.
+
+    ``data_type`` is ``counts`` or ``lognorm``; ``gene_sets`` are human symbols.
+    """
+    adata, sets, stats = annotated_lognorm(
+        adata,
+        gene_sets,
+        data_type=data_type,
+        species=species,
+        orthologs=orthologs,
+        target_sum=target_sum,
+        min_overlap=min_overlap,
+        name=name,
+    )
+    n_annotated = adata.n_vars
     _check_obs(adata, name)
 
     n_hvg = n_annotated
@@ -174,24 +222,21 @@ def prepare(
     out.uns[TERMS_KEY] = np.asarray(terms, dtype=object)
     out.uns["prepare"] = {
         "dataset": name,
-        "species": species,
-        "data_type": data_type,
-        "n_cells_in": n_cells_in,
-        "n_genes_in": n_genes_in,
-        "gene_overlap": round(overlap, 4),
+        **{k: stats[k] for k in ("species", "data_type", "n_cells_in", "n_genes_in")},
+        "gene_overlap": stats["gene_overlap"],
         "n_genes_annotated": n_annotated,
         "n_genes_hvg": n_hvg,
         "n_cells": out.n_obs,
         "n_genes": out.n_vars,
         "n_terms_in": len(gene_sets),
         "n_terms": len(terms),
-        "target_sum": float(target_sum),
+        "target_sum": stats["target_sum"],
         "n_top_genes": -1 if n_top_genes is None else int(n_top_genes),
         "subsample": -1 if subsample is None else int(subsample),
         "min_genes": int(min_genes),
         "max_genes": -1 if max_genes is None else int(max_genes),
         "seed": int(seed),
-        **{k: v for k, v in ortho.items()},
+        **{k: v for k, v in stats.items() if k not in PREPARE_STAT_KEYS},
     }
     log.info(
         "%s: prepared %d cells x %d genes (%d annotated, %d kept), %d of %d terms with "
@@ -203,46 +248,37 @@ def prepare(
     return out
 
 
-def _simulate(
-    adata: ad.AnnData,
-    human_sets: Mapping[str, Sequence[str]],
-    sets: Mapping[str, Sequence[str]],
-    simulation: Mapping[str, Any],
-    name: str,
-) -> ad.AnnData:
-    terms = list(simulation.get("terms") or [])
-    missing = [t for t in terms if t not in sets]
-    if not terms or missing:
-        raise GeneSetError(
-            f"{name}: simulation terms {missing or terms} not in the gene sets; name terms of "
-            f"the dataset's gene sets (e.g. {list(human_sets)[:2]})"
-        )
-    genes = [g for t in terms for g in sets[t]]
-    out = plant_stimulation(
-        adata,
-        genes,
-        strength=float(simulation.get("strength", 1.0)),
-        fraction=float(simulation.get("fraction", 0.5)),
-        detection=float(simulation.get("detection", 0.8)),
-        seed=int(simulation.get("seed", 0)),
-        terms=terms,
-        extra_genes=int(simulation.get("extra_genes", 0)),
-        extra_strength=simulation.get("extra_strength"),
-    )
-    log.info(
-        "%s: planted a stimulation on %d genes (of %s, and %d more at random) in %d cells",
-        name, out.uns["simulation"]["n_genes_planted"], terms,
-        out.uns["simulation"]["extra_genes"], int((out.obs[CONDITION] == "stimulated").sum()),
-    )  # fmt: skip
-    return out
-
-
 def _check_obs(adata: ad.AnnData, where: str) -> None:
     for key in (CONDITION, CELL_TYPE):
         if key not in adata.obs:
             raise DatasetError(f"{where}: obs['{key}'] is missing; set the dataset's obs keys")
     adata.obs[CONDITION] = two_classes(adata.obs[CONDITION], f"{where} obs['{CONDITION}']")
     adata.obs[CELL_TYPE] = adata.obs[CELL_TYPE].astype(str).astype("category")
+
+
+def dataset_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """A prepare or simulate rule's named inputs as ``files`` (role -> path),
+    ``gmt_paths`` and ``orthologs``; the ``code`` input (library sources) is not data."""
+    genesets = inputs.get("genesets", [])
+    return {
+        "files": {
+            role: str(path)
+            for role, path in inputs.items()
+            if role not in ("genesets", "orthologs", "code")
+        },
+        "gmt_paths": [genesets] if isinstance(genesets, str) else [str(g) for g in genesets],
+        "orthologs": inputs.get("orthologs"),
+    }
+
+
+def read_simulated(path: str | Path) -> ad.AnnData:
+    """The output of the planted-condition step (:mod:`iae_pipeline.simulation`)."""
+    try:
+        return ad.read_h5ad(path)
+    except (OSError, KeyError) as err:
+        raise DatasetError(
+            f"{path}: cannot be read as .h5ad ({err}); rerun the simulation"
+        ) from None
 
 
 def load_gene_sets(
@@ -286,14 +322,16 @@ def prepare_from_config(
     gene_sets = load_gene_sets(gmt_paths, geneset_specs)
     species = str(dataset.get("species", "human"))
     table = read_orthologs(orthologs) if orthologs and species == "mouse" else None
-    adata, data_type = load_dataset(dataset, files)
+    if SIMULATED in files:  # the planted condition's step wrote log-normalised data
+        adata, data_type = read_simulated(files[SIMULATED]), LOGNORM
+    else:
+        adata, data_type = load_dataset(dataset, files)
     prepared = prepare(
         adata,
         gene_sets,
         data_type=data_type,
         species=species,
         orthologs=table,
-        simulation=dataset.get("simulation"),
         seed=int(seed),
         name=name,
         **opts,

@@ -17,9 +17,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from interpretable_ae.genesets import display_name
+
 from .contract import validate_factor_anndata
 from .files import staged
-from .genesets import display_name
 
 BENCHMARK_COLUMNS = ("s", "max_rss")
 RUNTIME_COLUMNS = (

@@ -22,8 +22,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from interpretable_ae.genesets import display_name
+
 from .contract import validate_factor_anndata
-from .genesets import display_name
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from interpretable_ae.genesets import looks_like_html, read_gmt
+
 from .files import staged
-from .genesets import looks_like_html, read_gmt
 
 log = logging.getLogger(__name__)
 
