@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from interpretable_ae.workflow_config import (
+from iae_pipeline.config import (
     ConfigError,
     check_config,
     dataset_figures,
@@ -113,6 +113,6 @@ def test_worked_example_in_config_readme_is_valid():
     """The own-data example of config/README.md passes the schema (its files are the user's)."""
     text = (ROOT / "config" / "README.md").read_text()
     block = text.split("## Worked example", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
-    from interpretable_ae.workflow_config import validate_schema
+    from iae_pipeline.config import validate_schema
 
     validate_schema(yaml.safe_load(block), SCHEMA)

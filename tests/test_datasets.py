@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from interpretable_ae.datasets import (
+from iae_pipeline.datasets import (
     LIAO_SAMPLE_ORDER,
     MACOSKO_CLASSES,
     DatasetError,
@@ -18,11 +18,11 @@ from interpretable_ae.datasets import (
     liao_cell_ids,
     load_dataset,
     load_pbmc68k_demo,
+    parse_count_line,
     read_kang,
     read_liao,
     read_macosko,
     read_macosko_clusters,
-    parse_count_line,
     read_user_h5ad,
 )
 
@@ -118,23 +118,21 @@ def test_kang_matrix_that_does_not_fit_its_barcodes(kang_files, tmp_path):
 # -- Macosko ------------------------------------------------------------------------
 
 
-def test_macosko_cluster_table_real(shared_data):
-    table = read_macosko_clusters(
-        shared_data / "expression" / "macosko2015_retina_clusteridentities.txt"
-    )
+def test_macosko_cluster_table_real(real):
+    table = read_macosko_clusters(real("expression/macosko2015_retina_clusteridentities.txt"))
     assert len(table) == 44_808 and table.index.is_unique
     assert set(table["cluster"]) == set(range(1, 40))
     assert (table["cell_class"] == "rods").sum() == (table["cluster"] == 24).sum() > 20_000
     assert set(MACOSKO_CLASSES.values()) == set(table["cell_class"])
 
 
-def test_read_macosko_dense_text_in_chunks(shared_data, tmp_path):
-    real = pd.read_csv(
-        shared_data / "expression" / "macosko2015_retina_clusteridentities.txt",
+def test_read_macosko_dense_text_in_chunks(real, tmp_path):
+    clusters = pd.read_csv(
+        real("expression/macosko2015_retina_clusteridentities.txt"),
         sep="\t", header=None,
     )  # fmt: skip
     wanted = [1, 2, 3, 17, 24, 25, 26, 30, 34, 36, 38, 39]
-    picked = real[real[1].isin(wanted)].groupby(1).head(1)  # one real barcode per cluster
+    picked = clusters[clusters[1].isin(wanted)].groupby(1).head(1)  # one real barcode per cluster
     cells = picked[0].tolist() + ["r6_UNANNOTATED1"]
     genes = [f"Gene{i}" for i in range(7)] + ["Rho"]
     rng = np.random.default_rng(2)
@@ -181,9 +179,9 @@ def _clusters(tmp_path: Path, cells: list[str]) -> Path:
 # -- Liao ---------------------------------------------------------------------------
 
 
-def test_liao_sample_order_matches_the_real_metadata(shared_data):
+def test_liao_sample_order_matches_the_real_metadata(real):
     meta = pd.read_csv(
-        shared_data / "expression" / "liao2020_all.cell.annotation.meta.txt", sep="\t", dtype=str
+        real("expression/liao2020_all.cell.annotation.meta.txt"), sep="\t", dtype=str
     )
     k = meta["ID"].str.rsplit("_", n=1).str[1].astype(int)
     by_k = meta.groupby(k)["sample"].agg(set)
@@ -193,10 +191,10 @@ def test_liao_sample_order_matches_the_real_metadata(shared_data):
     assert list(liao_cell_ids(["AAACCTGAGACACTAA-1"], "C141")) == ["AAACCTGAGACACTAA_5"]
 
 
-def test_read_liao_joins_the_real_h5_on_barcode_and_sample(shared_data, tmp_path):
-    h5 = shared_data / "expression" / "cellranger_v3_chr21_filtered_feature_bc_matrix.h5"
-    real = pd.read_csv(
-        shared_data / "expression" / "liao2020_all.cell.annotation.meta.txt", sep="\t", dtype=str
+def test_read_liao_joins_the_real_h5_on_barcode_and_sample(real, tmp_path):
+    h5 = real("expression/cellranger_v3_chr21_filtered_feature_bc_matrix.h5")
+    cells = pd.read_csv(
+        real("expression/liao2020_all.cell.annotation.meta.txt"), sep="\t", dtype=str
     )
     import scanpy as sc
 
@@ -204,12 +202,12 @@ def test_read_liao_joins_the_real_h5_on_barcode_and_sample(shared_data, tmp_path
     # metadata in the published layout: the h5's first cells as healthy C51 (k = 1), the
     # next ones as COVID-19 C144 (k = 7); the same h5 file stands in for both samples
     half = len(barcodes) // 2
-    hc = real[real["sample"] == "C51"].head(300).copy()
-    covid = real[real["sample"] == "C144"].head(half - 300).copy()
+    hc = cells[cells["sample"] == "C51"].head(300).copy()
+    covid = cells[cells["sample"] == "C144"].head(half - 300).copy()
     hc["ID"] = [f"{b.split('-')[0]}_1" for b in barcodes[:300]]
     covid["ID"] = [f"{b.split('-')[0]}_7" for b in barcodes[300:half]]
     meta = tmp_path / "all.cell.annotation.meta.txt"
-    pd.concat([hc, covid, real.tail(20)]).to_csv(meta, sep="\t", index=False)
+    pd.concat([hc, covid, cells.tail(20)]).to_csv(meta, sep="\t", index=False)
     adata = read_liao({"C51": h5, "C144": h5}, meta)
     assert adata.n_obs == half and adata.n_vars == 507
     assert list(adata.obs_names) == hc["ID"].tolist() + covid["ID"].tolist()

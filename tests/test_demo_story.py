@@ -1,7 +1,7 @@
-"""The paper's comparison on the demo's own data (issue 5, item 4).
+"""The paper's comparison on the demo's own data.
 
 The demo config's dataset (pbmc68k_reduced with its planted stimulation) is prepared with
-the same MSigDB 7.5.1 hallmark + Reactome sets (read from ``../shared/data``), then each
+the same MSigDB 7.5.1 hallmark + Reactome sets (real test files), then each
 model of the demo config is fitted with its configured options and scored as the workflow
 scores it. The story: the autoencoder and f-scLVM without dense factors put the planted
 term first; with 3 dense factors, f-scLVM hands the signal to a dense factor.
@@ -17,11 +17,12 @@ import pytest
 import torch
 import yaml
 
-from interpretable_ae.autoencoder import InterpretableAutoencoder
-from interpretable_ae.datasets import load_pbmc68k_demo
-from interpretable_ae.preprocess import load_gene_sets, prepare
-from interpretable_ae.scoring import score_factors
-from interpretable_ae.slalom_adapter import fit_slalom
+from iae_pipeline.ae_adapter import fit_autoencoder
+from iae_pipeline.datasets import load_pbmc68k_demo
+from iae_pipeline.preprocess import load_gene_sets, prepare
+from iae_pipeline.scoring import score_factors
+from iae_pipeline.simulation import simulate_dataset
+from iae_pipeline.slalom_adapter import fit_slalom
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").open())
 DEMO = CONFIG["datasets"]["demo"]
@@ -32,22 +33,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(shared_data: Path) -> ad.AnnData:
+def demo(real: Path) -> ad.AnnData:
     gmts = [
-        shared_data / "genesets" / "h.all.v7.5.1.symbols.gmt",
-        shared_data / "genesets" / "c2.cp.reactome.v7.5.1.symbols.gmt",
+        real("genesets/h.all.v7.5.1.symbols.gmt"),
+        real("genesets/c2.cp.reactome.v7.5.1.symbols.gmt"),
     ]
     sets = load_gene_sets(gmts, [{"name": "hallmark"}, {"name": "reactome"}])
     options = {**CONFIG["preprocess"], **DEMO.get("preprocess", {})}
-    return prepare(
-        load_pbmc68k_demo(),
-        sets,
-        data_type="lognorm",
-        simulation=DEMO["simulation"],
-        seed=CONFIG["seed"],
-        name="demo",
-        **options,
+    planted = simulate_dataset(
+        load_pbmc68k_demo(), sets, DEMO["simulation"], data_type="lognorm", name="demo"
     )
+    return prepare(planted, sets, data_type="lognorm", seed=CONFIG["seed"], name="demo", **options)
 
 
 def _scores(factors: ad.AnnData) -> pd.DataFrame:
@@ -63,11 +59,8 @@ def test_the_demo_plants_a_broad_response(demo: ad.AnnData) -> None:
 def test_autoencoder_puts_the_planted_term_first(demo: ad.AnnData) -> None:
     torch.set_num_threads(1)
     options = MODELS["ae"]["options"]
-    arch = {k: options[k] for k in ("n_sparse", "n_dense", "hidden", "dropout")}
-    train = ("epochs", "batch_size", "lr", "lambda0", "lambda1", "lambda2", "lambda3")
-    ae = InterpretableAutoencoder(demo, **arch, seed=CONFIG["seed"])
-    ae.train(**{k: options[k] for k in train}, seed=CONFIG["seed"])
-    scores = _scores(ae.to_factor_anndata(demo))
+    _, factors = fit_autoencoder(demo, options, seed=CONFIG["seed"], setup="ae", progress=False)
+    scores = _scores(factors)
     assert scores.index[0] == PLANTED and scores["accuracy_cv"].iloc[0] > 0.9, scores.head()
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from interpretable_ae.download import (
+from helpers.script_runner import run_as_snakemake
+from iae_pipeline.download import (
     ChecksumError,
     DownloadError,
     check_format,
@@ -23,7 +24,6 @@ from interpretable_ae.download import (
     sha256sum,
 )
 from interpretable_ae.genesets import GeneSetError, read_gmt
-from script_runner import run_as_snakemake
 
 GMT = (
     "REACTOME_INTERFERON_SIGNALING\thttp://x\tSTAT1\tIRF1\tISG15\n"
@@ -106,8 +106,8 @@ def test_truncated_gzip_and_fake_h5_are_refused(tmp_path):
         check_format(fake, fake.name)
 
 
-def test_real_cellranger_h5_passes_the_check(shared_data):
-    path = shared_data / "expression" / "cellranger_v3_chr21_filtered_feature_bc_matrix.h5"
+def test_real_cellranger_h5_passes_the_check(real):
+    path = real("expression/cellranger_v3_chr21_filtered_feature_bc_matrix.h5")
     check_format(path, path.name)
 
 
@@ -163,7 +163,7 @@ def _fake_wheel(directory: Path) -> Path:
 
 def test_pypi_wheel_members_through_pip_download(tmp_path, monkeypatch):
     """The real pip download path, offline: pip resolves the wheel from a local folder."""
-    import interpretable_ae.download as dl
+    import iae_pipeline.download as dl
 
     links = tmp_path / "links"
     links.mkdir()

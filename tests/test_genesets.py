@@ -17,8 +17,8 @@ from interpretable_ae.genesets import (
 )
 
 
-def test_msigdb_reactome_v4_is_the_papers_file_with_full_names(shared_data):
-    sets = read_gmt(shared_data / "genesets" / "c2.cp.reactome.v4.0.symbols.gmt")
+def test_msigdb_reactome_v4_is_the_papers_file_with_full_names(real):
+    sets = read_gmt(real("genesets/c2.cp.reactome.v4.0.symbols.gmt"))
     assert len(sets) == 674
     assert all(t.startswith("REACTOME_") for t in sets)
     long_names = [t for t in sets if len(t) > 30]
@@ -27,16 +27,16 @@ def test_msigdb_reactome_v4_is_the_papers_file_with_full_names(shared_data):
     assert all(len(g) == len(set(g)) >= 2 for g in sets.values())
 
 
-def test_msigdb_hallmark_and_reactome_751(shared_data):
-    hallmark = read_gmt(shared_data / "genesets" / "h.all.v7.5.1.symbols.gmt")
-    reactome = read_gmt(shared_data / "genesets" / "c2.cp.reactome.v7.5.1.symbols.gmt")
+def test_msigdb_hallmark_and_reactome_751(real):
+    hallmark = read_gmt(real("genesets/h.all.v7.5.1.symbols.gmt"))
+    reactome = read_gmt(real("genesets/c2.cp.reactome.v7.5.1.symbols.gmt"))
     assert len(hallmark) == 50 and len(reactome) == 1615
     assert "HALLMARK_INTERFERON_GAMMA_RESPONSE" in hallmark
     assert {"STAT1", "IRF1"} <= set(hallmark["HALLMARK_INTERFERON_GAMMA_RESPONSE"])
 
 
-def test_reactome_org_form_names_with_spaces_and_one_gene_pathways(shared_data):
-    path = shared_data / "genesets" / "ReactomePathways_2024-09-18.gmt"
+def test_reactome_org_form_names_with_spaces_and_one_gene_pathways(real):
+    path = real("genesets/ReactomePathways_2024-09-18.gmt")
     with pytest.raises(GeneSetError, match="fewer than 2; remove it, or set drop_small_sets"):
         read_gmt(path)
     sets = read_gmt(path, drop_small=True)

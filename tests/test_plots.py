@@ -14,8 +14,9 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from interpretable_ae.contract import make_factor_anndata  # noqa: E402
-from interpretable_ae.plots import (  # noqa: E402
+from helpers.script_runner import call_main  # noqa: E402
+from iae_pipeline.contract import make_factor_anndata  # noqa: E402
+from iae_pipeline.plots import (  # noqa: E402
     category_colors,
     lookup_terms,
     plot_accuracy_bars,
@@ -25,8 +26,7 @@ from interpretable_ae.plots import (  # noqa: E402
     save_figure,
     select_terms,
 )
-from interpretable_ae.scoring import score_runs  # noqa: E402
-from script_runner import call_main  # noqa: E402
+from iae_pipeline.scoring import score_runs  # noqa: E402
 
 IFN = "REACTOME_INTERFERON_SIGNALING"
 BCR = "REACTOME_SIGNALING_BY_THE_B_CELL_RECEPTOR_BCR"

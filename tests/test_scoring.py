@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 
-from interpretable_ae.contract import make_factor_anndata
+from helpers.script_runner import call_main
+from iae_pipeline.contract import make_factor_anndata
+from iae_pipeline.scoring import SCORE_COLUMNS, read_scores, score_factors, score_runs
 from interpretable_ae.genesets import build_mask
-from interpretable_ae.scoring import SCORE_COLUMNS, read_scores, score_factors, score_runs
 from interpretable_ae.simulate import simulate_counts
-from script_runner import call_main
 
 
 def mean_expression_model(adata: ad.AnnData, gene_sets: dict, model: str) -> ad.AnnData:
@@ -141,7 +140,7 @@ def test_score_script_rejects_misaligned_models(planted, tmp_path):
 
 
 def test_unreadable_factor_file_names_the_file(tmp_path):
-    from interpretable_ae.scoring import read_factors
+    from iae_pipeline.scoring import read_factors
 
     bad = tmp_path / "factors.h5ad"
     bad.write_text("not hdf5")

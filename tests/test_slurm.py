@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 import yte
-from slurm_cluster import SlurmCluster, slurm_cluster, unavailable_reason
-from workflow_copy import copy_workflow
+
+from helpers.slurm_cluster import SlurmCluster, slurm_cluster, unavailable_reason
+from helpers.workflow_copy import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"

@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interpretable_ae.contract import make_factor_anndata
-from interpretable_ae.tables import (
+from helpers.script_runner import call_main
+from iae_pipeline.contract import make_factor_anndata
+from iae_pipeline.tables import (
     read_benchmark,
     runtime_table,
     to_html,
     to_markdown,
     top_terms,
 )
-from script_runner import call_main
 
 # A job long and large enough for Snakemake to sample its memory (tiny jobs read as zeros).
 ALLOCATE = "import time; x = bytearray(80_000_000); time.sleep(1.2)"

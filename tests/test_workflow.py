@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
-from workflow_copy import copy_workflow
+
+from helpers.workflow_copy import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 # the demo's config with the tests' changes merged over it (see tests/configs/tiny.yaml)

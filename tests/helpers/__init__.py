@@ -1,0 +1,2 @@
+"""Helpers of the tests: running workflow scripts, copying the workflow, a SLURM cluster,
+and the real test files."""

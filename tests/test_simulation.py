@@ -1,0 +1,67 @@
+"""The demo's planted-condition step (iae_pipeline.simulation), before preparation."""
+
+from __future__ import annotations
+
+import anndata as ad
+import pytest
+
+from iae_pipeline.contract import validate_prepared
+from iae_pipeline.datasets import load_pbmc68k_demo
+from iae_pipeline.preprocess import prepare, prepare_from_config
+from iae_pipeline.simulation import simulate_dataset, simulate_from_config
+from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, GeneSetError
+from interpretable_ae.simulate import simulate_counts
+
+DEMO_TERM = "HALLMARK_INTERFERON_GAMMA_RESPONSE"
+
+
+def test_subsample_is_independent_of_a_simulation_with_the_same_seed():
+    """Regression: one seed for both once picked exactly the planted (stimulated) cells."""
+    sets = {"IFNG": ["STAT1", "IRF1", "GBP1", "CXCL10", "IDO1", "ISG15", "IFITM3", "HLA-A"]}
+    sim = {"terms": ["IFNG"], "strength": 1.0, "fraction": 0.5, "seed": 0}
+    planted = simulate_dataset(load_pbmc68k_demo(), sets, sim, data_type="lognorm")
+    out = prepare(planted, sets, data_type="lognorm", n_top_genes=None, subsample=350,
+                  min_genes=2, seed=0)  # fmt: skip
+    counts = out.obs["condition"].value_counts()
+    assert out.n_obs == 350 and counts.min() > 120, counts.to_dict()
+
+
+def test_simulation_on_real_demo_terms(real, tmp_path):
+    """The demo config: pbmc68k_reduced, MSigDB 7.5.1 hallmark + Reactome, min_genes 20."""
+    gmts = [
+        real("genesets/h.all.v7.5.1.symbols.gmt"),
+        real("genesets/c2.cp.reactome.v7.5.1.symbols.gmt"),
+    ]
+    dataset = {
+        "name": "demo",
+        "source": "pbmc68k_demo",
+        "species": "human",
+        "simulation": {"terms": [DEMO_TERM], "strength": 1.0, "fraction": 0.5, "seed": 0},
+        "preprocess": {"target_sum": 10000, "n_top_genes": 1000, "subsample": None,
+                       "min_genes": 20, "max_genes": None, "min_overlap": 0.2},
+    }  # fmt: skip
+    specs = [{"name": "hallmark", "prefixes": ["HALLMARK_"]}, {"name": "reactome"}]
+    simulated = tmp_path / "demo" / "simulated.h5ad"
+    simulate_from_config(dataset, {}, gmts, specs, None, simulated)
+    out_path = tmp_path / "demo" / "prepared.h5ad"
+    prepare_from_config(dataset, {"simulated": str(simulated)}, gmts, specs, None, 0, out_path)
+    out = ad.read_h5ad(out_path)
+    validate_prepared(out)
+    terms = list(out.uns[TERMS_KEY])
+    assert out.shape == (700, 535) and 30 <= len(terms) <= 60
+    assert DEMO_TERM in terms
+    assert out.obs["condition"].value_counts().to_dict() == {"control": 350, "stimulated": 350}
+    planted = out.var_names[out.varm[MASK_KEY][:, terms.index(DEMO_TERM)].toarray().ravel() == 1]
+    stim = (out.obs["condition"] == "stimulated").to_numpy()
+    X = out.X
+    on = out.var_names.isin(planted)
+    assert X[stim][:, on].mean() - X[~stim][:, on].mean() > 0.3
+    assert abs(X[stim][:, ~on].mean() - X[~stim][:, ~on].mean()) < 0.05
+    assert sorted(p.name for p in out_path.parent.iterdir()) == ["prepared.h5ad", "simulated.h5ad"]
+
+
+def test_simulation_term_must_exist():
+    adata, sets = simulate_counts(n_cells=100, n_genes=100, n_sets=5, seed=0)
+    del adata.obs["condition"]
+    with pytest.raises(GeneSetError, match=r"simulation terms \['HALLMARK_NOPE'\] not in"):
+        simulate_dataset(adata, sets, {"terms": ["HALLMARK_NOPE"]}, data_type="lognorm")

@@ -1,0 +1,110 @@
+"""The training loop: batches, learning-rate schedule, head-solve schedule and seeding."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from interpretable_ae import training as train_module
+from interpretable_ae.genesets import build_mask
+from interpretable_ae.module import LinearDecoderAE
+from interpretable_ae.prox import l1_weights
+from interpretable_ae.training import (
+    TrainConfig,
+    batch_bounds,
+    evaluate,
+    learning_rate,
+    solve_steps,
+    train_model,
+)
+
+
+@pytest.mark.parametrize(
+    ("n", "size", "expected_last"),
+    [(125, 62, (62, 125)), (124, 62, (62, 124)), (130, 62, (124, 130)), (10, 62, (0, 10))],
+)
+def test_batch_bounds_never_leave_a_one_cell_batch(n, size, expected_last):
+    bounds = batch_bounds(n, size)
+    assert bounds[-1] == expected_last
+    assert all(b - a >= 2 for a, b in bounds)
+    assert sum(b - a for a, b in bounds) == n
+
+
+def test_learning_rate_warm_up_and_cosine_decay():
+    steps = 10  # per epoch
+    flat = TrainConfig(epochs=3, lr=0.1)
+    assert {learning_rate(flat, s, steps) for s in range(30)} == {0.1}
+    warm = TrainConfig(epochs=3, lr=0.1, warmup_epochs=0.5)
+    np.testing.assert_allclose(
+        [learning_rate(warm, s, steps) for s in range(6)], [0.02, 0.04, 0.06, 0.08, 0.1, 0.1]
+    )
+    cos = TrainConfig(epochs=3, lr=0.1, warmup_epochs=1, lr_decay="cosine")
+    lrs = np.array([learning_rate(cos, s, steps) for s in range(30)])
+    assert lrs[9] == 0.1 and lrs[10] == 0.1  # end of warm-up, start of the decay
+    assert (np.diff(lrs[10:]) < 0).all() and 0 < lrs[-1] < 0.002
+
+
+def test_bad_schedule_options_are_refused():
+    with pytest.raises(ValueError, match="lr_decay='step'.*lr_decay in"):
+        TrainConfig(lr_decay="step")
+    with pytest.raises(ValueError, match="warmup_epochs=5"):
+        TrainConfig(epochs=3, warmup_epochs=5)
+
+
+@pytest.fixture
+def solve_data(small_data) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, L1 weights) of the small simulation, for training with solves."""
+    adata, gene_sets = small_data
+    mask, _ = build_mask(adata.var_names, gene_sets)
+    x = torch.from_numpy(np.asarray(adata.X, dtype=np.float32))
+    weights = l1_weights(torch.from_numpy(mask.toarray()).float(), 0, 0, 0.93, 0.0)
+    return x, weights
+
+
+def test_training_with_the_head_solve_is_seeded_and_lowers_the_loss(solve_data):
+    x, weights = solve_data
+    losses, decoders = {}, []
+    for solve in ("doubling", "doubling", "epoch", "none"):
+        torch.manual_seed(0)
+        model = LinearDecoderAE(120, 8, hidden=(32, 32))
+        config = TrainConfig(epochs=3, batch_size=16, lr=2e-3, decoder_solve=solve)
+        train_model(model, x, weights, config, progress=False)
+        losses[solve] = evaluate(model, x, 0.1)[0]
+        decoders.append(model.decoder_weight.detach().clone())
+    assert torch.equal(decoders[0], decoders[1])  # bit-identical run to run
+    assert not torch.equal(decoders[0], decoders[2])  # the early solves change the fit
+    assert losses["doubling"] < losses["none"]
+    assert losses["epoch"] < losses["none"]
+    with pytest.raises(ValueError, match="decoder_solve"):
+        TrainConfig(decoder_solve="always")
+
+
+@pytest.mark.parametrize(
+    ("solve", "expected"),
+    [("none", set()), ("epoch", {40, 80}), ("doubling", {1, 2, 4, 8, 16, 32, 40, 64, 80})],
+)
+def test_head_solves_follow_the_schedule(solve, expected):
+    assert solve_steps(TrainConfig(epochs=2, decoder_solve=solve), 40) == expected
+
+
+def test_head_solves_use_a_seeded_subset_of_the_cells(monkeypatch, solve_data):
+    x, weights = solve_data
+    config = TrainConfig(epochs=2, batch_size=16, lr=2e-3, decoder_solve="doubling")
+
+    def fit(solve_cells: int, solve: str = "doubling") -> tuple[torch.Tensor, float]:
+        monkeypatch.setattr(train_module, "SOLVE_CELLS", solve_cells)
+        torch.manual_seed(0)
+        model = LinearDecoderAE(120, 8, hidden=(32, 32))
+        train_model(model, x, weights, replace(config, decoder_solve=solve), progress=False)
+        return model.decoder_weight.detach().clone(), evaluate(model, x, 0.1)[0]
+
+    subset, subset_loss = fit(60)
+    again, _ = fit(60)
+    everyone, _ = fit(10**6)
+    assert torch.equal(subset, again)  # the subset comes from the seeded batch order
+    assert not torch.equal(subset, everyone)  # and is not all cells
+    assert torch.equal(everyone, fit(161)[0])  # a limit >= the cells means all of them
+    assert subset_loss < fit(60, "none")[1]  # solving on the subset still helps
