@@ -1,13 +1,22 @@
 """How well each factor separates the condition: univariate logistic regression per factor.
 
 For every factor (column of a contract ``factors.h5ad``) a logistic regression of
-``obs['condition']`` on the standardised loading is fitted with scikit-learn:
+``obs['condition']`` on the standardised loading is fitted, with scikit-learn's
+``LogisticRegression`` defaults (L2 penalty, ``C = 1``, unpenalised intercept):
 
 - ``accuracy_train``: accuracy of the fit on all cells (the number the paper reports);
-- ``accuracy_cv``: accuracy of the out-of-fold predictions of a stratified k-fold split;
-- ``auroc``: area under the ROC curve of those out-of-fold probabilities (macro one-vs-rest
+- ``accuracy_cv``: accuracy of the out-of-fold predictions of a seeded stratified k-fold split;
+- ``auroc``: area under the ROC curve of those out-of-fold predictions (macro one-vs-rest
   when the condition has more than two levels);
-- ``accuracy_chance``: the majority-class rate, what a constant predictor reaches.
+- ``accuracy_chance``: the majority-class rate, what a constant predictor reaches;
+- ``rank``: 1 for the factor with the best ``accuracy_cv`` (ties broken by ``auroc``).
+
+A two-level condition (every prepared dataset) is fitted for all factors at once by
+:func:`fit_logistic_1d`, a batched Newton solver of the same objective (scikit-learn fits
+one factor at a time, hours for 300 factors x 6 fits at a million cells; the batched solver
+takes minutes, ``benchmarks/README.md``); more levels go through scikit-learn factor by
+factor. Replicates of a model (one fit per seed) are scored one by one and summarised per
+term by :func:`summarise_scores`.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from collections.abc import Mapping, Sequence
 import anndata as ad
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -32,6 +42,8 @@ SCORE_COLUMNS = (
     "dataset",
     "model",
     "setup",
+    "replicate",
+    "seed",
     "term",
     "display_name",
     "kind",
@@ -43,6 +55,27 @@ SCORE_COLUMNS = (
     "active",
     "rank",
 )
+SUMMARY_COLUMNS = (
+    "dataset",
+    "model",
+    "term",
+    "display_name",
+    "kind",
+    "replicates",
+    "accuracy_cv_mean",
+    "accuracy_cv_sd",
+    "auroc_mean",
+    "auroc_sd",
+    "accuracy_train_mean",
+    "accuracy_train_sd",
+    "rank_median",
+    "first_fraction",
+    "active_fraction",
+    "weight_norm_mean",
+    "rank_of_mean",
+)
+# Columns of one factor block: cells x CHUNK_ELEMENTS / n_cells float64 values per array.
+CHUNK_ELEMENTS = 1 << 24
 
 
 def read_factors(path: str) -> ad.AnnData:
@@ -102,16 +135,164 @@ def condition_labels(
     return codes
 
 
-def _standardise(x: np.ndarray) -> np.ndarray:
-    sd = x.std()
-    return ((x - x.mean()) / (sd if sd > 0 else 1.0))[:, None]
+def standardise(x: np.ndarray) -> np.ndarray:
+    """Columns centred and scaled to unit standard deviation (constant columns: centred only)."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+# --------------------------------------------------------------------------- binary: batched
+
+
+def _objective(eta: np.ndarray, y: np.ndarray, slope: np.ndarray, C: float) -> np.ndarray:
+    """``C * sum(log-loss) + slope**2 / 2`` per column of linear predictors ``eta``."""
+    # softplus(eta) = max(eta, 0) + log1p(exp(-|eta|)): stable, and 3x faster than logaddexp
+    loss = np.log1p(np.exp(-np.abs(eta)))
+    loss += np.maximum(eta, 0.0)
+    loss -= y[:, None] * eta
+    return C * loss.sum(axis=0) + 0.5 * slope**2
+
+
+def _sigmoid(eta: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-eta))`` (scipy's expit is 2-3x slower; overflow gives exactly 0)."""
+    with np.errstate(over="ignore"):
+        p = np.exp(-eta)
+    p += 1.0
+    return np.reciprocal(p, out=p)
+
+
+def fit_logistic_1d(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    C: float = 1.0,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(intercept, slope)`` of ``y ~ logistic(a + b x)`` for every column of ``x`` at once.
+
+    The objective is scikit-learn's ``LogisticRegression`` (L2 on the slope only, ``C`` the
+    inverse penalty). Newton's method on the two parameters of every column, vectorised over
+    columns, with step halving until the objective decreases (Armijo); a column is done when
+    its step moves no parameter by more than ``tol`` (relative for values above 1). ``y``
+    holds 0 / 1 with both present; ``start`` gives initial ``(intercept, slope)`` (default:
+    the log-odds of ``y`` and 0).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    k = x.shape[1]
+    if start is None:
+        mean_y = y.mean()
+        a, b = np.full(k, np.log(mean_y / (1.0 - mean_y))), np.zeros(k)
+    else:
+        a, b = (np.array(s, dtype=np.float64) for s in start)
+    eta = a + b * x
+    f = _objective(eta, y, b, C)
+    todo = np.ones(k, dtype=bool)
+    for _ in range(max_iter):
+        cols = np.flatnonzero(todo)
+        if cols.size == 0:
+            break
+        every = cols.size == k
+        xs, es = (x, eta) if every else (x[:, cols], eta[:, cols])
+        p = _sigmoid(es)
+        r = p - y[:, None]
+        g0 = C * r.sum(axis=0)
+        g1 = C * np.einsum("ij,ij->j", r, xs) + b[cols]
+        w = np.multiply(p, 1.0 - p, out=r)
+        h00 = C * w.sum(axis=0)
+        wx = np.multiply(w, xs, out=p)
+        h01 = C * wx.sum(axis=0)
+        h11 = C * np.einsum("ij,ij->j", wx, xs) + 1.0
+        del p, r, w, wx
+        det = h00 * h11 - h01**2
+        d0 = (h11 * g0 - h01 * g1) / det
+        d1 = (h00 * g1 - h01 * g0) / det
+        decrease = g0 * d0 + g1 * d1  # > 0: the Newton direction goes downhill
+        step = np.ones(cols.size)
+        pending = np.ones(cols.size, dtype=bool)
+        for _halving in range(60):
+            idx = np.flatnonzero(pending)
+            if idx.size == 0:
+                break
+            at = cols[idx]
+            ta = a[at] - step[idx] * d0[idx]
+            tb = b[at] - step[idx] * d1[idx]
+            te = ta + tb * (xs if idx.size == xs.shape[1] else xs[:, idx])
+            tf = _objective(te, y, tb, C)
+            ok = tf <= f[at] - 1e-4 * step[idx] * decrease[idx]
+            # at the optimum rounding makes equality the best to expect
+            ok |= np.abs(tf - f[at]) <= 1e-13 * np.abs(f[at])
+            good = at[ok]
+            change = np.maximum(np.abs(ta[ok] - a[good]), np.abs(tb[ok] - b[good]))
+            scale = np.maximum(1.0, np.maximum(np.abs(ta[ok]), np.abs(tb[ok])))
+            a[good], b[good], f[good] = ta[ok], tb[ok], tf[ok]
+            if ok.all() and good.size == k:
+                eta = te
+            else:
+                eta[:, good] = te[:, ok]
+            todo[good[change <= tol * scale]] = False
+            pending[idx[ok]] = False
+            step[idx[~ok]] *= 0.5
+        # no decrease at any step length: at the optimum up to rounding
+        todo[cols[pending]] = False
+    if todo.any():
+        log.warning(
+            "logistic regression: %d of %d factor(s) not converged after %d Newton steps",
+            int(todo.sum()), k, max_iter,
+        )  # fmt: skip
+    return a, b
+
+
+def auroc_columns(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Area under the ROC curve of each column of ``scores`` for binary ``y`` (ties count
+    half, as scikit-learn's ``roc_auc_score``): the Mann-Whitney statistic of the ranks."""
+    y = np.asarray(y, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    ranks = rankdata(scores, axis=0)
+    return (ranks[y].sum(axis=0) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def score_binary(
+    X: np.ndarray, y: np.ndarray, cv: StratifiedKFold, *, C: float = 1.0
+) -> np.ndarray:
+    """``(accuracy_train, accuracy_cv, auroc)`` per column of ``X`` (cells x factors) for a
+    0 / 1 ``y``: every column standardised, fitted on all cells and in every fold at once,
+    ``CHUNK_ELEMENTS`` values at a time."""
+    n, k = X.shape
+    folds = list(cv.split(np.zeros(n), y))
+    out = np.empty((k, 3))
+    width = max(1, CHUNK_ELEMENTS // max(n, 1))
+    positive = y == 1
+    for start in range(0, k, width):
+        cols = slice(start, min(k, start + width))
+        x = standardise(X[:, cols])
+        full = fit_logistic_1d(x, y, C=C)
+        train_pred = (full[0] + full[1] * x) > 0  # class 1 when a + b x > 0, as scikit-learn
+        out[cols, 0] = (train_pred == positive[:, None]).mean(axis=0)
+        del train_pred
+        held_out = np.empty_like(x)
+        for train, test in folds:  # each fold starts from the fit on all cells
+            a, b = fit_logistic_1d(x[train], y[train], C=C, start=full)
+            held_out[test] = a + b * x[test]
+        out[cols, 1] = ((held_out > 0) == positive[:, None]).mean(axis=0)
+        # the predicted probability expit(eta) is monotone in eta: the same ranks, and no
+        # ties from probabilities rounded to 1.0
+        out[cols, 2] = auroc_columns(positive, held_out)
+    return out
+
+
+# --------------------------------------------------------------------------- any: sklearn
 
 
 def score_factor(
     x: np.ndarray, y: np.ndarray, cv: StratifiedKFold, max_iter: int = 200
 ) -> tuple[float, float, float]:
-    """(train accuracy, out-of-fold accuracy, out-of-fold AUROC) of ``y ~ logistic(x)``."""
-    X = _standardise(np.asarray(x, dtype=np.float64))
+    """(train accuracy, out-of-fold accuracy, out-of-fold AUROC) of ``y ~ logistic(x)`` for one
+    factor with scikit-learn (any number of classes)."""
+    X = standardise(np.asarray(x, dtype=np.float64)[:, None])
     clf = LogisticRegression(max_iter=max_iter)
     acc_train = accuracy_score(y, clf.fit(X, y).predict(X))
     proba = cross_val_predict(clf, X, y, cv=cv, method="predict_proba")
@@ -132,22 +313,27 @@ def score_factors(
 ) -> pd.DataFrame:
     """One row per factor of a contract AnnData: accuracies, AUROC, weight norm, activity.
 
-    Rows keep the factor order; ``rank`` is 1 for the best ``accuracy_train`` (ties broken by
-    ``auroc``).
+    Rows keep the factor order; ``rank`` is 1 for the best ``accuracy_cv`` (ties broken by
+    ``auroc``, then ``accuracy_train``). ``seed`` seeds the CV split.
     """
     validate_factor_anndata(adata)
     if cv_folds < 2:
         raise ValueError(f"cv_folds must be at least 2, got {cv_folds}; set scoring.cv_folds")
     y = condition_labels(adata, condition_key, min_per_class=cv_folds)
     X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    if not np.isfinite(X).all():
-        bad = adata.var_names[~np.isfinite(X).all(axis=0)][:3].tolist()
+    finite = np.isfinite(X).all(axis=0)
+    if not finite.all():
+        bad = adata.var_names[~finite][:3].tolist()
         raise ValueError(
             f"factor loadings (X) contain NaN/inf, e.g. in factor(s) {bad}; the model run "
             "diverged, refit it"
         )
     cv = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
-    scores = np.array([score_factor(X[:, j], y, cv) for j in range(adata.n_vars)]).reshape(-1, 3)
+    if y.max() == 1:
+        scores = score_binary(X, y, cv)
+    else:
+        scores = np.array([score_factor(X[:, j], y, cv) for j in range(adata.n_vars)])
+    scores = scores.reshape(-1, 3)
     out = pd.DataFrame(
         {
             "term": adata.var_names.astype(str),
@@ -161,10 +347,41 @@ def score_factors(
             "active": adata.var["active"].to_numpy(dtype=bool),
         }
     )
-    order = out.sort_values(["accuracy_train", "auroc"], ascending=False, kind="stable").index
-    out.loc[order, "rank"] = np.arange(1, len(out) + 1)
-    out["rank"] = out["rank"].astype(int)
+    out["rank"] = _ranks(out, ["accuracy_cv", "auroc", "accuracy_train"])
     return out
+
+
+def _ranks(table: pd.DataFrame, by: Sequence[str]) -> np.ndarray:
+    """1 for the best row by ``by`` (descending, ties kept in row order), 2 for the next..."""
+    order = table.sort_values(list(by), ascending=False, kind="stable").index
+    ranks = pd.Series(np.arange(1, len(table) + 1), index=order)
+    return ranks.reindex(table.index).to_numpy(dtype=int)
+
+
+def score_replicate(
+    adata: ad.AnnData,
+    dataset: str,
+    model: str,
+    *,
+    replicate: int = 0,
+    condition_key: str = "condition",
+    cv_folds: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The score table of one fit (one replicate of a model): :func:`score_factors` with the
+    dataset, model, setup, replicate and the fit's seed in front."""
+    log.info(
+        "scoring %s / %s replicate %d: %d cells x %d factors",
+        dataset, model, replicate, *adata.shape,
+    )  # fmt: skip
+    table = score_factors(adata, condition_key=condition_key, cv_folds=cv_folds, seed=seed)
+    run = adata.uns["run"]
+    table.insert(0, "seed", int(run["seed"]))
+    table.insert(0, "replicate", int(replicate))
+    table.insert(0, "setup", str(run["setup"]))
+    table.insert(0, "model", model)
+    table.insert(0, "dataset", dataset)
+    return table[list(SCORE_COLUMNS)]
 
 
 def score_runs(
@@ -175,27 +392,84 @@ def score_runs(
     cv_folds: int = 5,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """The tidy score table of one dataset: :func:`score_factors` for each ``{model: adata}``."""
+    """The tidy score table of one replicate of several models (``{model: adata}``)."""
     if not runs:
         raise ValueError(f"no factor files given for dataset '{dataset}'; check the rule inputs")
-    frames = []
-    for model, adata in runs.items():
-        log.info("scoring %s / %s: %d cells x %d factors", dataset, model, *adata.shape)
-        table = score_factors(adata, condition_key=condition_key, cv_folds=cv_folds, seed=seed)
-        table.insert(0, "setup", str(adata.uns["run"]["setup"]))
-        table.insert(0, "model", model)
-        table.insert(0, "dataset", dataset)
-        frames.append(table)
-    return pd.concat(frames, ignore_index=True)[list(SCORE_COLUMNS)]
+    frames = [
+        score_replicate(
+            adata, dataset, model, condition_key=condition_key, cv_folds=cv_folds, seed=seed
+        )
+        for model, adata in runs.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
 
 
 def read_scores(path: str, required: Sequence[str] = SCORE_COLUMNS) -> pd.DataFrame:
-    """Read a score TSV written by :func:`score_runs`, checking its columns."""
+    """Read a score TSV written by :func:`score_replicate` (or a gathered one), checking its
+    columns."""
     table = pd.read_csv(path, sep="\t")
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise ValueError(
             f"{path}: score table lacks column(s) {missing}; regenerate it with scripts/score.py"
         )
-    table["active"] = table["active"].astype(str).str.lower().isin({"true", "1"})
+    if "active" in table:
+        table["active"] = table["active"].astype(str).str.lower().isin({"true", "1"})
     return table
+
+
+def combine_replicates(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One table of several replicates' (or models') scores; a replicate given twice is an
+    error naming it."""
+    if not tables:
+        raise ValueError("no score tables given; check the rule inputs")
+    out = pd.concat(list(tables), ignore_index=True)
+    keys = ["dataset", "model", "replicate", "term"]
+    dup = out.duplicated(keys)
+    if dup.any():
+        first = out.loc[dup, keys].iloc[0].to_dict()
+        raise ValueError(f"score tables overlap: {first} appears twice; give each fit once")
+    return out.sort_values(["dataset", "model", "replicate"], kind="stable").reset_index(drop=True)
+
+
+def summarise_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, model and term, over the replicates: mean and sd of CV accuracy, AUROC
+    and training accuracy; the median rank; the fraction of replicates in which the term
+    ranks first; the fraction in which it is active; the mean decoder norm.
+
+    ``rank_of_mean`` ranks the terms of a model by mean CV accuracy (ties: mean AUROC);
+    rows are sorted by it. The sd is the sample sd (NaN for a single replicate).
+    """
+    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
+    if missing:
+        raise ValueError(f"score table lacks column(s) {missing}; regenerate it")
+    keys = ["dataset", "model", "term"]
+    grouped = scores.groupby(keys, sort=False)
+    out = grouped.agg(
+        display_name=("display_name", "first"),
+        kind=("kind", "first"),
+        replicates=("replicate", "nunique"),
+        accuracy_cv_mean=("accuracy_cv", "mean"),
+        accuracy_cv_sd=("accuracy_cv", "std"),
+        auroc_mean=("auroc", "mean"),
+        auroc_sd=("auroc", "std"),
+        accuracy_train_mean=("accuracy_train", "mean"),
+        accuracy_train_sd=("accuracy_train", "std"),
+        rank_median=("rank", "median"),
+        first_fraction=("rank", lambda r: float((r == 1).mean())),
+        active_fraction=("active", lambda a: float(np.mean(a.astype(bool)))),
+        weight_norm_mean=("weight_norm", "mean"),
+    ).reset_index()
+    frames = []
+    for _, part in out.groupby(["dataset", "model"], sort=False):
+        part = part.sort_values(
+            ["accuracy_cv_mean", "auroc_mean"], ascending=False, kind="stable"
+        ).copy()
+        part["rank_of_mean"] = np.arange(1, len(part) + 1)
+        frames.append(part)
+    return pd.concat(frames, ignore_index=True)[list(SUMMARY_COLUMNS)]
+
+
+def read_summary(path: str) -> pd.DataFrame:
+    """Read a summary TSV written by :func:`summarise_scores`, checking its columns."""
+    return read_scores(path, required=SUMMARY_COLUMNS)
