@@ -343,6 +343,11 @@ def test_datasets_and_replicates_fan_out_as_parallel_slurm_jobs(cluster, tmp_pat
     ]
     fits = [(a, b) for a, b in overlapping if jobs[a] == jobs[b] == "fit_autoencoder"]
     assert fits, f"no two fits ran at once: {[(jobs[j], spans[j]) for j in spans]}"
+    t0 = min(start for start, _ in spans.values())
+    print("SLURM job, rule, start and end (s from the first start):")  # shown with -rP
+    for job in sorted(spans, key=spans.get):
+        print(f"  {job} {jobs[job]} {spans[job][0] - t0:.0f}-{spans[job][1] - t0:.0f}")
+    print(f"{len(overlapping)} overlapping pair(s), {len(fits)} of two fits")
     for dataset in ("demo", "demo_b"):
         for rep in (0, 1):
             assert (work / f"results/{dataset}/ae/rep{rep}/factors.h5ad").is_file()

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 import anndata as ad
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -74,8 +74,10 @@ SUMMARY_COLUMNS = (
     "weight_norm_mean",
     "rank_of_mean",
 )
-# Columns of one factor block: cells x CHUNK_ELEMENTS / n_cells float64 values per array.
+# Factors are scored CHUNK_ELEMENTS / n_cells at a time (their float64 copy: 128 MB), and
+# summed over in blocks of ROW_BLOCK_ELEMENTS values (256 KB, in the CPU cache).
 CHUNK_ELEMENTS = 1 << 24
+ROW_BLOCK_ELEMENTS = 1 << 15
 
 
 def read_factors(path: str) -> ad.AnnData:
@@ -145,21 +147,57 @@ def standardise(x: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- binary: batched
 
 
-def _objective(eta: np.ndarray, y: np.ndarray, slope: np.ndarray, C: float) -> np.ndarray:
-    """``C * sum(log-loss) + slope**2 / 2`` per column of linear predictors ``eta``."""
-    # softplus(eta) = max(eta, 0) + log1p(exp(-|eta|)): stable, and 3x faster than logaddexp
-    loss = np.log1p(np.exp(-np.abs(eta)))
-    loss += np.maximum(eta, 0.0)
-    loss -= y[:, None] * eta
-    return C * loss.sum(axis=0) + 0.5 * slope**2
-
-
-def _sigmoid(eta: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-eta))`` (scipy's expit is 2-3x slower; overflow gives exactly 0)."""
-    with np.errstate(over="ignore"):
-        p = np.exp(-eta)
-    p += 1.0
-    return np.reciprocal(p, out=p)
+def _newton_terms(
+    x: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray | None,
+    a: np.ndarray,
+    b: np.ndarray,
+    C: float,
+    cols: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows ``(objective, g0, g1, h00, h01, h11)`` x columns ``cols`` of ``x`` (default all):
+    the objective ``C * sum(weight * log-loss) + b**2 / 2`` at ``(a, b)``, its gradient and
+    Hessian in ``(a, b)``. One pass over ``x`` in blocks of rows that stay in the CPU cache,
+    every term of a block from one ``exp`` (the log-loss is ``log1p(exp(-eta)) + (1 - y)
+    eta``)."""
+    n = x.shape[0]
+    k = x.shape[1] if cols is None else len(cols)
+    out = np.zeros((6, k))
+    rows = max(1, ROW_BLOCK_ELEMENTS // max(k, 1))
+    for lo in range(0, n, rows):
+        xb, yb = x[lo : lo + rows], y[lo : lo + rows]
+        if cols is not None:
+            xb = xb[:, cols]
+        vb = None if weight is None else weight[lo : lo + rows]
+        eta = xb * b
+        eta += a
+        ones = np.ones(len(yb)) if vb is None else vb
+        if eta.min(initial=0.0) < -700:  # exp(-eta) would overflow: the stable, slower forms
+            loss = np.log1p(np.exp(-np.abs(eta))) + np.maximum(eta, 0.0) - yb[:, None] * eta
+            out[0] += ones @ loss
+            p = expit(eta)
+        else:
+            p = np.exp(-eta)
+            out[0] += ones @ np.log1p(p) + ((1.0 - yb) * ones) @ eta
+            p += 1.0
+            np.reciprocal(p, out=p)
+        r = p - yb[:, None]
+        w = p - p * p
+        if vb is not None:
+            r *= vb[:, None]
+            w *= vb[:, None]
+        out[1] += r.sum(axis=0)
+        out[2] += np.einsum("ij,ij->j", r, xb)
+        out[3] += w.sum(axis=0)
+        w *= xb
+        out[4] += w.sum(axis=0)
+        out[5] += np.einsum("ij,ij->j", w, xb)
+    out *= C
+    out[0] += 0.5 * b**2
+    out[2] += b
+    out[5] += 1.0
+    return out
 
 
 def fit_logistic_1d(
@@ -167,52 +205,52 @@ def fit_logistic_1d(
     y: np.ndarray,
     *,
     C: float = 1.0,
-    tol: float = 1e-10,
+    weight: np.ndarray | None = None,
+    tol: float = 1e-6,
     max_iter: int = 100,
     start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(intercept, slope)`` of ``y ~ logistic(a + b x)`` for every column of ``x`` at once.
 
     The objective is scikit-learn's ``LogisticRegression`` (L2 on the slope only, ``C`` the
-    inverse penalty). Newton's method on the two parameters of every column, vectorised over
-    columns, with step halving until the objective decreases (Armijo); a column is done when
-    its step moves no parameter by more than ``tol`` (relative for values above 1). ``y``
-    holds 0 / 1 with both present; ``start`` gives initial ``(intercept, slope)`` (default:
-    the log-odds of ``y`` and 0).
+    inverse penalty), over the rows with ``weight`` 1 when given (0 leaves a row out: a CV
+    fold without copying the data). Newton's method on the two parameters of every column,
+    vectorised over columns, with step halving until the objective decreases (Armijo); a
+    column is done after a Newton step that moves no parameter by more than ``tol``
+    (relative for values above 1): quadratic convergence leaves an error of about its
+    square (1e-12 by default). ``y`` holds 0 / 1 with both present; ``start`` gives initial
+    ``(intercept, slope)`` (default: the log-odds of ``y`` and 0).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     k = x.shape[1]
     if start is None:
-        mean_y = y.mean()
+        used = y if weight is None else y[np.asarray(weight) > 0]
+        mean_y = used.mean()
         a, b = np.full(k, np.log(mean_y / (1.0 - mean_y))), np.zeros(k)
     else:
         a, b = (np.array(s, dtype=np.float64) for s in start)
-    eta = a + b * x
-    f = _objective(eta, y, b, C)
+    terms = _newton_terms(x, y, weight, a, b, C)
     todo = np.ones(k, dtype=bool)
     for _ in range(max_iter):
         cols = np.flatnonzero(todo)
         if cols.size == 0:
             break
-        every = cols.size == k
-        xs, es = (x, eta) if every else (x[:, cols], eta[:, cols])
-        p = _sigmoid(es)
-        r = p - y[:, None]
-        g0 = C * r.sum(axis=0)
-        g1 = C * np.einsum("ij,ij->j", r, xs) + b[cols]
-        w = np.multiply(p, 1.0 - p, out=r)
-        h00 = C * w.sum(axis=0)
-        wx = np.multiply(w, xs, out=p)
-        h01 = C * wx.sum(axis=0)
-        h11 = C * np.einsum("ij,ij->j", wx, xs) + 1.0
-        del p, r, w, wx
+        f, g0, g1, h00, h01, h11 = terms[:, cols]
         det = h00 * h11 - h01**2
         d0 = (h11 * g0 - h01 * g1) / det
         d1 = (h00 * g1 - h01 * g0) / det
         decrease = g0 * d0 + g1 * d1  # > 0: the Newton direction goes downhill
+        # a step this small is the last: Newton's quadratic convergence leaves an error of
+        # its square, so it is taken without evaluating the objective there
+        last = np.maximum(np.abs(d0), np.abs(d1)) <= tol * np.maximum(
+            1.0, np.maximum(np.abs(a[cols]), np.abs(b[cols]))
+        )
+        a[cols[last]] -= d0[last]
+        b[cols[last]] -= d1[last]
+        todo[cols[last]] = False
         step = np.ones(cols.size)
-        pending = np.ones(cols.size, dtype=bool)
+        pending = ~last
         for _halving in range(60):
             idx = np.flatnonzero(pending)
             if idx.size == 0:
@@ -220,20 +258,13 @@ def fit_logistic_1d(
             at = cols[idx]
             ta = a[at] - step[idx] * d0[idx]
             tb = b[at] - step[idx] * d1[idx]
-            te = ta + tb * (xs if idx.size == xs.shape[1] else xs[:, idx])
-            tf = _objective(te, y, tb, C)
-            ok = tf <= f[at] - 1e-4 * step[idx] * decrease[idx]
+            new = _newton_terms(x, y, weight, ta, tb, C, None if at.size == k else at)
+            ok = new[0] <= f[idx] - 1e-4 * step[idx] * decrease[idx]
             # at the optimum rounding makes equality the best to expect
-            ok |= np.abs(tf - f[at]) <= 1e-13 * np.abs(f[at])
+            ok |= np.abs(new[0] - f[idx]) <= 1e-13 * np.abs(f[idx])
             good = at[ok]
-            change = np.maximum(np.abs(ta[ok] - a[good]), np.abs(tb[ok] - b[good]))
-            scale = np.maximum(1.0, np.maximum(np.abs(ta[ok]), np.abs(tb[ok])))
-            a[good], b[good], f[good] = ta[ok], tb[ok], tf[ok]
-            if ok.all() and good.size == k:
-                eta = te
-            else:
-                eta[:, good] = te[:, ok]
-            todo[good[change <= tol * scale]] = False
+            a[good], b[good] = ta[ok], tb[ok]
+            terms[:, good] = new[:, ok]
             pending[idx[ok]] = False
             step[idx[~ok]] *= 0.5
         # no decrease at any step length: at the optimum up to rounding
@@ -247,12 +278,18 @@ def fit_logistic_1d(
 
 
 def auroc_columns(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Area under the ROC curve of each column of ``scores`` for binary ``y`` (ties count
-    half, as scikit-learn's ``roc_auc_score``): the Mann-Whitney statistic of the ranks."""
+    """Area under the ROC curve of each column of ``scores`` for binary ``y``: the fraction
+    of (case, control) pairs the case scores higher, ties counting half, as scikit-learn's
+    ``roc_auc_score``. Both groups sorted, the cases placed among the controls by binary
+    search (5x faster than ranking all cells)."""
     y = np.asarray(y, dtype=bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    ranks = rankdata(scores, axis=0)
-    return (ranks[y].sum(axis=0) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    cases, controls = np.sort(scores[y], axis=0), np.sort(scores[~y], axis=0)
+    out = np.empty(scores.shape[1])
+    for j in range(scores.shape[1]):
+        below = np.searchsorted(controls[:, j], cases[:, j], side="left").sum()
+        not_above = np.searchsorted(controls[:, j], cases[:, j], side="right").sum()
+        out[j] = (below + not_above) / 2.0
+    return out / (len(cases) * len(controls))
 
 
 def score_binary(
@@ -275,7 +312,9 @@ def score_binary(
         del train_pred
         held_out = np.empty_like(x)
         for train, test in folds:  # each fold starts from the fit on all cells
-            a, b = fit_logistic_1d(x[train], y[train], C=C, start=full)
+            weight = np.zeros(n)
+            weight[train] = 1.0
+            a, b = fit_logistic_1d(x, y, C=C, weight=weight, start=full)
             held_out[test] = a + b * x[test]
         out[cols, 1] = ((held_out > 0) == positive[:, None]).mean(axis=0)
         # the predicted probability expit(eta) is monotone in eta: the same ranks, and no
