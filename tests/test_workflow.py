@@ -308,3 +308,17 @@ def test_real_kang_cells_rank_an_interferon_term_first(tmp_path: Path, real):
     best = summary.iloc[0]
     assert best.term in INTERFERON_TERMS, summary.head(5)[["term", "accuracy_cv_mean"]]
     assert best.accuracy_cv_mean > 0.7 and best.rank_of_mean == 1
+
+
+def test_finished_side_by_side_before_any_model_finished(tmp_path: Path):
+    """Nothing finished yet: the default target leaves the side-by-side outputs out (and
+    says so); asking for one of them is an error naming the key."""
+    work = copy_workflow(tmp_path)
+    finished = ("--config", "side_by_side_models=finished")
+    planned = jobs_planned(work, *finished)
+    assert "fit_slalom" in planned and not planned & {"gather_scores", "figure2", "runtime_table"}
+    proc = snakemake(work, "results/demo/figures/fig2_accuracy.png", "-n", *finished)
+    assert proc.returncode != 0
+    assert "side_by_side_models: finished: no model of dataset 'demo' has finished" in (
+        proc.stdout + proc.stderr
+    )

@@ -260,7 +260,7 @@ def all_targets():
         else:
             print(
                 f"side_by_side_models: finished: no model of dataset '{ds}' has finished yet; "
-                "its side-by-side outputs are left out of this run",
+                "the default target leaves out its side-by-side outputs",
                 file=sys.stderr,
             )
     if gathered:
