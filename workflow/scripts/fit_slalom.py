@@ -33,12 +33,11 @@ def main(smk) -> None:
         raise type(err)(f"slalom setup '{setup}': {smk.input.prepared}: {err}") from err
     run = factors.uns["run"]
     log.info(
-        "slalom setup '%s': %d factors (%d active), %d iterations in %.1f s -> %s",
+        "slalom setup '%s': %d factors (%d active), %d iterations -> %s",
         setup,
         factors.n_vars,
         int(factors.var["active"].sum()),
         run["iterations"],
-        run["seconds"],
         output,
     )
 

@@ -213,7 +213,7 @@ def fit_slalom(
         np.random.seed(seed)  # initFA reseeded with 222; the update-order shuffles use seed
         names = _factor_names(terms, options.n_sparse, options.n_dense)
         iterations, converged, error, delta = _train(fa, options, label, names)
-    seconds = time.perf_counter() - start
+    log.info("%s: fitted in %.1f s", label, time.perf_counter() - start)
     if not converged and options.require_convergence:
         raise SlalomNotConvergedError(
             f"{label} did not converge: after {iterations} iterations (max_iterations) the "
@@ -225,7 +225,6 @@ def fit_slalom(
         "model": "slalom",
         "setup": setup,
         "seed": int(seed),
-        "seconds": round(seconds, 3),
         "iterations": iterations,
         "converged": bool(converged),
         "reconstruction_error": float(error),
