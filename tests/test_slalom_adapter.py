@@ -247,7 +247,7 @@ def test_script_refuses_bad_options(run_script, tiny: ad.AnnData) -> None:
 
 # ---- checkpoints: a stopped fit resumes bit-identical -----------------------------------
 
-RESUME = {"n_dense": 1, "n_sparse": 1, "min_iterations": 200, "max_iterations": 240}
+RESUME = {"n_dense": 1, "n_sparse": 1, "min_iterations": 60, "max_iterations": 80}
 
 
 def _same_factors(a: ad.AnnData, b: ad.AnnData) -> None:
@@ -270,11 +270,11 @@ def test_a_stopped_fit_resumes_from_its_checkpoint_bit_identical(tiny, tmp_path,
 
     monkeypatch.setattr(adapter, "save_state", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        fit_slalom(tiny, options, seed=4, checkpoint_dir=tmp_path, checkpoint_every=150)
+        fit_slalom(tiny, options, seed=4, checkpoint_dir=tmp_path, checkpoint_every=50)
     monkeypatch.setattr(adapter, "save_state", save)
     with np.load(tmp_path / adapter.CHECKPOINT_FILE, allow_pickle=False) as state:
-        assert '"iteration": 150' in str(state["meta"])
-    resumed = fit_slalom(tiny, options, seed=4, checkpoint_dir=tmp_path, checkpoint_every=150)
+        assert '"iteration": 50' in str(state["meta"])
+    resumed = fit_slalom(tiny, options, seed=4, checkpoint_dir=tmp_path, checkpoint_every=50)
     _same_factors(resumed, reference)
     # another seed does not take this checkpoint
     other = fit_slalom(tiny, options, seed=5, checkpoint_dir=tmp_path, checkpoint_every=1000)
