@@ -39,7 +39,8 @@ def validate_schema(config: dict[str, Any], schema_path: str | Path) -> None:
     """Check ``config`` against the JSON schema; raise ConfigError naming the first bad key."""
     import jsonschema  # here: the jobs' environments import this module without it
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster
+    schema = yaml.load(Path(schema_path).read_text(), Loader=loader)
     validator_cls = jsonschema.validators.validator_for(schema)
     errors = list(validator_cls(schema).iter_errors(config))
     if errors:

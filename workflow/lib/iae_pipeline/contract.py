@@ -38,6 +38,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -144,6 +145,18 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def read_prepared(path: str | Path) -> ad.AnnData:
+    """Read a ``prepared.h5ad`` and check its contract; errors name the file and the fix."""
+    try:
+        adata = ad.read_h5ad(path)
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(
+            f"{path}: cannot be read as .h5ad ({err}); delete it and rerun to prepare it again"
+        ) from None
+    validate_prepared(adata, str(path))
+    return adata
 
 
 def validate_prepared(adata: ad.AnnData, where: str = "prepared data") -> None:
