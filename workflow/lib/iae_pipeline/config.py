@@ -228,18 +228,26 @@ def prefit_requirements(config: Mapping[str, Any], dataset: str) -> dict[str, An
 
 
 def check_device(device: str, where: str = "device") -> None:
-    """Refuse a CUDA device this machine does not have (one line instead of torch's
+    """Refuse a CUDA or MPS device this machine does not have (one line instead of torch's
     traceback); ``auto`` and ``cpu`` always pass. Call it where the fit runs."""
     device = str(device or "auto")
-    if not device.startswith("cuda"):
+    if not device.startswith(("cuda", "mps")):
         return
     import torch
 
+    fix = (
+        "use device: auto (the GPU when present, else the CPU) or cpu, or run the fit on a GPU node"
+    )
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(
+                f"config error: {where}: 'mps', but torch finds no Apple GPU (MPS) here; {fix}"
+            )
+        return
     if not torch.cuda.is_available():
         raise ConfigError(
             f"config error: {where}: '{device}', but torch finds no CUDA device on this machine "
-            f"(torch {torch.__version__}, built for CUDA: {torch.version.cuda or 'no'}); use "
-            "device: auto (CUDA when present, else CPU) or cpu, or run the fit on a GPU node"
+            f"(torch {torch.__version__}, built for CUDA: {torch.version.cuda or 'no'}); {fix}"
         )
     index = int(device.split(":", 1)[1]) if ":" in device else 0
     if index >= torch.cuda.device_count():
