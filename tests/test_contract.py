@@ -127,7 +127,8 @@ def test_figure3_is_only_checked_when_drawn(prepared):
 
 def test_the_factor_contract_needs_no_wall_time():
     factors = make_factor_anndata(
-        np.ones((3, 1)), pd.DataFrame({"condition": ["a", "b", "a"], "cell_type": "x"}),
+        np.ones((3, 1)),
+        pd.DataFrame({"condition": ["a", "b", "a"], "cell_type": "x"}, index=["c0", "c1", "c2"]),
         ["T"], ["annotated"], np.ones((2, 1)), ["g1", "g2"], [True],
         {"model": "m", "setup": "s", "seed": 0},
     )  # fmt: skip
