@@ -18,6 +18,7 @@ from iae_pipeline.config import (  # noqa: E402
     check_config,
     dataset_figures,
     dataset_settings,
+    model_settings,
 )
 from iae_pipeline.sources import script_sources  # noqa: E402
 
@@ -31,9 +32,13 @@ DATASETS = list(config.get("run", list(config["datasets"])))
 MODELS = config["models"]
 AE_MODELS = [m for m, spec in MODELS.items() if spec["kind"] == "autoencoder"]
 SLALOM_MODELS = [m for m, spec in MODELS.items() if spec["kind"] == "slalom"]
-DOWNLOADED_GENESETS = [
-    g for g, spec in config["genesets"].items() if spec["source"] in ("url", "pypi_wheel")
-]
+
+def _converted(spec):
+    """Gene sets the download rule writes: remote ones, and local ones in plain format."""
+    return spec["source"] in ("url", "pypi_wheel") or spec.get("format", "gmt") != "gmt"
+
+
+DOWNLOADED_GENESETS = [g for g, spec in config["genesets"].items() if _converted(spec)]
 
 
 def _alternatives(names):
@@ -65,9 +70,15 @@ def dataset_file_spec(wildcards):
 
 def geneset_path(name):
     spec = config["genesets"][name]
-    if spec["source"] == "local":
+    if not _converted(spec):
         return spec["path"]
     return f"resources/genesets/{name}.gmt"
+
+
+def geneset_local_input(wildcards):
+    """A local gene-set file converted by the download rule is that rule's input."""
+    spec = config["genesets"][wildcards.geneset]
+    return [spec["path"]] if spec["source"] == "local" else []
 
 
 def orthologs_path():
@@ -116,8 +127,9 @@ def model_label(model):
     return MODELS[model].get("label", model)
 
 
-def model_options(model):
-    return dict(MODELS[model].get("options", {}))
+def model_options(dataset, model):
+    """``models.<model>.options`` with ``datasets.<dataset>.model_options.<model>`` on top."""
+    return model_settings(config, dataset, model)
 
 
 def factors_path(dataset, model):

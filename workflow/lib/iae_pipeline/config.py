@@ -100,11 +100,44 @@ def check_semantics(config: Mapping[str, Any], base_dir: str | Path = ".") -> No
                     )
 
 
+def _options_schema(schema: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The schema of ``models.<name>.options`` for a model ``kind``."""
+    model = schema["properties"]["models"]["additionalProperties"]
+    for branch in model.get("allOf", []):
+        if branch["if"]["properties"]["kind"].get("const") == kind:
+            return branch["then"]["properties"]["options"]
+    return {"type": "object"}
+
+
+def check_model_options(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """``datasets.<name>.model_options.<model>``: the model exists, and the options merged
+    over ``models.<model>.options`` pass the schema of the model's kind."""
+    for name, ds in config["datasets"].items():
+        for model, options in (ds.get("model_options") or {}).items():
+            key = f"datasets.{name}.model_options.{model}"
+            if model not in config["models"]:
+                raise ConfigError(
+                    f"config error: {key}: unknown model '{model}'; defined under models: "
+                    f"{', '.join(config['models'])}"
+                )
+            kind = config["models"][model]["kind"]
+            sub = _options_schema(schema, kind)
+            validator = jsonschema.validators.validator_for(schema)(sub)
+            errors = list(validator.iter_errors(model_settings(config, name, model)))
+            if errors:
+                err = jsonschema.exceptions.best_match(errors)
+                raise ConfigError(
+                    f"config error: {_key([key, *err.absolute_path])}: {err.message} "
+                    f"(a {kind} option, merged over models.{model}.options)"
+                )
+
+
 def check_config(
     config: dict[str, Any], schema_path: str | Path, base_dir: str | Path = "."
 ) -> None:
     """Schema, then cross-key checks. Fills top-level defaults in place."""
     validate_schema(config, schema_path)
+    check_model_options(config, yaml.safe_load(Path(schema_path).read_text()))
     check_semantics(config, base_dir)
 
 
@@ -119,3 +152,11 @@ def dataset_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 def dataset_figures(config: Mapping[str, Any], name: str) -> dict[str, dict[str, Any]]:
     """Figure settings for a dataset: ``datasets.<name>.figures`` over ``figures``."""
     return _deep_merge(config.get("figures", {}), config["datasets"][name].get("figures", {}))
+
+
+def model_settings(config: Mapping[str, Any], dataset: str, model: str) -> dict[str, Any]:
+    """A model's options for one dataset: ``datasets.<dataset>.model_options.<model>``
+    merged over ``models.<model>.options`` (the per-dataset value wins)."""
+    base = config["models"][model].get("options") or {}
+    override = (config["datasets"][dataset].get("model_options") or {}).get(model) or {}
+    return _deep_merge(base, override)

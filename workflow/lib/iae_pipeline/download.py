@@ -181,6 +181,18 @@ def filter_gmt_lines(lines: Iterable[str], prefixes: Sequence[str] = ()) -> list
     return [ln for ln in lines if ln.split("\t", 1)[0].startswith(tuple(prefixes))]
 
 
+def plain_to_gmt_lines(lines: Iterable[str], origin: str) -> list[str]:
+    """Sets written one a line as ``NAME gene gene ...`` (blank-separated, no description
+    column, as the authors' ``astrocytes.csv``) -> GMT lines with ``origin`` as the
+    description. Blank lines are skipped, as the authors' ``add_annotations`` does."""
+    out = []
+    for line in lines:
+        fields = line.split()
+        if fields:
+            out.append("\t".join([fields[0], Path(origin).name or origin, *fields[1:]]))
+    return out
+
+
 def _licence_note(spec: Mapping[str, Any], origin: str) -> str:
     """Licence text written next to a gene-set file: the config's, else by origin."""
     text = spec.get("licence")
@@ -197,7 +209,8 @@ def fetch_geneset(spec: Mapping[str, Any], dest: str | Path, *, progress: bool =
     or ``local`` (``path``, same formats). ``prefixes`` keeps only the terms whose names
     start with one of them. The GMT is validated with :func:`read_gmt` (honouring
     ``drop_small_sets``) before it is kept; a licence note is written next to it
-    (``<dest>.LICENSE.txt``).
+    (``<dest>.LICENSE.txt``). ``format: plain`` sources (one set a line, name then genes,
+    blank-separated) are converted to GMT first (:func:`plain_to_gmt_lines`).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -226,6 +239,8 @@ def fetch_geneset(spec: Mapping[str, Any], dest: str | Path, *, progress: bool =
         raise DownloadError(
             f"gene-set source '{source}' is unknown; use one of url, pypi_wheel, local"
         )
+    if spec.get("format", "gmt") == "plain":
+        lines = plain_to_gmt_lines(lines, origin)
     kept = filter_gmt_lines(lines, list(spec.get("prefixes") or []))
     if not kept:
         raise DownloadError(
