@@ -32,13 +32,12 @@ DATASETS = list(config.get("run", list(config["datasets"])))
 MODELS = config["models"]
 AE_MODELS = [m for m, spec in MODELS.items() if spec["kind"] == "autoencoder"]
 SLALOM_MODELS = [m for m, spec in MODELS.items() if spec["kind"] == "slalom"]
-
-def _converted(spec):
-    """Gene sets the download rule writes: remote ones, and local ones in plain format."""
-    return spec["source"] in ("url", "pypi_wheel") or spec.get("format", "gmt") != "gmt"
-
-
-DOWNLOADED_GENESETS = [g for g, spec in config["genesets"].items() if _converted(spec)]
+DOWNLOADED_GENESETS = [
+    g
+    for g, spec in config["genesets"].items()
+    # remote sources, and local ones in plain format: the download rule writes their GMT
+    if spec["source"] in ("url", "pypi_wheel") or spec.get("format", "gmt") != "gmt"
+]
 
 
 def _alternatives(names):
@@ -69,9 +68,8 @@ def dataset_file_spec(wildcards):
 
 
 def geneset_path(name):
-    spec = config["genesets"][name]
-    if not _converted(spec):
-        return spec["path"]
+    if name not in DOWNLOADED_GENESETS:
+        return config["genesets"][name]["path"]
     return f"resources/genesets/{name}.gmt"
 
 

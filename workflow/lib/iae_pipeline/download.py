@@ -186,8 +186,13 @@ def plain_to_gmt_lines(lines: Iterable[str], origin: str) -> list[str]:
     column, as the authors' ``astrocytes.csv``) -> GMT lines with ``origin`` as the
     description. Blank lines are skipped, as the authors' ``add_annotations`` does."""
     out = []
-    for line in lines:
+    for lineno, line in enumerate(lines, start=1):
         fields = line.split()
+        if len(fields) == 1:
+            raise DownloadError(
+                f"{origin}:{lineno}: gene set '{fields[0]}' has no genes; format: plain "
+                "wants a set's name and then its genes on one line"
+            )
         if fields:
             out.append("\t".join([fields[0], Path(origin).name or origin, *fields[1:]]))
     return out
