@@ -292,7 +292,7 @@ DATA_CASES = [
     ("one Inf, sparse", _edit_h5ad(_value(311, 7, np.inf, sparse=True)),
      [H5AD, "1 NaN or infinite value(s)"]),
     ("scaled data", _edit_h5ad(lambda a: setattr(a, "X", a.X.toarray() - 1.0)),
-     [H5AD, "negative values", "counts or log-normalised"]),
+     [H5AD, "negative values", "raw counts, log-normalised values"]),
     ("not an h5ad", _not_h5ad, [H5AD, "cannot be read as .h5ad"]),
     ("other species", _edit_h5ad(_gene_names), ["pbmc", "different species or symbols"]),
     # what the fits and figures will need
@@ -310,7 +310,7 @@ DATA_CASES = [
         "model": "ae", "terms": ["REACTOME_INTERFERON_SIGNALING", "REACTOME_IMMUNE_SYSTEM"],
         "cell_types": ["B cells"], "group_key": "stim"}), ["figures.fig3.cell_types", "B cells"]),
     ("min_genes too high", _config("datasets.pbmc.preprocess.min_genes", 500),
-     ["no gene set has at least 500"]),
+     ["min_genes=500", "preprocess.min_genes"]),
     # gene-set files
     ("GMT in Latin-1", _gmt(SETS.replace(b"MX1", b"MX\xc91")), [GMT + ":1", "not UTF-8"]),
     ("GMT in UTF-16", _gmt(SETS.decode().encode("utf-16")), [GMT, "UTF-16"]),

@@ -39,7 +39,7 @@ def test_defaults_and_merges():
     check_config(config, SCHEMA, base_dir=ROOT)
     assert config["scoring"] == {"cv_folds": 5, "top_n": 10}  # the schema's defaults
     demo = dataset_settings(config, "demo")
-    assert demo["preprocess"]["min_genes"] == 20  # dataset override
+    assert demo["preprocess"]["min_genes"] == 19  # dataset override
     assert demo["preprocess"]["target_sum"] == 10000  # global default
     figs = dataset_figures(config, "demo")
     assert figs["fig3"]["model"] == "ae" and figs["fig3"]["group_key"] == "condition"

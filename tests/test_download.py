@@ -194,6 +194,29 @@ def test_geneset_gz_url_and_local_copy(server, tmp_path):
     assert read_gmt(tmp_path / "b.gmt") == read_gmt(tmp_path / "a.gmt")
 
 
+def test_plain_gene_sets_as_the_authors_astrocytes_csv(server, tmp_path):
+    """format: plain, the layout of the authors' astrocytes.csv: one set a line, its name
+    then its genes, separated by spaces, no description column, a trailing blank line."""
+    root, url = server
+    genes = ["IGFBP5", "IGF2", "PTN", "S100B", "1500015O10RIK", "GFAP"]
+    text = "ASTROCYTES " + " ".join(genes) + " \n\n"
+    (root / "astrocytes.csv").write_text(text)
+    spec = {"source": "url", "url": f"{url}/astrocytes.csv", "format": "plain"}
+    fetch_geneset(spec, tmp_path / "astro.gmt", progress=False)
+    assert read_gmt(tmp_path / "astro.gmt") == {"ASTROCYTES": genes}  # IGFBP5 is a gene
+    (root / "local.txt").write_text("SET_A\tSTAT1 IRF1\nSET_B  CD14 LYZ FCGR3A\n")
+    fetch_geneset({"source": "local", "path": str(root / "local.txt"), "format": "plain"},
+                  tmp_path / "local.gmt")  # fmt: skip
+    assert read_gmt(tmp_path / "local.gmt") == {
+        "SET_A": ["STAT1", "IRF1"], "SET_B": ["CD14", "LYZ", "FCGR3A"],
+    }  # fmt: skip
+    (root / "bad.txt").write_text("LONELY\n")
+    with pytest.raises(DownloadError, match=r"bad.txt:1: gene set 'LONELY' has no genes"):
+        fetch_geneset({"source": "local", "path": str(root / "bad.txt"), "format": "plain"},
+                      tmp_path / "bad.gmt")  # fmt: skip
+    assert not (tmp_path / "bad.gmt").exists()
+
+
 def test_bad_gmt_source_leaves_no_output(server, tmp_path):
     root, url = server
     (root / "dup.gmt").write_text(GMT + GMT)

@@ -184,8 +184,26 @@ def test_bad_input_is_refused(tiny: ad.AnnData) -> None:
     nan.X[0, 0] = np.nan
     with pytest.raises(ValueError, match="1 non-finite value"):
         fit_slalom(nan)
-    with pytest.raises(ValueError, match="no term has at least min_genes=500"):
+    with pytest.raises(ValueError, match="no term has more than min_genes=500"):
         fit_slalom(tiny, {"min_genes": 500})
+
+
+def test_min_genes_is_slaloms_exclusive_min_genes(tiny: ad.AnnData) -> None:
+    """min_genes=k fits the terms with MORE than k genes, as slalom's minGenes=k
+    (Iok = I.sum(axis=0) > minGenes), so the authors' minGenes=12 carries over as is."""
+    sizes = np.asarray(tiny.varm["geneset_mask"].sum(axis=0)).ravel().astype(int)
+    k = int(np.sort(sizes)[1])  # the second-smallest term: it and the smallest are dropped
+    options = {"n_dense": 0, "min_genes": k, **FAST, "require_convergence": False}
+    factors = fit_slalom(tiny, options, seed=0)
+    expected = [t for t, n in zip(tiny.uns["geneset_terms"], sizes, strict=True) if n > k]
+    assert list(factors.var_names) == expected and len(expected) < len(sizes)
+    assert factors.uns["run"]["n_terms_fitted"] == len(expected)
+
+
+def test_more_cells_than_max_cells_is_refused_before_fitting(tiny: ad.AnnData) -> None:
+    with pytest.raises(ValueError, match=r"60 cells is more than max_cells=59: .* raise max_cells"):
+        fit_slalom(tiny, {"max_cells": 59})
+    assert SlalomOptions().max_cells >= 65_813  # the paper's largest data (Liao) runs
 
 
 def test_not_converging_names_setup_and_iteration(tiny: ad.AnnData) -> None:
@@ -229,6 +247,29 @@ def test_script_fails_cleanly_without_convergence(run_script, tiny: ad.AnnData) 
     code, path, log = run_script(tiny, options, setup="no_dense")
     assert code == 1 and not path.exists()
     assert "setup 'no_dense' did not converge" in log and "after 3 iterations" in log
+
+
+def test_script_keeps_a_fit_without_convergence_when_asked(run_script, tiny) -> None:
+    """As config/paper.yaml runs f-scLVM: a fit still changing at the cap is kept, logged
+    and recorded in uns['run']['converged']."""
+    options = {
+        "n_dense": 0, "min_iterations": 1, "max_iterations": 3, "tolerance": 1e-300,
+        "require_convergence": False,
+    }  # fmt: skip
+    code, path, log = run_script(tiny, options, setup="capped")
+    assert code == 0, log
+    run = ad.read_h5ad(path).uns["run"]
+    assert run["converged"] is False or run["converged"] == 0
+    assert run["iterations"] == 3
+    assert "not converged at max_iterations=3" in log and "(NOT converged)" in log
+
+
+def test_script_refuses_too_many_cells_naming_the_key(run_script, tiny: ad.AnnData) -> None:
+    code, path, log = run_script(tiny, {"max_cells": 50}, setup="slalom_dense")
+    errors = [ln for ln in log.splitlines() if " ERROR " in ln]
+    assert code == 1 and not path.exists() and len(errors) == 1
+    assert "60 cells is more than max_cells=50" in errors[0]
+    assert "models.slalom_dense.options.max_cells" in errors[0]
 
 
 def test_script_fails_cleanly_on_numerical_failure(run_script, tiny: ad.AnnData) -> None:

@@ -35,12 +35,17 @@ def _fill_defaults(schema: Mapping[str, Any], config: dict[str, Any]) -> None:
             _fill_defaults(sub, config[key])
 
 
+def load_schema(schema_path: str | Path) -> dict[str, Any]:
+    """The config schema (YAML), parsed with libyaml when available (ten times faster)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(Path(schema_path).read_text(), Loader=loader)
+
+
 def validate_schema(config: dict[str, Any], schema_path: str | Path) -> None:
     """Check ``config`` against the JSON schema; raise ConfigError naming the first bad key."""
     import jsonschema  # here: the jobs' environments import this module without it
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster
-    schema = yaml.load(Path(schema_path).read_text(), Loader=loader)
+    schema = load_schema(schema_path)
     validator_cls = jsonschema.validators.validator_for(schema)
     errors = list(validator_cls(schema).iter_errors(config))
     if errors:
@@ -185,11 +190,46 @@ def check_figures(config: Mapping[str, Any], dataset: str) -> None:
             ) from None
 
 
+def _options_schema(schema: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The schema of ``models.<name>.options`` for a model ``kind``."""
+    model = schema["properties"]["models"]["additionalProperties"]
+    for branch in model.get("allOf", []):
+        if branch["if"]["properties"]["kind"].get("const") == kind:
+            return branch["then"]["properties"]["options"]
+    return {"type": "object"}
+
+
+def check_model_options(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """``datasets.<name>.model_options.<model>``: the model exists, and the options merged
+    over ``models.<model>.options`` pass the schema of the model's kind."""
+    import jsonschema  # here: the jobs' environments import this module without it
+
+    for name, ds in config["datasets"].items():
+        for model, options in (ds.get("model_options") or {}).items():
+            key = f"datasets.{name}.model_options.{model}"
+            if model not in config["models"]:
+                raise ConfigError(
+                    f"config error: {key}: unknown model '{model}'; defined under models: "
+                    f"{', '.join(config['models'])}"
+                )
+            kind = config["models"][model]["kind"]
+            sub = _options_schema(schema, kind)
+            validator = jsonschema.validators.validator_for(schema)(sub)
+            errors = list(validator.iter_errors(model_settings(config, name, model)))
+            if errors:
+                err = jsonschema.exceptions.best_match(errors)
+                raise ConfigError(
+                    f"config error: {_key([key, *err.absolute_path])}: {err.message} "
+                    f"(a {kind} option, merged over models.{model}.options)"
+                )
+
+
 def check_config(
     config: dict[str, Any], schema_path: str | Path, base_dir: str | Path = "."
 ) -> None:
     """Schema, then cross-key checks. Fills top-level defaults in place."""
     validate_schema(config, schema_path)
+    check_model_options(config, load_schema(schema_path))
     check_semantics(config, base_dir)
 
 
@@ -206,6 +246,14 @@ def dataset_figures(config: Mapping[str, Any], name: str) -> dict[str, dict[str,
     return _deep_merge(config.get("figures", {}), config["datasets"][name].get("figures", {}))
 
 
+def model_settings(config: Mapping[str, Any], dataset: str, model: str) -> dict[str, Any]:
+    """A model's options for one dataset: ``datasets.<dataset>.model_options.<model>``
+    merged over ``models.<model>.options`` (the per-dataset value wins)."""
+    base = config["models"][model].get("options") or {}
+    override = (config["datasets"][dataset].get("model_options") or {}).get(model) or {}
+    return _deep_merge(base, override)
+
+
 def prefit_requirements(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     """What the steps after preparation will ask of one dataset's prepared data, so that
     :func:`iae_pipeline.contract.check_ready_to_fit` can check it before any fit:
@@ -213,9 +261,7 @@ def prefit_requirements(config: Mapping[str, Any], dataset: str) -> dict[str, An
     ds = config["datasets"][dataset]
     covariates = {}
     for model, spec in (config.get("models") or {}).items():
-        options = _deep_merge(
-            spec.get("options") or {}, (ds.get("model_options") or {}).get(model) or {}
-        )
+        options = model_settings(config, dataset, model)
         if spec.get("kind") == "autoencoder" and options.get("covariates"):
             covariates[model] = list(options["covariates"])
     return {

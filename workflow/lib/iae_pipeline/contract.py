@@ -20,8 +20,8 @@ never ask which model made it:
 
 The prepared data every model reads, ``prepared.h5ad``:
 
-- ``X``: log-normalised expression, cells x genes (float32, dense); genes are the
-  highly variable genes present in the annotation.
+- ``X``: log-normalised expression, cells x genes (CSR float32; readers accept dense
+  too); genes are the highly variable genes in at least one kept term.
 - ``obs['condition']`` and ``obs['cell_type']`` (categorical); other obs columns
   (``group``, ``sample``, ...) may follow.
 - ``varm['geneset_mask']``: genes x terms annotation matrix I (scipy CSR, float32,

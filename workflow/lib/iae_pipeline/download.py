@@ -269,6 +269,23 @@ def filter_gmt_lines(lines: Iterable[str], prefixes: Sequence[str] = ()) -> list
     return [ln for ln in lines if ln.split("\t", 1)[0].startswith(tuple(prefixes))]
 
 
+def plain_to_gmt_lines(lines: Iterable[str], origin: str) -> list[str]:
+    """Sets written one a line as ``NAME gene gene ...`` (blank-separated, no description
+    column, as the authors' ``astrocytes.csv``) -> GMT lines with ``origin`` as the
+    description. Blank lines are skipped, as the authors' ``add_annotations`` does."""
+    out = []
+    for lineno, line in enumerate(lines, start=1):
+        fields = line.split()
+        if len(fields) == 1:
+            raise DownloadError(
+                f"{origin}:{lineno}: gene set '{fields[0]}' has no genes; format: plain "
+                "wants a set's name and then its genes on one line"
+            )
+        if fields:
+            out.append("\t".join([fields[0], Path(origin).name or origin, *fields[1:]]))
+    return out
+
+
 def _licence_note(spec: Mapping[str, Any], origin: str) -> str:
     """Licence text written next to a gene-set file: the config's, else by origin."""
     text = spec.get("licence")
@@ -291,7 +308,8 @@ def fetch_geneset(
     or ``local`` (``path``, same formats). ``prefixes`` keeps only the terms whose names
     start with one of them. The GMT is validated with :func:`read_gmt` (honouring
     ``drop_small_sets``) before it is kept; a licence note is written next to it
-    (``<dest>.LICENSE.txt``).
+    (``<dest>.LICENSE.txt``). ``format: plain`` sources (one set a line, name then genes,
+    blank-separated) are converted to GMT first (:func:`plain_to_gmt_lines`).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -321,6 +339,8 @@ def fetch_geneset(
         raise DownloadError(
             f"gene-set source '{source}' is unknown; use one of url, pypi_wheel, local"
         )
+    if spec.get("format", "gmt") == "plain":
+        lines = plain_to_gmt_lines(lines, origin)
     kept = filter_gmt_lines(lines, list(spec.get("prefixes") or []))
     if not kept:
         raise DownloadError(

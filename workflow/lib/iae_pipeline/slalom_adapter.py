@@ -2,7 +2,7 @@
 
 :func:`fit_slalom` takes the prepared AnnData every model reads (``X`` log-normalised,
 ``varm['geneset_mask']``, ``uns['geneset_terms']``), initialises slalom with
-``slalom.initFA`` (its pre-training included) and trains it, then writes factors the way
+``slalom.initFA`` (with its pre-training when ``pretrain``) and trains it, then writes factors the way
 the autoencoder does (:func:`interpretable_ae.contract.make_factor_anndata`):
 
 - annotated factors first (prepared-data term order), then ``sparse_i``
@@ -98,10 +98,14 @@ class SlalomNotConvergedError(SlalomFitError):
 class SlalomOptions:
     """slalom settings; defaults are slalom's own (``initFA`` / ``train``) except
 
-    - ``min_genes``: 1 keeps every term of the prepared data, like the autoencoder;
+    - ``min_genes``: 0 keeps every term of the prepared data, like the autoencoder (the
+      prepared data are already filtered); it means what slalom's ``minGenes`` means:
+      terms with MORE than ``min_genes`` genes are fitted;
     - ``tolerance``: slalom's 1e-8 is rarely reached on real data (the demo's error still
       changes by ~1e-6 per 100 iterations after 1,000), where ``train`` then stops silently
-      at ``nIterations``; 1e-5 stops the demo after ~700-800 iterations.
+      at ``nIterations``; 1e-5 stops the demo after ~700-800 iterations;
+    - ``max_cells``: not slalom's; data with more cells are refused before fitting (its
+      updates are dense in cells x genes x factors: days at 10^4 cells).
     """
 
     n_dense: int = 3  # nHidden: unannotated dense factors
@@ -110,13 +114,14 @@ class SlalomOptions:
     min_iterations: int = 700  # minIterations
     tolerance: float = 1e-5  # change of the mean absolute reconstruction error
     noise: str = "gauss"  # observation noise: gauss or hurdle
-    min_genes: int = 1  # keep terms with at least this many genes (slalom: minGenes=20, '>')
+    min_genes: int = 0  # minGenes: fit terms with MORE genes than this (slalom's default: 20)
     prune_genes: bool = True  # pruneGenes: model only genes in at least one kept term
     fpr: float = 0.99  # FPR: prior probability of an annotated link
     fnr: float = 0.001  # FNR: prior probability of a link outside the annotation
     pretrain: bool = True  # do_preTrain: pre-train to choose the update order
     drop_factors: bool = True  # dropFactors: stop updating switched-off factors
     require_convergence: bool = True  # raise SlalomNotConvergedError when not converged
+    max_cells: int = 100_000  # refuse larger data before fitting (the paper's largest: 65,813)
 
     @classmethod
     def from_mapping(
@@ -153,8 +158,10 @@ class SlalomOptions:
                 f"noise must be one of {NOISE_MODELS} (slalom's 'poisson' model crashes in "
                 "1.0.0.dev11)"
             )
-        if self.min_genes < 1:
-            problems.append("min_genes must be >= 1")
+        if self.min_genes < 0:
+            problems.append("min_genes must be >= 0")
+        if self.max_cells < 2:
+            problems.append("max_cells must be >= 2")
         if not (0 < self.fnr < 1 and 0 < self.fpr < 1):
             problems.append("fpr and fnr must be in (0, 1)")
         if problems:
@@ -203,6 +210,7 @@ def fit_slalom(
     if not isinstance(options, SlalomOptions):
         options = SlalomOptions.from_mapping(options)
     label = f"slalom setup '{setup}'" if setup else "slalom"
+    check_size(adata.n_obs, options, label)
     Y, mask, terms = _inputs(adata, options)
 
     from .slalom_compat import import_slalom
@@ -230,7 +238,7 @@ def fit_slalom(
                 FPR=options.fpr,
                 FNR=options.fnr,
                 noise=options.noise,
-                minGenes=0,  # terms were filtered by _inputs; each has >= 1 gene
+                minGenes=options.min_genes,  # the same '>' filter as _inputs: a no-op here
                 do_preTrain=options.pretrain,
                 dropFactors=options.drop_factors,
             )
@@ -239,6 +247,12 @@ def fit_slalom(
         names = _factor_names(terms, options.n_sparse, options.n_dense)
         iterations, converged, error, delta = _train(fa, options, label, names, checkpoint)
     log.info("%s: fitted in %.1f s", label, time.perf_counter() - start)
+    if not converged and not options.require_convergence:
+        log.warning(
+            "%s: not converged at max_iterations=%d (the error still changed by %.3g per %d "
+            "iterations, tolerance %g); kept, recorded as uns['run']['converged'] = False",
+            label, iterations, delta, CHECK_EVERY, options.tolerance,
+        )  # fmt: skip
     if not converged and options.require_convergence:
         raise SlalomNotConvergedError(
             f"{label} did not converge: after {iterations} iterations (max_iterations) the "
@@ -262,6 +276,19 @@ def fit_slalom(
     return _to_contract(fa, adata, names, run)
 
 
+def check_size(
+    n_cells: int, options: SlalomOptions, label: str = "slalom", key: str = "max_cells"
+) -> None:
+    """Refuse data with more than ``options.max_cells`` cells, before anything is fitted;
+    ``key`` names the option in the message (e.g. its config path)."""
+    if n_cells > options.max_cells:
+        raise ValueError(
+            f"{label}: {n_cells:,} cells is more than max_cells={options.max_cells:,}: f-scLVM's "
+            "updates are dense in cells x genes x factors (days at 10,000 cells); subsample "
+            f"(preprocess.subsample) or raise {key}"
+        )
+
+
 def _inputs(adata: ad.AnnData, options: SlalomOptions) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Dense float64 ``Y`` (cells x genes), boolean mask (genes x kept terms), kept terms."""
     validate_prepared(adata)
@@ -274,17 +301,18 @@ def _inputs(adata: ad.AnnData, options: SlalomOptions) -> tuple[np.ndarray, np.n
         raise ValueError(f"X has {bad} non-finite value(s); fix or drop them in preparation")
     mask = sp.csr_matrix(adata.varm[MASK_KEY]).toarray() > 0
     n_genes = mask.sum(axis=0)
-    keep = n_genes >= options.min_genes
+    keep = n_genes > options.min_genes  # slalom's minGenes: Iok = I.sum(axis=0) > minGenes
     if not keep.any():
         raise ValueError(
-            f"varm['{MASK_KEY}']: no term has at least min_genes={options.min_genes} genes "
+            f"varm['{MASK_KEY}']: no term has more than min_genes={options.min_genes} genes "
             f"(largest: {int(n_genes.max(initial=0))}); lower min_genes"
         )
     dropped = int((~keep).sum())
     if dropped:
         log.info(
-            "slalom: %d term(s) with fewer than %d genes not fitted", dropped, options.min_genes
-        )
+            "slalom: %d term(s) with at most %d genes not fitted (min_genes)",
+            dropped, options.min_genes,
+        )  # fmt: skip
     terms = [str(t) for t, k in zip(adata.uns[TERMS_KEY], keep, strict=True) if k]
     return Y, mask[:, keep], terms
 
