@@ -424,7 +424,8 @@ def test_a_full_disk_while_preparing_is_one_line(project):
         [sys.executable, str(driver)], capture_output=True, text=True, env=env, timeout=120
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
-    (line,) = proc.stderr.strip().splitlines()
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-3000:]
+    line = proc.stderr.strip()
     one_line(line, "results/pbmc/prepared.h5ad: no space left on the device", "df -h")
     nothing_under_results(project)
 

@@ -9,7 +9,8 @@ with status 1, so the user sees one clear line instead of a library traceback:
   the output and its folder, instead of HDF5's multi-line message; the job then ends
   without the interpreter's clean-up, where h5py would print hundreds of "Exception
   ignored" tracebacks about the file it could not close;
-- errors raised inside libraries' finalizers during the run go to the log file only (INFO);
+- errors raised inside libraries' finalizers during the run (and tracebacks that C
+  extensions print for them) go to the log file only (INFO);
 - SIGTERM (Ctrl-C in Snakemake, a cluster's pre-emption) unwinds like an exception, so no
   temporary file is left behind.
 
@@ -105,6 +106,13 @@ def _log_unraisable(unraisable: Any) -> None:
     )
 
 
+def _log_printed(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    """What C extensions print through ``sys.excepthook`` while the job runs (h5py's
+    deallocators print each failed close so) goes to the log only; the job's own errors
+    are handled by :func:`run_script`."""
+    logging.getLogger("finalizer").info("ignored: %s: %s", kind.__name__, one_line(value))
+
+
 def _terminate(signum: int, frame: Any) -> None:
     raise Terminated(128 + signum)
 
@@ -122,9 +130,9 @@ def run_script(
     """Call ``main(smk)``; on an ``expected`` error log one line, remove outputs, exit 1."""
     name = getattr(smk, "rule", None) or "script"
     log = setup_logging(smk.log[0] if len(smk.log) else None, name)
-    previous_hook = sys.unraisablehook
+    previous_hooks = sys.unraisablehook, sys.excepthook
     previous_term = signal.signal(signal.SIGTERM, _terminate)
-    sys.unraisablehook = _log_unraisable
+    sys.unraisablehook, sys.excepthook = _log_unraisable, _log_printed
     try:
         main(smk)
     except Terminated:
@@ -147,7 +155,7 @@ def run_script(
         _remove_outputs(smk)
         sys.exit(1)
     finally:
-        sys.unraisablehook = previous_hook
+        sys.unraisablehook, sys.excepthook = previous_hooks
         signal.signal(signal.SIGTERM, previous_term)
 
 
