@@ -284,3 +284,79 @@ def test_script_refuses_bad_options(run_script, tiny: ad.AnnData) -> None:
     code, path, log = run_script(tiny, {"nHidden": 3}, setup="dense3")
     assert code == 1 and not path.exists()
     assert "params.options: unknown slalom option 'nHidden' (did you mean 'n_dense'?)" in log
+
+
+# ---- checkpoints: a stopped fit resumes bit-identical -----------------------------------
+
+RESUME = {"n_dense": 1, "n_sparse": 1, "min_iterations": 60, "max_iterations": 80}
+
+
+def _same_factors(a: ad.AnnData, b: ad.AnnData) -> None:
+    assert np.array_equal(a.X, b.X) and list(a.var_names) == list(b.var_names)
+    assert np.array_equal(a.varm["gene_weights"], b.varm["gene_weights"])
+    pd.testing.assert_frame_equal(a.var, b.var)
+    assert a.uns["run"] == b.uns["run"]
+
+
+def test_a_stopped_fit_resumes_from_its_checkpoint_bit_identical(tiny, tmp_path, monkeypatch):
+    import iae_pipeline.slalom_adapter as adapter
+
+    options = {**RESUME, "require_convergence": False}
+    reference = fit_slalom(tiny, options, seed=4)
+    save = adapter.save_state
+
+    def save_then_stop(*args, **kwargs):  # the job is killed right after its checkpoint
+        save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapter, "save_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        fit_slalom(tiny, options, seed=4, checkpoint_dir=tmp_path, checkpoint_every=50)
+    monkeypatch.setattr(adapter, "save_state", save)
+    with np.load(tmp_path / adapter.CHECKPOINT_FILE, allow_pickle=False) as state:
+        assert '"iteration": 50' in str(state["meta"])
+    resumed = fit_slalom(tiny, options, seed=4, checkpoint_dir=tmp_path, checkpoint_every=50)
+    _same_factors(resumed, reference)
+    # another seed does not take this checkpoint
+    other = fit_slalom(tiny, options, seed=5, checkpoint_dir=tmp_path, checkpoint_every=1000)
+    assert not np.array_equal(other.X, reference.X)
+
+
+@pytest.mark.slow
+def test_a_killed_fit_resumes_bit_identical(tiny, tmp_path):
+    """SIGKILL a fit in another process once it has saved a checkpoint; the next fit
+    continues from that iteration and gives the uninterrupted result."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import iae_pipeline.slalom_adapter as adapter
+
+    options = {**RESUME, "max_iterations": 1500, "min_iterations": 1400}
+    options["require_convergence"] = False
+    data = tmp_path / "tiny.h5ad"
+    tiny.write_h5ad(data)
+    state = tmp_path / "checkpoint" / adapter.CHECKPOINT_FILE
+    code = (
+        "import anndata as ad\n"
+        "from iae_pipeline.slalom_adapter import fit_slalom\n"
+        f"fit_slalom(ad.read_h5ad({str(data)!r}), {options!r}, seed=4,\n"
+        f"           checkpoint_dir={str(state.parent)!r}, checkpoint_every=100)\n"
+        "print('finished')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root / "workflow" / "lib"))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and b"finished" not in out, "killed too late"
+    with np.load(state, allow_pickle=False) as saved:
+        done = int(__import__("json").loads(str(saved["meta"]))["iteration"])
+    assert 0 < done < options["max_iterations"]
+    resumed = fit_slalom(tiny, options, seed=4, checkpoint_dir=state.parent, checkpoint_every=100)
+    _same_factors(resumed, fit_slalom(tiny, options, seed=4))

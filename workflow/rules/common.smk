@@ -18,6 +18,7 @@ from iae_pipeline.config import (  # noqa: E402
     check_config,
     dataset_figures,
     dataset_settings,
+    download_file_name,
     model_settings,
 )
 from iae_pipeline.sources import script_sources  # noqa: E402
@@ -56,7 +57,7 @@ def code(script):
 
 def dataset_file_path(dataset, role):
     url = config["datasets"][dataset]["files"][role]["url"]
-    return f"resources/datasets/{dataset}/{os.path.basename(url.rstrip('/'))}"
+    return f"resources/datasets/{dataset}/{download_file_name(url)}"
 
 
 def dataset_file_spec(wildcards):

@@ -34,6 +34,8 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
+from .contract import check_finite
+
 log = logging.getLogger(__name__)
 
 CONDITION, CELL_TYPE = "condition", "cell_type"
@@ -78,10 +80,25 @@ def _need(path: str | Path, role: str) -> Path:
     return path
 
 
+def unlabelled(values: pd.Series) -> np.ndarray:
+    """Which cells have no label: NaN / None, or an empty string."""
+    empty = values.astype(object).where(values.notna(), "").astype(str).str.strip().eq("")
+    return empty.to_numpy(dtype=bool)
+
+
 def two_classes(
     values: pd.Series, where: str, positive: Sequence[str] | None = None
 ) -> pd.Categorical:
-    """A two-class condition from ``values``; with ``positive``, those labels vs ``other``."""
+    """A two-class condition from ``values``; with ``positive``, those labels vs ``other``.
+
+    A cell without a label is an error: it would otherwise become a class 'nan' or, with
+    ``positive``, silently join ``other``."""
+    missing = unlabelled(values)
+    if missing.any():
+        raise DatasetError(
+            f"{where}: {int(missing.sum())} of {missing.size} cells have no condition label "
+            "(NaN or empty); label them, or drop them (an h5ad dataset: drop_unlabelled: true)"
+        )
     labels = values.astype(str)
     if positive:
         positive = [str(p) for p in positive]
@@ -453,25 +470,74 @@ def read_user_h5ad(
     condition_key: str,
     cell_type_key: str,
     condition_positive: Sequence[str] | None = None,
+    *,
+    drop_unlabelled: bool = False,
+    name: str = "<name>",
 ) -> ad.AnnData:
-    """A local ``.h5ad`` whose obs hold the condition and the cell type under given keys."""
+    """A local ``.h5ad`` whose obs hold the condition and the cell type under given keys.
+
+    Cells without a condition label are an error, or, with ``drop_unlabelled``, dropped
+    (logged). Cells without a cell type are labelled ``unknown`` (logged)."""
     path = _need(path, "h5ad")
     try:
         adata = ad.read_h5ad(path)
     except (OSError, KeyError, ValueError) as err:
         raise DatasetError(f"{path}: cannot be read as .h5ad ({err})") from None
+    check_size(adata, path)
     for role, key in (("condition_key", condition_key), ("cell_type_key", cell_type_key)):
         if not key or key not in adata.obs:
             raise DatasetError(
                 f"{path}: obs has no key '{key}' ({role}); obs keys are "
-                f"{list(adata.obs.columns)[:15]}: set {role} to one of them"
+                f"{list(adata.obs.columns)[:15]}: set datasets.{name}.{role} to one of them"
             )
+    adata = drop_or_refuse_unlabelled(adata, condition_key, f"{path}", drop_unlabelled, name)
     adata.obs[CONDITION] = two_classes(
-        adata.obs[condition_key], f"{path.name} obs['{condition_key}']", condition_positive
+        adata.obs[condition_key], f"{path} obs['{condition_key}']", condition_positive
     )
-    adata.obs[CELL_TYPE] = pd.Categorical(adata.obs[cell_type_key].astype(str))
+    adata.obs[CELL_TYPE] = cell_types(adata.obs[cell_type_key], f"{path} obs['{cell_type_key}']")
     adata.var_names_make_unique()
     return adata
+
+
+def check_size(adata: ad.AnnData, where: str | Path) -> None:
+    """An AnnData with fewer than 2 cells or no gene cannot be a dataset."""
+    if adata.n_obs < 2 or adata.n_vars == 0:
+        raise DatasetError(
+            f"{where}: the file has {adata.n_obs} cell(s) x {adata.n_vars} gene(s); a dataset "
+            "needs cells of both conditions and genes: check that it is the intended file"
+        )
+
+
+def drop_or_refuse_unlabelled(
+    adata: ad.AnnData, key: str, where: str, drop: bool, name: str
+) -> ad.AnnData:
+    """``adata`` without the cells whose ``obs[key]`` is missing, when ``drop``; else an
+    error that says how many there are and how to drop them."""
+    missing = unlabelled(adata.obs[key])
+    if not missing.any():
+        return adata
+    n, total = int(missing.sum()), adata.n_obs
+    if not drop:
+        raise DatasetError(
+            f"{where} obs['{key}']: {n} of {total} cells have no condition label (NaN or empty); "
+            f"label them, or set datasets.{name}.drop_unlabelled: true to drop them"
+        )
+    log.warning(
+        "%s obs['%s']: dropped %d of %d cells without a condition label (drop_unlabelled)",
+        where, key, n, total,
+    )  # fmt: skip
+    kept = adata[~missing].copy()
+    check_size(kept, f"{where} after dropping {n} unlabelled cells")
+    return kept
+
+
+def cell_types(values: pd.Series, where: str) -> pd.Categorical:
+    """Cell types as a categorical; a missing one becomes ``unknown`` (logged, not 'nan')."""
+    missing = unlabelled(values)
+    labels = values.astype(object).where(~missing, "unknown").astype(str)
+    if missing.any():
+        log.warning("%s: %d cells have no cell type; labelled 'unknown'", where, missing.sum())
+    return pd.Categorical(labels)
 
 
 def load_pbmc68k_demo() -> ad.AnnData:
@@ -514,12 +580,18 @@ def load_dataset(dataset: Mapping[str, Any], files: Mapping[str, str]) -> tuple[
     if kind == "h5ad":
         path = files.get("h5ad") or dataset.get("path")
         adata = read_user_h5ad(
-            path or "", dataset.get("condition_key", ""), dataset.get("cell_type_key", ""), positive
+            path or "",
+            dataset.get("condition_key", ""),
+            dataset.get("cell_type_key", ""),
+            positive,
+            drop_unlabelled=bool(dataset.get("drop_unlabelled", False)),
+            name=str(dataset.get("name", "<name>")),
         )
         data_type = dataset.get("data_type", "auto")
         if data_type not in DATA_TYPES:
             raise DatasetError(f"data_type '{data_type}' is unknown; use one of {DATA_TYPES}")
-        where = f"{Path(path).name} X"
+        where = f"{path} X"
+        check_finite(adata.X, where, adata.obs_names)
         detected = detect_data_type(adata.X, where)
         if detected == CENTRED:
             log_centred(adata.X, where)

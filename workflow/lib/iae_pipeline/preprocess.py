@@ -29,7 +29,7 @@ A planted condition (the demo) is a step of its own before this one
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -395,8 +395,10 @@ def prepare_from_config(
     orthologs: str | Path | None,
     seed: int,
     output: str | Path,
+    check: Callable[[ad.AnnData], None] | None = None,
 ) -> ad.AnnData:
-    """Load, prepare and write (atomically) one dataset from its config entries."""
+    """Load, prepare and write (atomically) one dataset from its config entries; ``check``
+    (e.g. :func:`iae_pipeline.contract.check_ready_to_fit`) runs before the write."""
     name = str(dataset.get("name", "dataset"))
     opts = dict(dataset.get("preprocess") or {})
     unknown = set(opts) - PREPROCESS_KEYS
@@ -422,6 +424,8 @@ def prepare_from_config(
         **opts,
     )
     prepared.uns["prepare"]["genesets"] = ",".join(str(s.get("name", "")) for s in geneset_specs)
+    if check is not None:
+        check(prepared)
     with staged(output, suffix=".part.h5ad") as tmp:
         prepared.write_h5ad(tmp)
     return prepared
