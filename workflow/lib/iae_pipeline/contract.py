@@ -36,6 +36,7 @@ terms), so that a fit never starts on data a later step would refuse.
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +48,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, display_name
+
+log = logging.getLogger(__name__)
 
 KINDS = ("annotated", "sparse", "dense")
 REQUIRED_OBS = ("condition", "cell_type")
@@ -301,8 +304,16 @@ def _check_figures(prepared: ad.AnnData, figures: Mapping[str, Any], dataset: st
             refuse("fig2.terms", f"'{spec}' is not a valid regular expression ({err})")
         if not any(pattern.search(t) or pattern.search(display_name(t)) for t in terms):
             refuse("fig2.terms", f"the pattern '{spec}' matches none of the {len(terms)} terms")
-    elif spec:
-        check_names("fig2.terms", spec)
+    elif spec:  # a list: terms a size filter removed are reported in the figure, not fatal
+        missing = _missing_terms(terms, spec)
+        if len(missing) == len(spec):
+            check_names("fig2.terms", spec)
+        elif missing:
+            log.warning(
+                "figures.fig2.terms (dataset %s): %s not among the %d prepared terms (dropped "
+                "by preprocess.min_genes, or misspelt); Figure 2 reports them as absent",
+                dataset, missing, len(terms),
+            )  # fmt: skip
     if fig3.get("terms") and fig3.get("cell_types"):  # Figure 3 is drawn
         check_names("fig3.terms", fig3["terms"])
         absent = sorted(
