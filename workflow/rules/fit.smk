@@ -13,7 +13,7 @@ rule fit_autoencoder:
         model=directory("results/{dataset}/{ae_model}/rep{rep}/model"),
     params:
         setup="{ae_model}",
-        options=lambda wc: model_options(wc.ae_model),
+        options=lambda wc: model_options(wc.dataset, wc.ae_model),
         seed=fit_seed,
     log:
         "logs/{dataset}/fit_autoencoder_{ae_model}_rep{rep}.log",
@@ -39,7 +39,7 @@ rule fit_slalom:
         factors="results/{dataset}/{slalom_model}/rep{rep}/factors.h5ad",
     params:
         setup="{slalom_model}",
-        options=lambda wc: model_options(wc.slalom_model),
+        options=lambda wc: model_options(wc.dataset, wc.slalom_model),
         seed=fit_seed,
     log:
         "logs/{dataset}/fit_slalom_{slalom_model}_rep{rep}.log",
