@@ -53,12 +53,15 @@ def test_options_split_and_unknown_ones_are_named():
         split_options({"epoch": 3})
 
 
-def test_a_fit_gives_the_factor_contract(small_data):
+def test_a_fit_gives_the_factor_contract(small_data, tmp_path):
     adata, gene_sets = small_data
     mask, terms = build_mask(adata.var_names, gene_sets)
     adata.varm[MASK_KEY], adata.uns[TERMS_KEY] = mask, np.asarray(terms, dtype=object)
     options = {"hidden": [16], "epochs": 2, "batch_size": 32, "n_dense": 1}
-    ae, factors = fit_autoencoder(adata, options, seed=0, setup="ae", progress=False)
+    ae, factors = fit_autoencoder(
+        adata, options, seed=0, setup="ae", progress=False, checkpoint_dir=tmp_path / "ckpt"
+    )
+    assert not (tmp_path / "ckpt").exists()  # checkpoints go once the fit is done
     validate_factor_anndata(factors)
     assert list(factors.var_names) == [*terms, "dense_0"]
     run = factors.uns["run"]
