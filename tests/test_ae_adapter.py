@@ -12,7 +12,7 @@ import yaml
 from iae_pipeline.ae_adapter import fit_autoencoder, option_names, split_options
 from iae_pipeline.contract import validate_factor_anndata
 from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, build_mask
-from interpretable_ae.training import DECODER_SOLVES, LR_DECAYS, TrainConfig
+from interpretable_ae.training import DECODER_SOLVES, LR_DECAYS, PRECISIONS, TrainConfig
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -34,6 +34,7 @@ def test_the_schema_enums_and_bounds_agree_with_the_training_options():
     props = schema_options()
     assert props["lr_decay"]["enum"] == list(LR_DECAYS)
     assert props["decoder_solve"]["enum"] == list(DECODER_SOLVES)
+    assert props["precision"]["enum"] == list(PRECISIONS)
     for name in TrainConfig.option_names():
         spec = props.get(name, {})
         for bound, refused in (("minimum", -1e-9), ("exclusiveMinimum", 0.0)):

@@ -129,3 +129,25 @@ def test_a_backed_csc_matrix_is_refused_with_the_fix(tmp_path):
     backed = ad.read_h5ad(path, backed="r")
     with pytest.raises(ValueError, match=r"by columns \(CSC\).*write it as CSR"):
         CellData(backed.X, np.arange(backed.n_vars))
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="needs a CUDA device; on a machine with a GPU and a CUDA build of torch, run "
+    "pytest tests/test_data.py -k cuda",
+)
+def test_on_cuda_batches_come_through_pinned_buffers(tmp_path, monkeypatch):
+    pinned = []
+    pin = torch.Tensor.pin_memory
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda t: pinned.append(t.shape) or pin(t))
+    x = counts(n=500)
+    rows = np.random.default_rng(2).permutation(500)
+    bounds = [(a, min(a + 64, 500)) for a in range(0, 500, 64)]
+    means = x.mean(axis=0)
+    for name, mat in storages(x, tmp_path).items():
+        cells = CellData(mat, np.arange(x.shape[1]), means=means)
+        for (a, b), batch in zip(bounds, cells.stream(rows, bounds, "cuda"), strict=True):
+            assert batch.is_cuda
+            expected = torch.from_numpy(x[rows[a:b]] - means)
+            assert torch.equal(batch.cpu(), expected), name
+    assert pinned  # the host side of every copy is pinned memory

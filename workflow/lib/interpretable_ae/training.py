@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 LR_DECAYS = ("none", "cosine")
 DECODER_SOLVES = ("none", "epoch", "doubling")
+PRECISIONS = ("float32", "bfloat16")
 SOLVE_CELLS = 2048  # a head solve uses at most this many training cells
 
 
@@ -51,6 +52,8 @@ class TrainConfig:
     still. Each solve uses the first ``SOLVE_CELLS`` (2048) training cells of the epoch's
     shuffled order (all of them if fewer), so it costs about as much as 2048 / batch_size
     training steps whatever the data size. Off by default (the paper's algorithm).
+    ``precision="bfloat16"`` runs the network's matrix products in bfloat16 (autocast;
+    the weights, Adam, the prox, the loss and every evaluation stay float32).
     """
 
     epochs: int = 50
@@ -66,6 +69,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     lr_decay: str = "none"
     decoder_solve: str = "none"
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         checks = {
@@ -77,6 +81,7 @@ class TrainConfig:
             "warmup_epochs": 0 <= self.warmup_epochs <= self.epochs,
             "lr_decay": self.lr_decay in LR_DECAYS,
             "decoder_solve": self.decoder_solve in DECODER_SOLVES,
+            "precision": self.precision in PRECISIONS,
         }
         checks |= {f"lambda{i}": getattr(self, f"lambda{i}") >= 0 for i in range(4)}
         bad = [k for k, ok in checks.items() if not ok]
@@ -86,7 +91,7 @@ class TrainConfig:
                 f"invalid training option(s) {values}: need epochs >= 1, batch_size >= 2, "
                 "lr > 0, lambdas >= 0, 0 <= val_fraction < 1, patience >= 1, "
                 f"0 <= warmup_epochs <= epochs, lr_decay in {LR_DECAYS}, "
-                f"decoder_solve in {DECODER_SOLVES}"
+                f"decoder_solve in {DECODER_SOLVES}, precision in {PRECISIONS}"
             )
 
     def as_dict(self) -> dict[str, Any]:
@@ -347,6 +352,8 @@ def _train(
         total=config.epochs,
     )
     solve_at = solve_steps(config, len(bounds))
+    low = config.precision == "bfloat16"
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=low)
     model.train()
     for epoch in bar:
         t0 = time.perf_counter()
@@ -359,8 +366,9 @@ def _train(
                 opt.param_groups[0]["lr"] = lr
                 prox.set_lr(lr)
             cb = None if covariates is None else covariates[perm[a:b].to(device)]
-            z, out = model(xb, cb)
-            loss, _ = objective(xb, z, out, config.lambda0)
+            with autocast:
+                z, out = model(xb, cb)
+            loss, _ = objective(xb, z.float(), out.float(), config.lambda0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
