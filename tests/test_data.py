@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import anndata as ad
 import numpy as np
 import pytest
@@ -37,8 +39,8 @@ def small_windows(monkeypatch):
     monkeypatch.setattr(data_module, "MERGE_ENTRIES", 5)
 
 
-@pytest.mark.parametrize("windows", [False, True])
-def test_every_storage_streams_the_same_batches(tmp_path, request, windows):
+@pytest.mark.parametrize(("windows", "prefetch"), [(False, False), (False, True), (True, True)])
+def test_every_storage_streams_the_same_batches(tmp_path, request, windows, prefetch):
     if windows:
         request.getfixturevalue("small_windows")
     x = counts()
@@ -48,7 +50,7 @@ def test_every_storage_streams_the_same_batches(tmp_path, request, windows):
     for name, mat in storages(x, tmp_path).items():
         cells = CellData(mat, gene_index)
         assert cells.is_backed == name.startswith("backed")
-        got = [b.clone() for b in cells.stream(rows, bounds)]
+        got = [b.clone() for b in cells.stream(rows, bounds, prefetch=prefetch)]
         for (a, b), batch in zip(bounds, got, strict=True):
             assert torch.equal(batch, torch.from_numpy(x[rows[a:b]])), name
         assert torch.equal(cells.rows(rows[:7]), torch.from_numpy(x[rows[:7]])), name
@@ -151,3 +153,21 @@ def test_on_cuda_batches_come_through_pinned_buffers(tmp_path, monkeypatch):
             expected = torch.from_numpy(x[rows[a:b]] - means)
             assert torch.equal(batch.cpu(), expected), name
     assert pinned  # the host side of every copy is pinned memory
+
+
+def test_an_error_while_prefetching_reaches_the_caller_and_stops_the_thread(monkeypatch):
+    cells = CellData(sp.csr_matrix(counts()), np.arange(17))
+
+    def broken(*args):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(cells.stored, "gather", broken)
+    before = threading.active_count()
+    with pytest.raises(OSError, match="disk gone"):
+        list(cells.stream(np.arange(53), [(0, 20), (20, 53)], prefetch=True))
+    # a caller that stops early does not leave the thread behind either
+    monkeypatch.undo()
+    stream = cells.stream(np.arange(53), [(0, 10), (10, 20), (20, 53)], prefetch=True)
+    next(stream)
+    stream.close()
+    assert threading.active_count() == before

@@ -22,7 +22,10 @@ batch by batch. Nothing ever holds the whole data densely.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,22 +62,19 @@ class Statistics:
 
 # ---------------------------------------------------------------------- stored matrices
 class _Dense:
-    """An in-memory dense matrix (any real dtype), rows gathered into float32 buffers."""
+    """An in-memory dense matrix (any real dtype), rows gathered into float32 buffers
+    (numpy only: the gather may run in a filler thread beside torch's threads)."""
 
     def __init__(self, mat: np.ndarray, genes: _Genes) -> None:
         self.mat = mat
         self.genes = genes
-        self.fast = (
-            genes.identity and mat.dtype == np.float32 and mat.flags.c_contiguous
-        )  # torch.index_select straight from the array, no numpy copy
-        self.tensor = torch.from_numpy(mat) if self.fast else None
 
     def gather(self, rows: np.ndarray, out: torch.Tensor) -> None:
-        if self.fast:
-            torch.index_select(self.tensor, 0, torch.from_numpy(rows), out=out)
+        o = out.numpy()
+        if self.genes.identity and self.mat.dtype == np.float32:
+            np.take(self.mat, rows, axis=0, out=o)
             return
         sub = np.take(self.mat, rows, axis=0)
-        o = out.numpy()
         if self.genes.identity:
             o[...] = sub
         else:
@@ -88,14 +88,21 @@ class _Dense:
 
 
 class _CSR:
-    """An in-memory CSR matrix given by its arrays; rows gathered into float32 buffers."""
+    """An in-memory CSR matrix; rows gathered into float32 buffers (scipy's row indexing
+    and densifying when the data's genes are the model's, else a numpy scatter)."""
 
-    def __init__(
-        self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, genes: _Genes
-    ) -> None:
-        self.data, self.indices = data, indices
-        self.indptr = np.asarray(indptr, dtype=np.int64)
+    def __init__(self, matrix: sp.csr_matrix | sp.csr_array, genes: _Genes) -> None:
+        self.m = matrix
+        self.data, self.indices = matrix.data, matrix.indices
+        self.indptr = matrix.indptr.astype(np.int64, copy=False)
         self.genes = genes
+
+    @classmethod
+    def from_arrays(
+        cls, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, genes: _Genes
+    ) -> _CSR:
+        shape = (len(indptr) - 1, len(genes.column_of))
+        return cls(sp.csr_matrix((data, indices, indptr), shape=shape, copy=False), genes)
 
     def _positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of the stored entries of ``rows`` (in order) and their row number
@@ -108,15 +115,18 @@ class _CSR:
         return pos, np.repeat(np.arange(len(rows), dtype=np.int64), lens)
 
     def gather(self, rows: np.ndarray, out: torch.Tensor) -> None:
+        if self.genes.identity:
+            sub = self.m[rows]
+            if sub.dtype == np.float32:
+                sub.toarray(out=out.numpy())  # zeroes the buffer first
+            else:
+                out.numpy()[...] = sub.toarray()
+            return
         pos, local = self._positions(rows)
         n_genes = out.shape[1]
-        cols = self.indices[pos]
-        vals = self.data[pos]
-        if not self.genes.identity:
-            cols = self.genes.column_of[cols]
-            keep = cols >= 0
-            cols, vals, local = cols[keep], vals[keep], local[keep]
-        flat = local * n_genes + cols
+        cols = self.genes.column_of[self.indices[pos]]
+        keep = cols >= 0
+        vals, flat = self.data[pos][keep], local[keep] * n_genes + cols[keep]
         o = out.numpy().reshape(-1)
         o[...] = 0.0
         o[flat] = vals
@@ -200,17 +210,19 @@ class _Backed:
             if i1 - i0 == r1 - r0:  # every row of the range is wanted
                 data[indptr[i0] : indptr[i1]], indices[indptr[i0] : indptr[i1]] = d, ix
                 continue
-            part = _CSR(d, ix, self.indptr[r0 : r1 + 1] - lo, self.genes)
+            part = _CSR.from_arrays(d, ix, self.indptr[r0 : r1 + 1] - lo, self.genes)
             pos, _ = part._positions(rows[i0:i1] - r0)
             data[indptr[i0] : indptr[i1]], indices[indptr[i0] : indptr[i1]] = d[pos], ix[pos]
-        return _CSR(data, indices, indptr, self.genes)
+        return _CSR.from_arrays(data, indices, indptr, self.genes)
 
     def chunk(self, a: int, b: int) -> _CSR | _Dense:
         """Rows ``a:b`` (contiguous) in memory."""
         if not self.sparse:
             return _Dense(np.asarray(self.mat[a:b]), self.genes)
         lo, hi = int(self.indptr[a]), int(self.indptr[b])
-        return _CSR(self.data[lo:hi], self.indices[lo:hi], self.indptr[a : b + 1] - lo, self.genes)
+        return _CSR.from_arrays(
+            self.data[lo:hi], self.indices[lo:hi], self.indptr[a : b + 1] - lo, self.genes
+        )
 
 
 def _runs(rows: np.ndarray, offsets: np.ndarray | None, gap: int) -> list[tuple[int, int]]:
@@ -243,6 +255,63 @@ def _is_backed_sparse(mat: Any) -> bool:
             "cells; write it as CSR (adata.X = adata.X.tocsr()) or load it into memory"
         )
     return isinstance(mat, CSRDataset)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+Fill = Callable[[Any, np.ndarray, torch.Tensor], torch.Tensor]
+Filled = Iterator[tuple[int, torch.Tensor, Callable[[], None]]]
+
+
+def _in_turn(
+    jobs: Iterator[tuple[Any, np.ndarray]], host: list[torch.Tensor], fill: Fill
+) -> Filled:
+    """``(buffer index, filled rows, release)`` per job, filled here, buffers in turn."""
+    for i, (stored, rows) in enumerate(jobs):
+        k = i % len(host)
+        yield k, fill(stored, rows, host[k]), lambda: None
+
+
+def _prefetched(
+    jobs: Iterator[tuple[Any, np.ndarray]], host: list[torch.Tensor], fill: Fill
+) -> Filled:
+    """As :func:`_in_turn`, filled by a background thread up to ``len(host) - 1`` jobs
+    ahead; a buffer is refilled only after the caller released it. Errors of the thread
+    are raised here."""
+    free: queue.Queue[int] = queue.Queue()
+    ready: queue.Queue[tuple[int, torch.Tensor] | BaseException | None] = queue.Queue()
+    stop = threading.Event()
+    for k in range(len(host)):
+        free.put(k)
+
+    def work() -> None:
+        try:
+            for stored, rows in jobs:
+                k = free.get()
+                if stop.is_set():
+                    return
+                ready.put((k, fill(stored, rows, host[k])))
+            ready.put(None)
+        except BaseException as err:  # handed to the caller
+            ready.put(err)
+
+    thread = threading.Thread(target=work, name="interpretable_ae-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            k, batch = item
+            yield k, batch, lambda k=k: free.put(k)
+    finally:
+        stop.set()
+        free.put(-1)  # wake the thread if it waits for a buffer
+        thread.join()
 
 
 # ---------------------------------------------------------------------- the data
@@ -280,7 +349,7 @@ class CellData:
                 log.info("%s has unsorted or duplicate entries: using a canonical copy", where)
                 matrix = matrix.copy()
                 matrix.sum_duplicates()
-            self.stored = _CSR(matrix.data, matrix.indices, matrix.indptr, genes)
+            self.stored = _CSR(matrix, genes)
         else:
             self.backed = _Backed(matrix, genes, self.n_obs)
         self.genes = genes
@@ -377,41 +446,65 @@ class CellData:
         local = np.searchsorted(unique, wanted)
         return stored, local, [(a - a0, b - a0) for a, b in group]
 
+    def _jobs(
+        self, rows: np.ndarray, bounds: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[_CSR | _Dense, np.ndarray]]:
+        """``(stored rows, positions)`` of each batch in turn (backed windows read lazily)."""
+        for stored, local, sub in self._windows(rows, bounds):
+            for a, b in sub:
+                yield stored, local[a:b]
+
     def stream(
         self,
         rows: np.ndarray | torch.Tensor,
         bounds: Sequence[tuple[int, int]],
         device: torch.device | str = "cpu",
+        prefetch: bool | None = None,
     ) -> Iterator[torch.Tensor]:
         """Dense, centred rows ``rows[a:b]`` for each ``(a, b)`` of ``bounds``, in order,
-        on ``device``. Each tensor is valid until the next one is requested."""
+        on ``device``. Each tensor is valid until the next one is requested.
+
+        With ``prefetch`` a background thread densifies (and reads) the next batches while
+        the caller computes on this one; the batches are the same either way. By default
+        it does so when torch leaves a core free (fewer intra-op threads than cores) or on
+        CUDA: the filler then never competes with torch's threads for a core.
+        """
         rows = rows.numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
         rows = rows.astype(np.int64, copy=False)
         device = torch.device(device)
+        if prefetch is None:
+            prefetch = device.type == "cuda" or torch.get_num_threads() < _cores()
         width = max((b - a for a, b in bounds), default=0)
-        if device.type == "cuda":  # two pinned host buffers in turn, and their copies
-            host = [torch.empty((width, self.n_vars)).pin_memory() for _ in range(2)]
+        n_host = 3 if prefetch else (2 if device.type == "cuda" else 1)
+        host = [torch.empty((width, self.n_vars)) for _ in range(n_host)]
+        dev: list[torch.Tensor] = []
+        if device.type == "cuda":  # pinned host buffers, copied asynchronously
+            host = [h.pin_memory() for h in host]
             dev = [torch.empty((width, self.n_vars), device=device) for _ in range(2)]
-            events: list[Any] = [None, None]
-        else:
-            host, dev = [torch.empty((width, self.n_vars))], None
         means = None if self.means is None else self.means.to(device)
+        filled = (
+            _prefetched(self._jobs(rows, bounds), host, self._fill)
+            if prefetch
+            else _in_turn(self._jobs(rows, bounds), host, self._fill)
+        )
+        events: list[Any] = [None] * len(host)
         turn = 0
-        for stored, local, sub in self._windows(rows, bounds):
-            for a, b in sub:
-                if dev is None:
-                    batch = self._fill(stored, local[a:b], host[0])
-                else:  # pinned buffer in turn: wait until its last copy has finished
-                    if events[turn] is not None:
-                        events[turn].synchronize()
-                    filled = self._fill(stored, local[a:b], host[turn])
-                    batch = dev[turn][: b - a].copy_(filled, non_blocking=True)
-                    events[turn] = torch.cuda.Event()
-                    events[turn].record()
+        try:
+            for k, batch, release in filled:
+                if dev:
+                    out = dev[turn][: batch.shape[0]].copy_(batch, non_blocking=True)
                     turn = 1 - turn
+                    events[k] = torch.cuda.Event()
+                    events[k].record()
+                    batch = out
                 if means is not None:
                     batch.sub_(means)
                 yield batch
+                if events[k] is not None:  # the host buffer is free once its copy is done
+                    events[k].synchronize()
+                release()
+        finally:
+            filled.close()
 
     def rows(
         self, rows: np.ndarray | torch.Tensor, device: torch.device | str = "cpu"
