@@ -33,13 +33,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "lib")
 from interpretable_ae.genesets import build_mask  # noqa: E402
 from interpretable_ae.model import InterpretableAutoencoder  # noqa: E402
 from interpretable_ae.simulate import simulate_counts  # noqa: E402
-from interpretable_ae.training import DECODER_SOLVES, evaluate  # noqa: E402
+from interpretable_ae.training import DECODER_SOLVES, PRECISIONS, evaluate  # noqa: E402
 
 PAPER = {"lr": 1e-3, "batch_size": 62, "lambda0": 0.1, "lambda1": 0.93, "lambda3": 0.57}
 # the recommended faster optimisation (same lambdas, model, objective and data): batch 62,
 # lr 2e-3 and exact solves of the linear head on 2048 cells (after steps 1, 2, 4, 8, ...
 # and every epoch)
-FAST = {"batch_size": 62, "lr": 2e-3, "warmup_epochs": 0.0, "decoder_solve": "doubling"}
+FAST = {
+    "batch_size": 62,
+    "lr": 2e-3,
+    "warmup_epochs": 0.0,
+    "decoder_solve": "doubling",
+    "precision": "float32",
+}
 
 
 def sgemm_rate(n: int = 2048, repeats: int = 7) -> float:
@@ -209,6 +215,7 @@ def main() -> None:
     p.add_argument("--fast-lr", type=float, default=FAST["lr"])
     p.add_argument("--fast-warmup", type=float, default=FAST["warmup_epochs"])
     p.add_argument("--fast-solve", default=FAST["decoder_solve"], choices=DECODER_SOLVES)
+    p.add_argument("--fast-precision", default=FAST["precision"], choices=PRECISIONS)
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -224,6 +231,7 @@ def main() -> None:
         "lr": args.fast_lr,
         "warmup_epochs": args.fast_warmup,
         "decoder_solve": args.fast_solve,
+        "precision": args.fast_precision,
     }
     jobs = {
         "intercode": lambda: run_intercode(adata, mask, terms, args.epochs, args.seed),

@@ -15,9 +15,10 @@ median of repeats, measured in the same process before and after training) and a
 2048² sgemm. One table; JSON in ``--dir``/bench_scale.json.
 
 Contention (``--contention``): 3,000 cells x 800 genes (dense, in memory), seconds per
-epoch for each thread count and OpenMP wait policy, on a quiet machine and beside one
-busy process (``yes > /dev/null``, started and stopped here), each in a fresh process
-(the wait policy is read when OpenMP starts).
+epoch for 1 and 2 threads and OpenMP's spin-wait settings (``OMP_WAIT_POLICY``,
+``GOMP_SPINCOUNT``: read when OpenMP starts, so each run is a fresh process), on a quiet
+machine and beside one busy process (``yes > /dev/null``, started and stopped here), with
+the CPU share other processes took during each run (to tell a quiet run from a loaded one).
 """
 
 from __future__ import annotations
@@ -210,47 +211,91 @@ def contention_worker(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     adata, gene_sets = simulate_counts(n_cells=3000, n_genes=800, n_sets=100, seed=0)
     ae = InterpretableAutoencoder(adata, gene_sets, device="cpu", seed=0)
-    ae.train(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, progress=False)
+    precision = "bfloat16" if args.bf16 else "float32"
+    ae.train(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        precision=precision,
+        progress=False,
+    )
     seconds = ae.history["seconds"].to_numpy()
     return {"seconds_per_epoch": float(np.median(seconds[1:] if len(seconds) > 1 else seconds))}
 
 
+def busy_others() -> float:
+    """CPU seconds used by all processes but this one's children since boot-relative
+    counters: the caller takes differences (jiffies of /proc/stat minus ours)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+CONTENTION_CONFIGS = (  # (threads, OpenMP environment)
+    (1, {}),
+    (2, {}),
+    (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    (2, {"GOMP_SPINCOUNT": "10000"}),
+    (2, {"GOMP_SPINCOUNT": "1000"}),
+)
+
+
 def contention(args: argparse.Namespace) -> None:
-    configs = [(t, policy) for t in (1, 2) for policy in ("", "PASSIVE")]
-    rows = {}
+    rows: dict[tuple[int, str, bool], tuple[float, float]] = {}
     for busy in (False, True):
         hog = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if busy else None
         try:
-            for threads, policy in configs:
-                env = os.environ | {"OMP_NUM_THREADS": str(threads)}
-                env.pop("OMP_WAIT_POLICY", None)
-                if policy:
-                    env["OMP_WAIT_POLICY"] = policy
+            for threads, extra in CONTENTION_CONFIGS:
+                name = " ".join(f"{k}={v}" for k, v in extra.items()) or "default"
+                env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
+                env |= {"OMP_NUM_THREADS": str(threads)} | extra
                 cmd = [
                     sys.executable, __file__, "--contention-worker", "--threads", str(threads),
                     "--batch-size", str(args.batch_size), "--lr", str(args.lr),
                     "--epochs", str(args.epochs),
                 ]  # fmt: skip
+                t0, others0, kids0 = time.perf_counter(), busy_others(), children_cpu()
                 out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                wall = time.perf_counter() - t0
+                mine = children_cpu() - kids0
+                # other processes' share of the machine during the run (the hog counts)
+                others = max(0.0, busy_others() - others0 - mine) / wall / (os.cpu_count() or 1)
                 if out.returncode:
                     sys.exit(out.stderr[-3000:])
                 r = json.loads(out.stdout.strip().splitlines()[-1])
-                rows[(threads, policy or "default", busy)] = r["seconds_per_epoch"]
-                print(threads, policy or "default", "busy" if busy else "quiet", r, flush=True)
+                rows[(threads, name, busy)] = (r["seconds_per_epoch"], others)
+                print(
+                    f"{threads} thread(s), {name}, {'busy' if busy else 'quiet'}: "
+                    f"{r['seconds_per_epoch']:.3f} s/epoch; others used {100 * others:.0f} % "
+                    "of the machine",
+                    flush=True,
+                )
         finally:
             if hog is not None:
                 hog.kill()
                 hog.wait()
-    best_quiet = min(v for (_, _, busy), v in rows.items() if not busy)
+    best_quiet = min(v for (_, _, busy), (v, _) in rows.items() if not busy)
     print(
-        f"\n3,000 cells x 800 genes x 100 sets, batch {args.batch_size}, {args.epochs} epochs "
-        f"(median s/epoch after the first); load average {os.getloadavg()[0]:.2f}"
+        f"\n3,000 cells x 800 genes x 100 sets, batch {args.batch_size}, lr {args.lr}, "
+        f"{args.epochs} epochs (median s/epoch after the first); 'others': CPU share of all "
+        "other processes during the run (a quiet run: ~0 %; beside yes: ~50 %)"
     )
-    print(f"{'threads':>7} {'wait policy':>12} {'quiet':>7} {'busy':>7} {'busy/best quiet':>16}")
-    for threads, policy in configs:
-        p = policy or "default"
-        quiet, busy = rows[(threads, p, False)], rows[(threads, p, True)]
-        print(f"{threads:>7} {p:>12} {quiet:>7.3f} {busy:>7.3f} {busy / best_quiet:>16.2f}")
+    print(
+        f"{'threads':>7} {'OpenMP':>22} {'quiet':>7} {'others':>7} {'busy':>7} {'others':>7} "
+        f"{'quiet/best':>11} {'busy/best':>10}"
+    )
+    for threads, extra in CONTENTION_CONFIGS:
+        name = " ".join(f"{k}={v}" for k, v in extra.items()) or "default"
+        (quiet, oq), (busy, ob) = rows[(threads, name, False)], rows[(threads, name, True)]
+        print(
+            f"{threads:>7} {name:>22} {quiet:>7.3f} {100 * oq:>6.0f}% {busy:>7.3f} "
+            f"{100 * ob:>6.0f}% {quiet / best_quiet:>11.2f} {busy / best_quiet:>10.2f}"
+        )
 
 
 def main() -> None:
@@ -261,7 +306,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--lr", type=float, default=4e-3)
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--epochs", type=int, help="default: 1 (scale), 6 (contention)")
     p.add_argument("--storage", choices=("backed", "memory"), default="backed")
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "out" / "scale")
@@ -269,6 +314,8 @@ def main() -> None:
     p.add_argument("--worker", type=Path, dest="path", help=argparse.SUPPRESS)
     p.add_argument("--contention-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.epochs is None:
+        args.epochs = 6 if args.contention or args.contention_worker else 1
     if args.path is not None:
         print(json.dumps(scale_worker(args)))
     elif args.contention_worker:

@@ -74,6 +74,12 @@ def test_a_checkpoint_of_another_run_is_ignored(small_data, tmp_path, caplog):
     assert_same_fit(other, fit(adata, gene_sets, lr=2e-3))
     with pytest.raises(Crash):
         fit(adata, gene_sets, crash_at=2, checkpoint_dir=ckpt)
+    (next(ckpt.glob("epoch-*")) / "state.safetensors").write_bytes(b"torn")
+    with caplog.at_level(logging.INFO, logger="interpretable_ae.checkpoint"):
+        assert_same_fit(fit(adata, gene_sets, checkpoint_dir=ckpt), fit(adata, gene_sets))
+    assert "ignoring the unreadable checkpoint" in caplog.text
+    with pytest.raises(Crash):
+        fit(adata, gene_sets, crash_at=2, checkpoint_dir=ckpt)
     changed = adata.copy()
     changed.X[0, 0] += 1.0  # other data: another run, too
     caplog.clear()

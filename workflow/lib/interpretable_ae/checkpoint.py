@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,12 @@ class Checkpointer:
         saved = self._saved()
         if not saved:
             return None
-        meta = json.loads((saved[-1] / META).read_text())
+        try:
+            meta = json.loads((saved[-1] / META).read_text())
+            tensors = load_file(str(saved[-1] / STATE))
+        except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # e.g. a power cut
+            log.warning("ignoring the unreadable checkpoint %s (%s); starting over", saved[-1], err)
+            return None
         if meta.get("format") != FORMAT or meta.get("run") != run:
             log.info(
                 "ignoring the checkpoint in %s: it is of another run (other options, data or "
@@ -86,7 +92,7 @@ class Checkpointer:
             )
             return None
         log.info("resuming from %s (epoch %d)", saved[-1], meta["epoch"])
-        return meta, load_file(str(saved[-1] / STATE))
+        return meta, tensors
 
     def save(
         self, run: str, epoch: int, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
