@@ -481,12 +481,19 @@ class CellData:
         if device.type == "cuda":  # pinned host buffers, copied asynchronously
             host = [h.pin_memory() for h in host]
             dev = [torch.empty((width, self.n_vars), device=device) for _ in range(2)]
+        # centred where the rows are densified (in the filler thread) on the CPU, on the
+        # device after the copy on CUDA: the same float32 subtraction either way
         means = None if self.means is None else self.means.to(device)
-        filled = (
-            _prefetched(self._jobs(rows, bounds), host, self._fill)
-            if prefetch
-            else _in_turn(self._jobs(rows, bounds), host, self._fill)
-        )
+        host_means = None if means is None or dev else means.numpy()
+
+        def fill(stored: _CSR | _Dense, rows: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+            out = self._fill(stored, rows, out)
+            if host_means is not None:
+                np.subtract(out.numpy(), host_means, out=out.numpy())
+            return out
+
+        jobs = self._jobs(rows, bounds)
+        filled = _prefetched(jobs, host, fill) if prefetch else _in_turn(jobs, host, fill)
         events: list[Any] = [None] * len(host)
         turn = 0
         try:
@@ -497,8 +504,8 @@ class CellData:
                     events[k] = torch.cuda.Event()
                     events[k].record()
                     batch = out
-                if means is not None:
-                    batch.sub_(means)
+                    if means is not None:
+                        batch.sub_(means)
                 yield batch
                 if events[k] is not None:  # the host buffer is free once its copy is done
                     events[k].synchronize()
