@@ -63,6 +63,33 @@ def test_a_crashed_fit_resumes_to_the_same_result(small_data, tmp_path, options)
     assert not ckpt.exists()  # removed once training ended
 
 
+def test_checkpoints_by_time(small_data, tmp_path):
+    adata, gene_sets = small_data
+    ckpt = tmp_path / "checkpoint"
+    with pytest.raises(Crash):  # seconds=0: a checkpoint at the end of every epoch
+        fit(
+            adata,
+            gene_sets,
+            crash_at=3,
+            checkpoint_dir=ckpt,
+            checkpoint_every=None,
+            checkpoint_seconds=0,
+        )
+    assert [p.name for p in ckpt.iterdir()] == ["epoch-000003"]
+    with pytest.raises(Crash):  # an hour: none yet (the first run's checkpoint stays)
+        fit(
+            adata,
+            gene_sets,
+            crash_at=5,
+            checkpoint_dir=ckpt,
+            checkpoint_every=None,
+            checkpoint_seconds=3600,
+        )
+    assert [p.name for p in ckpt.iterdir()] == ["epoch-000003"]
+    with pytest.raises(ValueError, match="give checkpoint_every or checkpoint_seconds"):
+        fit(adata, gene_sets, checkpoint_dir=ckpt, checkpoint_every=None)
+
+
 def test_a_checkpoint_of_another_run_is_ignored(small_data, tmp_path, caplog):
     adata, gene_sets = small_data
     ckpt = tmp_path / "checkpoint"

@@ -3,9 +3,9 @@
 Input ``prepared`` (prepared-data contract). Params: ``options`` (the model's options,
 see :mod:`iae_pipeline.ae_adapter`), ``seed``, ``setup``. Outputs: ``factors`` (factor
 contract h5ad) and ``model`` (a directory written by ``InterpretableAutoencoder.save``),
-both renamed into place only once complete. The training state is checkpointed after every
-epoch in ``checkpoint/`` beside them (not an output): a rerun after a crash or a cluster
-time limit resumes from it; training removes it when done.
+both renamed into place only once complete. The training state is checkpointed every 10
+minutes (at an epoch's end) in ``checkpoint/`` beside them (not an output): a rerun after a
+crash or a cluster time limit resumes from it; training removes it when done.
 """
 
 from pathlib import Path

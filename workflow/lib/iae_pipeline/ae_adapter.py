@@ -55,16 +55,25 @@ def fit_autoencoder(
     setup: str = "",
     progress: bool = True,
     checkpoint_dir: str | Path | None = None,
+    checkpoint_seconds: float = 600.0,
 ) -> tuple[InterpretableAutoencoder, ad.AnnData]:
     """Train on prepared data; return the model and its factor-contract AnnData. With
-    ``checkpoint_dir`` the fit saves its state there after every epoch and a rerun
+    ``checkpoint_dir`` the fit saves its state there after the first epoch that ends
+    ``checkpoint_seconds`` after the last save (as the f-scLVM fit does) and a rerun
     resumes from it (the estimator removes it when training ends)."""
     validate_prepared(prepared)
     arch, train = split_options(options)
     ae = InterpretableAutoencoder(prepared, **arch, seed=seed)
     log.info("%r", ae)
     t0 = time.perf_counter()
-    ae.train(**train, seed=seed, progress=progress, checkpoint_dir=checkpoint_dir)
+    ae.train(
+        **train,
+        seed=seed,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=None,
+        checkpoint_seconds=checkpoint_seconds,
+    )
     seconds = time.perf_counter() - t0
     log.info(
         "trained in %.1f s; final loss %.5g; %d of %d factors active",

@@ -18,8 +18,9 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,33 @@ def array_digest(values: np.ndarray | None) -> str:
 
 @dataclass
 class Checkpointer:
-    """Writes and finds checkpoints in ``directory`` every ``every`` epochs."""
+    """Writes and finds checkpoints in ``directory``: after every ``every`` epochs, or
+    after the first epoch that ends ``seconds`` or more after the last checkpoint (either
+    may be None)."""
 
     directory: Path
-    every: int = 1
+    every: int | None = 1
+    seconds: float | None = None
+    last: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
-        if self.every < 1:
-            raise ValueError(f"checkpoint_every must be >= 1, got {self.every}")
+        if self.every is not None and self.every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1 or None, got {self.every}")
+        if self.seconds is not None and not self.seconds >= 0:
+            raise ValueError(f"checkpoint_seconds must be >= 0 or None, got {self.seconds}")
+        if self.every is None and self.seconds is None:
+            raise ValueError("give checkpoint_every or checkpoint_seconds (or no checkpoint_dir)")
+
+    def due(self, epoch: int) -> bool:
+        """Whether to save after ``epoch`` epochs (and if so, restart the clock)."""
+        now = time.monotonic()
+        if (self.every and epoch % self.every == 0) or (
+            self.seconds is not None and now - self.last >= self.seconds
+        ):
+            self.last = now
+            return True
+        return False
 
     def _saved(self) -> list[Path]:
         if not self.directory.is_dir():

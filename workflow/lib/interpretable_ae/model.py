@@ -277,7 +277,8 @@ class InterpretableAutoencoder:
         progress: bool = True,
         on_epoch_end: Callable[[int], None] | None = None,
         checkpoint_dir: str | Path | None = None,
-        checkpoint_every: int = 1,
+        checkpoint_every: int | None = 1,
+        checkpoint_seconds: float | None = None,
         **options: Any,
     ) -> InterpretableAutoencoder:
         """Fit by stochastic proximal gradient on the model's AnnData; returns ``self``.
@@ -292,9 +293,10 @@ class InterpretableAutoencoder:
         takes the sign of :func:`.signs.factor_signs` (exact: the decoder column and the
         encoder's output unit flip together). ``on_epoch_end(epoch)`` is called after each
         epoch, outside the timing. With ``checkpoint_dir``, the training state is saved
-        there every ``checkpoint_every`` epochs, a rerun resumes from it (bit-identical to
-        an uninterrupted run) and it is removed when training ends. The AnnData is not
-        modified: see :meth:`write_results`.
+        there every ``checkpoint_every`` epochs or, with ``checkpoint_seconds``, after the
+        first epoch that ends that long after the last save; a rerun resumes from it
+        (bit-identical to an uninterrupted run) and it is removed when training ends. The
+        AnnData is not modified: see :meth:`write_results`.
         """
         if self.adata is None:
             raise ValueError("this model has no training data; load it with an AnnData")
@@ -302,9 +304,9 @@ class InterpretableAutoencoder:
             config = training_config(**({"seed": self.seed} | options))
         elif options:
             raise ValueError("pass either a TrainConfig or keyword options, not both")
-        checkpoint = (
-            None if checkpoint_dir is None else Checkpointer(checkpoint_dir, checkpoint_every)
-        )
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = Checkpointer(checkpoint_dir, checkpoint_every, checkpoint_seconds)
         data = self._data(self.adata, centred=False)
         stats = data.statistics()
         self.gene_means = None

@@ -413,13 +413,9 @@ def _train(
                 hist.seconds[-1],
             )
         stop = val_idx.numel() > 0 and st.stale >= config.patience
-        if (
-            checkpoint is not None
-            and st.epoch % checkpoint.every == 0
-            and st.epoch < config.epochs
-            and not stop
-        ):
-            _save(checkpoint, run, model, opt, gen, st)
+        if checkpoint is not None and st.epoch < config.epochs and not stop:
+            if checkpoint.due(st.epoch):
+                _save(checkpoint, run, model, opt, gen, st)
         if stop:
             hist.stopped_early = True
             log.info("early stop after epoch %d (best %d)", epoch + 1, hist.best_epoch + 1)
