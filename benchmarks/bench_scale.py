@@ -245,36 +245,51 @@ CONTENTION_CONFIGS = (  # (threads, OpenMP environment)
 )
 
 
+def contention_run(
+    args: argparse.Namespace, threads: int, extra: dict[str, str]
+) -> tuple[float, float]:
+    """(s/epoch, CPU share of all other processes during the run) of one fresh process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
+    env |= {"OMP_NUM_THREADS": str(threads)} | extra
+    cmd = [
+        sys.executable, __file__, "--contention-worker", "--threads", str(threads),
+        "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--epochs", str(args.epochs),
+    ]  # fmt: skip
+    t0, others0, kids0 = time.perf_counter(), busy_others(), children_cpu()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    mine = children_cpu() - kids0
+    others = max(0.0, busy_others() - others0 - mine) / wall / (os.cpu_count() or 1)
+    if out.returncode:
+        sys.exit(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])["seconds_per_epoch"], others
+
+
 def contention(args: argparse.Namespace) -> None:
+    """Each setting quiet and beside ``yes``; a run during which other processes (besides
+    ``yes``) took more than 5 % of the machine is repeated, up to ``--tries`` times, and
+    the least disturbed run is kept."""
     rows: dict[tuple[int, str, bool], tuple[float, float]] = {}
+    n_cpu = os.cpu_count() or 1
     for busy in (False, True):
+        allowed = 0.05 + (1.0 / n_cpu if busy else 0.0)  # yes takes one core
         hog = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if busy else None
         try:
             for threads, extra in CONTENTION_CONFIGS:
                 name = " ".join(f"{k}={v}" for k, v in extra.items()) or "default"
-                env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
-                env |= {"OMP_NUM_THREADS": str(threads)} | extra
-                cmd = [
-                    sys.executable, __file__, "--contention-worker", "--threads", str(threads),
-                    "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-                    "--epochs", str(args.epochs),
-                ]  # fmt: skip
-                t0, others0, kids0 = time.perf_counter(), busy_others(), children_cpu()
-                out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-                wall = time.perf_counter() - t0
-                mine = children_cpu() - kids0
-                # other processes' share of the machine during the run (the hog counts)
-                others = max(0.0, busy_others() - others0 - mine) / wall / (os.cpu_count() or 1)
-                if out.returncode:
-                    sys.exit(out.stderr[-3000:])
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                rows[(threads, name, busy)] = (r["seconds_per_epoch"], others)
-                print(
-                    f"{threads} thread(s), {name}, {'busy' if busy else 'quiet'}: "
-                    f"{r['seconds_per_epoch']:.3f} s/epoch; others used {100 * others:.0f} % "
-                    "of the machine",
-                    flush=True,
-                )
+                best = None
+                for attempt in range(args.tries):
+                    seconds, others = contention_run(args, threads, extra)
+                    print(
+                        f"{threads} thread(s), {name}, {'busy' if busy else 'quiet'}, try "
+                        f"{attempt + 1}: {seconds:.3f} s/epoch; others {100 * others:.0f} %",
+                        flush=True,
+                    )
+                    if best is None or others < best[1]:
+                        best = (seconds, others)
+                    if others <= allowed:
+                        break
+                rows[(threads, name, busy)] = best
         finally:
             if hog is not None:
                 hog.kill()
@@ -283,7 +298,7 @@ def contention(args: argparse.Namespace) -> None:
     print(
         f"\n3,000 cells x 800 genes x 100 sets, batch {args.batch_size}, lr {args.lr}, "
         f"{args.epochs} epochs (median s/epoch after the first); 'others': CPU share of all "
-        "other processes during the run (a quiet run: ~0 %; beside yes: ~50 %)"
+        "other processes during the run (quiet: ~0 %; beside yes: ~50 %)"
     )
     print(
         f"{'threads':>7} {'OpenMP':>22} {'quiet':>7} {'others':>7} {'busy':>7} {'others':>7} "
@@ -311,6 +326,7 @@ def main() -> None:
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "out" / "scale")
     p.add_argument("--contention", action="store_true")
+    p.add_argument("--tries", type=int, default=6, help="contention: reruns of a disturbed run")
     p.add_argument("--worker", type=Path, dest="path", help=argparse.SUPPRESS)
     p.add_argument("--contention-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
