@@ -12,7 +12,7 @@ import yaml
 from iae_pipeline.ae_adapter import fit_autoencoder, option_names, split_options
 from iae_pipeline.contract import validate_factor_anndata
 from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, build_mask
-from interpretable_ae.training import DECODER_SOLVES, LR_DECAYS, TrainConfig
+from interpretable_ae.training import DECODER_SOLVES, LR_DECAYS, PRECISIONS, TrainConfig
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -34,6 +34,7 @@ def test_the_schema_enums_and_bounds_agree_with_the_training_options():
     props = schema_options()
     assert props["lr_decay"]["enum"] == list(LR_DECAYS)
     assert props["decoder_solve"]["enum"] == list(DECODER_SOLVES)
+    assert props["precision"]["enum"] == list(PRECISIONS)
     for name in TrainConfig.option_names():
         spec = props.get(name, {})
         for bound, refused in (("minimum", -1e-9), ("exclusiveMinimum", 0.0)):
@@ -53,12 +54,15 @@ def test_options_split_and_unknown_ones_are_named():
         split_options({"epoch": 3})
 
 
-def test_a_fit_gives_the_factor_contract(small_data):
+def test_a_fit_gives_the_factor_contract(small_data, tmp_path):
     adata, gene_sets = small_data
     mask, terms = build_mask(adata.var_names, gene_sets)
     adata.varm[MASK_KEY], adata.uns[TERMS_KEY] = mask, np.asarray(terms, dtype=object)
     options = {"hidden": [16], "epochs": 2, "batch_size": 32, "n_dense": 1}
-    ae, factors = fit_autoencoder(adata, options, seed=0, setup="ae", progress=False)
+    ae, factors = fit_autoencoder(
+        adata, options, seed=0, setup="ae", progress=False, checkpoint_dir=tmp_path / "ckpt"
+    )
+    assert not (tmp_path / "ckpt").exists()  # checkpoints go once the fit is done
     validate_factor_anndata(factors)
     assert list(factors.var_names) == [*terms, "dense_0"]
     run = factors.uns["run"]

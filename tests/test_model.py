@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import ast
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.linear_model import LogisticRegression
 
 from interpretable_ae import InterpretableAutoencoder
+from interpretable_ae import data as data_module
 from interpretable_ae.genesets import build_mask
-from interpretable_ae.model import KEY
+from interpretable_ae.model import KEY, factor_signs
+from interpretable_ae.module import flip_factors_, objective
+from interpretable_ae.prox import decoder_penalty, l1_weights
 from interpretable_ae.simulate import simulate_counts
 
 FAST = {"epochs": 3, "batch_size": 32, "progress": False}
@@ -169,16 +175,17 @@ def test_load_and_latents_treat_gene_order_and_missing_genes_alike(small_data, t
     np.testing.assert_allclose(loaded.get_latent_representation(), z, rtol=1e-5, atol=1e-5)
 
     dropped = adata[:, 5:].copy()
-    with pytest.warns(UserWarning, match="5 of the model's 120 genes are missing"):
+    missing = "5 of the model's 120 genes are missing .* set to their training mean"
+    with pytest.warns(UserWarning, match=missing):
         z_missing = ae.get_latent_representation(dropped)
-    with pytest.warns(UserWarning, match="5 of the model's 120 genes are missing"):
+    with pytest.warns(UserWarning, match=missing):
         loaded = InterpretableAutoencoder.load(tmp_path / "m", dropped)
-    with pytest.warns(UserWarning, match="5 of the model's 120 genes are missing"):
+    with pytest.warns(UserWarning, match=missing):
         np.testing.assert_array_equal(loaded.get_latent_representation(), z_missing)
-    zero_filled = adata.copy()
-    zero_filled.X[:, :5] = 0
+    mean_filled = adata.copy()  # a missing gene counts as its training mean (0 once centred)
+    mean_filled.X[:, :5] = ae.gene_means[:5]
     np.testing.assert_allclose(
-        z_missing, ae.get_latent_representation(zero_filled), rtol=1e-5, atol=1e-5
+        z_missing, ae.get_latent_representation(mean_filled), rtol=1e-5, atol=1e-5
     )
     duplicated = adata[:, ::-1].copy()
     duplicated.var_names = [*duplicated.var_names[:-1], duplicated.var_names[0]]
@@ -300,3 +307,105 @@ def test_trains_on_cuda_and_saves_for_cpu(small_data, tmp_path):
     np.testing.assert_allclose(
         back.get_latent_representation(), ae.get_latent_representation(), atol=1e-4
     )
+
+
+# ------------------------------------------------------------------ centring and storage
+def test_centring_is_on_by_default_stored_and_used_on_new_data(small_data, caplog):
+    adata, gene_sets = small_data
+    ae = make(adata, gene_sets).train(**FAST)
+    assert ae.params()["center"] is True
+    np.testing.assert_allclose(ae.gene_means, adata.X.mean(axis=0), rtol=1e-5, atol=1e-6)
+    # new cells are centred with the training means, not with their own
+    z = ae.get_latent_representation()
+    np.testing.assert_allclose(ae.get_latent_representation(adata[:40].copy()), z[:40], atol=1e-6)
+    # training on raw data with centring = training on centred data; centring centred data
+    # changes nothing (bit for bit) and says so
+    centred = adata.copy()
+    centred.X = adata.X - ae.gene_means
+    with caplog.at_level(logging.INFO, logger="interpretable_ae.model"):
+        again = make(centred, gene_sets).train(**FAST)
+    assert "the data look centred already" in caplog.text
+    plain = make(centred, gene_sets, center=False).train(**FAST)
+    for other in (again, plain):
+        assert torch.equal(other.module.decoder_weight, ae.module.decoder_weight)
+    assert (again.gene_means == 0).all() and plain.gene_means is None
+    uncentred = make(adata, gene_sets, center=False).train(**FAST)
+    assert not torch.equal(uncentred.module.decoder_weight, ae.module.decoder_weight)
+
+
+def test_dense_sparse_and_backed_data_train_to_identical_models(small_data, tmp_path, monkeypatch):
+    adata, gene_sets = small_data
+    monkeypatch.setattr(data_module, "WINDOW_BYTES", 5000)  # backed: windows of a few batches
+    options = FAST | {"decoder_solve": "doubling", "val_fraction": 0.2, "seed": 2}
+    sparse = adata.copy()
+    sparse.X = sp.csr_matrix(adata.X)
+    sparse.write_h5ad(tmp_path / "cells.h5ad")
+    backed = ad.read_h5ad(tmp_path / "cells.h5ad", backed="r")
+    fits = [make(a, gene_sets).train(**options) for a in (adata, sparse, backed)]
+    for fit in fits[1:]:
+        assert torch.equal(fit.module.decoder_weight, fits[0].module.decoder_weight)
+        assert fit.history.drop(columns="seconds").equals(fits[0].history.drop(columns="seconds"))
+        np.testing.assert_array_equal(
+            fit.get_latent_representation(), fits[0].get_latent_representation()
+        )
+        np.testing.assert_array_equal(fit.gene_means, fits[0].gene_means)
+
+
+def test_nan_in_sparse_data_is_refused(small_data):
+    adata, gene_sets = small_data
+    adata.X = sp.csr_matrix(adata.X)
+    adata.X.data[5] = np.nan
+    with pytest.raises(ValueError, match="1 NaN/Inf value.*in 1 cell"):
+        make(adata, gene_sets)
+
+
+# ------------------------------------------------------------------ factor signs
+def test_flipping_a_factor_changes_neither_reconstruction_nor_penalty(small_data):
+    adata, gene_sets = small_data
+    ae = make(adata, gene_sets).train(**FAST)
+    module = ae.module.eval()
+    x = torch.from_numpy(adata.X - ae.gene_means)
+    weights = l1_weights(torch.from_numpy(ae.annotation.toarray()), 2, 1, 0.93, 0.0)
+    z, recon = module(x)
+    before = objective(x, z, recon, 0.1)[0] + decoder_penalty(module.decoder_weight, weights, 0.57)
+    signs = torch.tensor([1.0, -1.0] * 5 + [-1.0])
+    flip_factors_(module, signs)
+    z2, recon2 = module(x)
+    assert torch.equal(recon2, recon) and torch.equal(z2, z * signs)
+    after = objective(x, z2, recon2, 0.1)[0] + decoder_penalty(module.decoder_weight, weights, 0.57)
+    assert float(after.detach()) == float(before.detach())
+
+
+def factor_simulation(seed: int = 0) -> tuple[ad.AnnData, dict[str, list[str]]]:
+    """500 cells = 6 non-negative factors on disjoint sets of 15 genes (positive weights),
+    30 genes of noise only: every factor is identifiable, up to its sign."""
+    rng = np.random.default_rng(seed)
+    n, k, per = 500, 6, 15
+    n_genes = k * per + 30
+    truth = np.zeros((n_genes, k))
+    for j in range(k):
+        truth[j * per : (j + 1) * per, j] = rng.uniform(0.5, 1.5, per)
+    x = rng.gamma(2.0, 0.5, size=(n, k)) @ truth.T + rng.normal(0, 0.3, size=(n, n_genes))
+    genes = [f"G{i}" for i in range(n_genes)]
+    sets = {f"SET_{j}": genes[j * per : (j + 1) * per] for j in range(k)}
+    return ad.AnnData(x.astype(np.float32), var=pd.DataFrame(index=genes)), sets
+
+
+def test_a_higher_latent_means_higher_expression_of_the_terms_genes():
+    adata, gene_sets = factor_simulation()
+    ae = InterpretableAutoencoder(adata, gene_sets, hidden=(32, 32), seed=0)
+    ae.train(epochs=60, batch_size=50, lr=2e-3, progress=False)
+    assert (factor_signs(ae.decoder_weights, ae.annotation) == 1).all()  # the rule applied
+    z = ae.get_latent_representation()
+
+    def correlations(latents: np.ndarray) -> np.ndarray:
+        return np.array(
+            [
+                np.corrcoef(latents[:, k], adata[:, gene_sets[t]].X.mean(axis=1))[0, 1]
+                for k, t in enumerate(ae.terms)
+            ]
+        )
+
+    assert ae.active.all()
+    assert correlations(z).min() > 0.9  # each factor tracks its genes, with the right sign
+    assert correlations(-z).max() < -0.9  # (the other sign is as good a fit: the rule decides)

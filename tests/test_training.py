@@ -108,3 +108,24 @@ def test_head_solves_use_a_seeded_subset_of_the_cells(monkeypatch, solve_data):
     assert not torch.equal(subset, everyone)  # and is not all cells
     assert torch.equal(everyone, fit(161)[0])  # a limit >= the cells means all of them
     assert subset_loss < fit(60, "none")[1]  # solving on the subset still helps
+
+
+def test_bfloat16_autocast_keeps_float32_weights_and_is_seeded(solve_data):
+    x, weights = solve_data
+
+    def fit(precision: str) -> tuple[LinearDecoderAE, float]:
+        torch.manual_seed(0)
+        model = LinearDecoderAE(120, 8, hidden=(32, 32))
+        config = TrainConfig(epochs=4, batch_size=16, lr=2e-3, precision=precision)
+        train_model(model, x, weights, config, progress=False)
+        return model, evaluate(model, x, 0.1)[0]
+
+    low, low_loss = fit("bfloat16")
+    again, _ = fit("bfloat16")
+    full, full_loss = fit("float32")
+    assert all(p.dtype == torch.float32 for p in low.parameters())
+    assert torch.equal(low.decoder_weight, again.decoder_weight)
+    assert not torch.equal(low.decoder_weight, full.decoder_weight)  # the products are bf16
+    assert low_loss == pytest.approx(full_loss, rel=0.05)
+    with pytest.raises(ValueError, match="precision='half'"):
+        TrainConfig(precision="half")

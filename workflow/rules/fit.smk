@@ -4,6 +4,9 @@
 # Snakemake's benchmark files give Table 1.
 
 
+# The autoencoder checkpoints its training state every 10 minutes (at an epoch's end) in
+# checkpoint/ beside its outputs (not an output itself): a rerun after a crash or a time
+# limit resumes there; a checkpoint of other options or data is ignored; removed when done.
 rule fit_autoencoder:
     input:
         prepared="results/{dataset}/prepared.h5ad",

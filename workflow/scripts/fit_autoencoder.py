@@ -3,8 +3,12 @@
 Input ``prepared`` (prepared-data contract). Params: ``options`` (the model's options,
 see :mod:`iae_pipeline.ae_adapter`), ``seed``, ``setup``. Outputs: ``factors`` (factor
 contract h5ad) and ``model`` (a directory written by ``InterpretableAutoencoder.save``),
-both renamed into place only once complete.
+both renamed into place only once complete. The training state is checkpointed every 10
+minutes (at an epoch's end) in ``checkpoint/`` beside them (not an output): a rerun after a
+crash or a cluster time limit resumes from it; training removes it when done.
 """
+
+from pathlib import Path
 
 import torch
 
@@ -23,7 +27,11 @@ def main(smk) -> None:
     torch.set_num_threads(int(smk.threads))
     prepared = read_prepared(smk.input.prepared)
     ae, factors = fit_autoencoder(
-        prepared, dict(smk.params.options), seed=int(smk.params.seed), setup=smk.params.setup
+        prepared,
+        dict(smk.params.options),
+        seed=int(smk.params.seed),
+        setup=smk.params.setup,
+        checkpoint_dir=Path(smk.output.model).parent / "checkpoint",
     )
     with staged(smk.output.model) as tmp_model:
         ae.save(tmp_model)

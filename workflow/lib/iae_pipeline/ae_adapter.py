@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -53,14 +54,26 @@ def fit_autoencoder(
     seed: int,
     setup: str = "",
     progress: bool = True,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_seconds: float = 600.0,
 ) -> tuple[InterpretableAutoencoder, ad.AnnData]:
-    """Train on prepared data; return the model and its factor-contract AnnData."""
+    """Train on prepared data; return the model and its factor-contract AnnData. With
+    ``checkpoint_dir`` the fit saves its state there after the first epoch that ends
+    ``checkpoint_seconds`` after the last save (as the f-scLVM fit does) and a rerun
+    resumes from it (the estimator removes it when training ends)."""
     validate_prepared(prepared)
     arch, train = split_options(options)
     ae = InterpretableAutoencoder(prepared, **arch, seed=seed)
     log.info("%r", ae)
     t0 = time.perf_counter()
-    ae.train(**train, seed=seed, progress=progress)
+    ae.train(
+        **train,
+        seed=seed,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=None,
+        checkpoint_seconds=checkpoint_seconds,
+    )
     seconds = time.perf_counter() - t0
     log.info(
         "trained in %.1f s; final loss %.5g; %d of %d factors active",

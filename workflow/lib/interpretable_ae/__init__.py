@@ -6,7 +6,9 @@ proximal gradient. Modules, one job each:
 - :mod:`.model`: the estimator, :class:`InterpretableAutoencoder` (AnnData in and out);
 - :mod:`.module`: the torch network; :mod:`.prox`: the proximal operators;
 - :mod:`.training`: the training loop and its options; :mod:`.head_solve`: exact solves
-  of the linear head (optional);
+  of the linear head (optional); :mod:`.checkpoint`: resumable training;
+- :mod:`.data`: cells streamed batch by batch from dense, sparse or on-disk data;
+- :mod:`.signs`: the factor sign rule (numpy only);
 - :mod:`.genesets`: GMT files and the genes x terms mask; :mod:`.simulate`: planted
   gene-set activity with a known truth.
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .module import LinearDecoderAE
-from .prox import DecoderProx, group_soft_threshold_
+from .prox import DecoderProx
 
 
 @dataclass
@@ -86,30 +86,37 @@ def solve_decoder_(
     prox = DecoderProx(weights, 0.0, step)
     group = step * torch.as_tensor(group_weights, dtype=w.dtype, device=w.device)
     has_group = bool((group > 0).any())
+    norms = b.new_empty((1, k))
 
-    def prox_(v: torch.Tensor) -> torch.Tensor:
+    def prox_(v: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
         prox(v)
-        if has_group:
-            group_soft_threshold_(v[:, :k], group)
+        if has_group:  # group_soft_threshold_ on the factor columns, into scratch buffers
+            vk = v[:, :k]
+            torch.sum(torch.mul(vk, vk, out=scratch[:, :k]), dim=0, keepdim=True, out=norms)
+            norms.sqrt_()
+            scale = norms.clamp_(min=torch.finfo(v.dtype).tiny).reciprocal_().mul_(group)
+            vk.mul_(scale.neg_().add_(1.0).clamp_(min=0.0))
         return v
 
-    x_prev = b.clone()
-    y = b.clone()
+    # every iterate in preallocated buffers: the loop allocates nothing of W's size
+    x_prev, x, y = b.clone(), torch.empty_like(b), b.clone()
+    delta, scratch = torch.empty_like(b), torch.empty_like(b)
     t = 1.0
     it = 0
     for it in range(1, max_iter + 1):
         # gradient step at the extrapolated point: y - step * 2 (y G - cross)
-        x = torch.addmm(y, y, stats.gram, alpha=-2.0 * step).add_(stats.cross, alpha=2.0 * step)
-        prox_(x)
-        delta = x - x_prev
-        moved = float(delta.norm())
+        torch.addmm(y, y, stats.gram, alpha=-2.0 * step, out=x).add_(stats.cross, alpha=2.0 * step)
+        prox_(x, scratch)
+        torch.sub(x, x_prev, out=delta)
+        moved = float(torch.linalg.vector_norm(delta))
         # restart the momentum when it points uphill (O'Donoghue & Candès 2015)
-        if float((delta * (y - x)).sum()) > 0:
+        uphill = torch.sub(y, x, out=scratch).view(-1).dot(delta.view(-1))
+        if float(uphill) > 0:
             t = 1.0
         t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
-        y = x + delta.mul_((t - 1.0) / t_next)
-        x_prev, t = x, t_next
-        if moved <= tol * max(float(x.norm()), 1e-12):
+        torch.add(x, delta, alpha=(t - 1.0) / t_next, out=y)
+        x_prev, x, t = x, x_prev, t_next  # x_prev holds the new iterate; x's buffer is free
+        if moved <= tol * max(float(torch.linalg.vector_norm(x_prev)), 1e-12):
             break
     w.copy_(x_prev[:, :k])
     if covariate_weight is not None:

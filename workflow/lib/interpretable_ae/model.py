@@ -8,6 +8,14 @@
 >>> ae.write_results(adata, key_added="iae")       # obsm / varm / uns, on request
 >>> ae.save("model/"); InterpretableAutoencoder.load("model/", adata)
 
+The data may be dense, scipy sparse or an on-disk (backed) AnnData: they are streamed
+batch by batch (:mod:`.data`), never densified whole. By default (``center=True``) every
+gene is centred with its mean over the training cells, as the authors' notebooks centre
+``adata.X`` before training; the means are stored with the model and used on new data.
+After training each factor's sign is fixed by :func:`.signs.factor_signs` (a higher
+latent value means higher expression of the factor's genes). ``train(checkpoint_dir=...)``
+makes a long fit resumable (:mod:`.checkpoint`).
+
 Training never writes into the user's AnnData; :meth:`InterpretableAutoencoder.write_results`
 does, under a key of the caller's choice, so that two models can share one AnnData.
 :meth:`InterpretableAutoencoder.to_anndata` returns the results as an AnnData of their own
@@ -30,13 +38,19 @@ import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file, save_file
 
+from .checkpoint import Checkpointer, array_digest
+from .data import CHUNK_ROWS, CellData
 from .genesets import MASK_KEY, TERMS_KEY, build_mask
-from .module import LinearDecoderAE
+from .module import LinearDecoderAE, flip_factors_
 from .prox import l1_weights
+from .signs import factor_signs
 from .training import TrainConfig, TrainHistory, evaluate, train_model
+
+__all__ = ["InterpretableAutoencoder", "factor_signs", "training_config"]
 
 KEY = "interpretable_ae"  # the default key_added of write_results
 KINDS = ("annotated", "sparse", "dense")
+MEANS_KEY = "gene_means"  # the centring means, beside the network in WEIGHTS_FILE
 WEIGHTS_FILE, ANNOTATION_FILE, CONFIG_FILE = (
     "model.safetensors",
     "annotation.safetensors",
@@ -52,27 +66,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def expression_matrix(adata: ad.AnnData, layer: str | None = None) -> np.ndarray:
-    """Dense float32 cells x genes from ``X`` or a layer; rejects empty data and NaN/Inf."""
-    where = "X" if layer is None else f"layers['{layer}']"
+def expression(adata: ad.AnnData, layer: str | None = None) -> tuple[Any, str]:
+    """``(matrix, name)`` of ``X`` or a layer (dense, sparse or backed; not densified);
+    rejects empty data and a missing layer."""
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(
             f"the AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes); "
             "pass data with at least a few cells and genes"
         )
-    if layer is not None and layer not in adata.layers:
+    if layer is None:
+        return adata.X, "X"
+    if layer not in adata.layers:
         raise ValueError(f"layer '{layer}' not in the AnnData (layers: {list(adata.layers)})")
-    mat = adata.X if layer is None else adata.layers[layer]
-    mat = mat.toarray() if sp.issparse(mat) else np.asarray(mat)
-    mat = np.ascontiguousarray(mat, dtype=np.float32)
-    bad = ~np.isfinite(mat)
-    if bad.any():
-        rows = np.flatnonzero(bad.any(axis=1))
-        raise ValueError(
-            f"{where} has {int(bad.sum())} NaN/Inf value(s) in {rows.size} cell(s) (first: "
-            f"'{adata.obs_names[rows[0]]}'); remove those cells or impute before training"
-        )
-    return mat
+    return adata.layers[layer], f"layers['{layer}']"
 
 
 def covariate_design(
@@ -155,7 +161,9 @@ class InterpretableAutoencoder:
     come from ``gene_sets`` (``{term: genes}``), a ``mask`` (genes x terms, with
     ``terms``; a DataFrame carries both), or ``adata.varm['geneset_mask']`` with
     ``adata.uns['geneset_terms']``. ``covariates`` are obs keys modelled by the linear
-    term X Φᵀ (eq. 2). ``adata`` is kept as the training data and never modified.
+    term X Φᵀ (eq. 2). ``center`` subtracts each gene's mean over the training cells
+    from every cell (input and reconstruction target; stored and applied to new data).
+    ``adata`` (dense, sparse or backed) is kept as the training data and never modified.
     """
 
     def __init__(
@@ -173,10 +181,15 @@ class InterpretableAutoencoder:
         min_genes: int = 1,
         max_genes: int | None = None,
         layer: str | None = None,
+        center: bool = True,
         device: str | torch.device = "auto",
         seed: int = 0,
     ) -> None:
-        expression_matrix(adata, layer)  # fail early on empty data or NaN/Inf
+        matrix, where = expression(adata, layer)
+        # fail early on NaN/Inf (one streamed pass over the stored values)
+        CellData(
+            matrix, np.arange(adata.n_vars), cell_names=adata.obs_names, where=where
+        ).statistics()
         if n_sparse < 0 or n_dense < 0:
             raise ValueError(f"n_sparse and n_dense must be >= 0, got {n_sparse}, {n_dense}")
         annotation, term_names = _mask_from(adata, gene_sets, mask, terms, min_genes, max_genes)
@@ -209,6 +222,7 @@ class InterpretableAutoencoder:
                 "hidden": [int(h) for h in hidden],
                 "dropout": float(dropout),
                 "layer": layer,
+                "center": bool(center),
             },
             covariates=cov_spec,
             device=device,
@@ -252,6 +266,7 @@ class InterpretableAutoencoder:
         self._history = TrainHistory()
         self.final_loss = float("nan")
         self.adata: ad.AnnData | None = None
+        self.gene_means: np.ndarray | None = None  # set by training when centring
 
     # ------------------------------------------------------------------ training
     def train(
@@ -261,6 +276,9 @@ class InterpretableAutoencoder:
         *,
         progress: bool = True,
         on_epoch_end: Callable[[int], None] | None = None,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int | None = 1,
+        checkpoint_seconds: float | None = None,
         **options: Any,
     ) -> InterpretableAutoencoder:
         """Fit by stochastic proximal gradient on the model's AnnData; returns ``self``.
@@ -269,10 +287,16 @@ class InterpretableAutoencoder:
         lr, lambda0..lambda3, val_fraction, patience, seed, warmup_epochs, lr_decay,
         decoder_solve), with its defaults (the paper's: lr 1e-3, batch 62, λ0 0.1, λ1 0.93,
         λ3 0.57) and checks; ``seed`` defaults to the model's. Or pass a ready
-        ``TrainConfig``. Loss = mean over cells of ``||y - ŷ||²`` + λ0 · mean ``||f(y)||²``;
-        after each Adam step the decoder gets the prox of the penalty with steps
-        ``lr * λ`` (:mod:`.prox`). ``on_epoch_end(epoch)`` is called after each epoch,
-        outside the timing. The AnnData is not modified: see :meth:`write_results`.
+        ``TrainConfig``. Loss = mean over cells of ``||y - ŷ||²`` + λ0 · mean ``||f(y)||²``
+        (``y`` centred when the model centres); after each Adam step the decoder gets the
+        prox of the penalty with steps ``lr * λ`` (:mod:`.prox`). At the end every factor
+        takes the sign of :func:`.signs.factor_signs` (exact: the decoder column and the
+        encoder's output unit flip together). ``on_epoch_end(epoch)`` is called after each
+        epoch, outside the timing. With ``checkpoint_dir``, the training state is saved
+        there every ``checkpoint_every`` epochs or, with ``checkpoint_seconds``, after the
+        first epoch that ends that long after the last save; a rerun resumes from it
+        (bit-identical to an uninterrupted run) and it is removed when training ends. The
+        AnnData is not modified: see :meth:`write_results`.
         """
         if self.adata is None:
             raise ValueError("this model has no training data; load it with an AnnData")
@@ -280,7 +304,20 @@ class InterpretableAutoencoder:
             config = training_config(**({"seed": self.seed} | options))
         elif options:
             raise ValueError("pass either a TrainConfig or keyword options, not both")
-        x = torch.from_numpy(self._aligned(self.adata)).to(self.device)
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = Checkpointer(checkpoint_dir, checkpoint_every, checkpoint_seconds)
+        data = self._data(self.adata, centred=False)
+        stats = data.statistics()
+        self.gene_means = None
+        if self.arch.get("center", False):
+            if stats.looks_centred():
+                log.info(
+                    "the data look centred already (every gene's mean is 0 within 1e-4 of "
+                    "its root mean square); centring them again changes nothing"
+                )
+            self.gene_means = stats.centring_means()
+            data = data.with_means(self.gene_means)
         cov = self._covariates(self.adata)
         weights = l1_weights(
             torch.from_numpy(self.annotation.toarray()).to(self.device),
@@ -289,10 +326,31 @@ class InterpretableAutoencoder:
             config.lambda1,
             config.lambda2,
         )
-        self._history = train_model(self.module, x, weights, config, cov, progress, on_epoch_end)
-        self.final_loss, _ = evaluate(self.module, x, config.lambda0, cov)
+        identity = {
+            "genes": list(self.genes),
+            "terms": self.terms,
+            "arch": self.arch,
+            "covariates": self.covariates,
+            "n_obs": data.n_obs,
+            "mean": array_digest(stats.mean),
+            "rms": array_digest(stats.rms),
+        }
+        self._history = train_model(
+            self.module, data, weights, config, cov, progress, on_epoch_end, checkpoint, identity
+        )
+        self._fix_signs()
+        self.final_loss, _ = evaluate(self.module, data, config.lambda0, cov)
         self.config = config
+        if checkpoint is not None:
+            checkpoint.clear()
         return self
+
+    def _fix_signs(self) -> None:
+        """Give every factor the sign of :func:`.signs.factor_signs` (exactly: see
+        :func:`.module.flip_factors_`)."""
+        flip_factors_(
+            self.module, torch.from_numpy(factor_signs(self.decoder_weights, self.annotation))
+        )
 
     @property
     def is_trained(self) -> bool:
@@ -403,23 +461,23 @@ class InterpretableAutoencoder:
         if n_missing:
             warnings.warn(
                 f"{n_missing} of the model's {len(self.genes)} genes are missing from the new "
-                "data and are set to 0",
+                "data and are set to "
+                + ("their training mean" if self.gene_means is not None else "0"),
                 stacklevel=4,
             )
         return idx
 
-    def _aligned(self, adata: ad.AnnData) -> np.ndarray:
-        """``adata``'s expression in the model's gene order; missing genes are zero.
-
-        The one way data enter the model: training, latents and loaded models alike."""
-        layer = self.arch["layer"]
+    def _data(self, adata: ad.AnnData, centred: bool = True) -> CellData:
+        """``adata``'s expression in the model's gene order, streamed batch by batch; genes
+        it lacks read as 0 and, when ``centred``, as their training mean (0 after
+        centring). The one way data enter the model: training, latents and loaded models
+        alike."""
+        matrix, where = expression(adata, self.arch["layer"])
         idx = self._gene_index(adata)
-        if (idx == np.arange(len(idx))).all() and adata.n_vars == len(idx):
-            return expression_matrix(adata, layer)
-        present = expression_matrix(adata[:, idx[idx >= 0]], layer)
-        out = np.zeros((adata.n_obs, len(self.genes)), dtype=np.float32)
-        out[:, idx >= 0] = present
-        return out
+        means = None
+        if centred and self.gene_means is not None:
+            means = np.where(idx >= 0, self.gene_means, 0.0).astype(np.float32)
+        return CellData(matrix, idx, means=means, cell_names=adata.obs_names, where=where)
 
     def _covariates(self, adata: ad.AnnData) -> torch.Tensor | None:
         if not self.covariates:
@@ -429,24 +487,31 @@ class InterpretableAutoencoder:
 
     @torch.no_grad()
     def get_latent_representation(
-        self, adata: ad.AnnData | None = None, batch_size: int = 4096
+        self, adata: ad.AnnData | None = None, batch_size: int = CHUNK_ROWS
     ) -> np.ndarray:
         """Cells x factors f(y) (eval mode) for the training data or new ``adata``,
-        whose genes may be in another order or partly missing (zero-filled, warned)."""
+        whose genes may be in another order or partly missing (warned; see :meth:`_data`);
+        centred with the training means. Streamed in chunks of ``batch_size`` cells."""
         adata = self.adata if adata is None else adata
         if adata is None:
             raise ValueError("pass an AnnData: this model was loaded without data")
-        x = torch.from_numpy(self._aligned(adata))
+        data = self._data(adata)
         self.module.eval()
-        parts = [
-            self.module.encoder(x[a : a + batch_size].to(self.device)).cpu()
-            for a in range(0, x.shape[0], batch_size)
-        ]
-        return torch.cat(parts).numpy()
+        out = np.empty((data.n_obs, len(self.factor_names)), dtype=np.float32)
+        for a, b, xb in data.chunks(size=batch_size, device=self.device):
+            if not torch.isfinite(xb).all():
+                rows = np.flatnonzero(~torch.isfinite(xb).all(dim=1).cpu().numpy())
+                raise ValueError(
+                    f"the data have NaN/Inf values (first cell: '{adata.obs_names[a + rows[0]]}'); "
+                    "remove those cells or impute"
+                )
+            out[a:b] = self.module.encoder(xb).cpu().numpy()
+        return out
 
     def params(self) -> dict[str, Any]:
         """Architecture and training hyper-parameters, flat."""
         out: dict[str, Any] = {k: v for k, v in self.arch.items() if k != "layer"}
+        out["center"] = bool(self.arch.get("center", False))
         out["hidden"] = ",".join(map(str, self.arch["hidden"]))
         out["covariates"] = ",".join(c["key"] for c in self.covariates)
         out["n_annotated"] = len(self.terms)
@@ -520,6 +585,8 @@ class InterpretableAutoencoder:
             raise ValueError(f"{path} already holds a saved model; pass overwrite=True")
         path.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
+        if self.gene_means is not None:
+            state[MEANS_KEY] = torch.from_numpy(self.gene_means)
         save_file(state, str(path / WEIGHTS_FILE))
         coo = self.annotation.tocoo()
         save_file(
@@ -531,7 +598,7 @@ class InterpretableAutoencoder:
         )
         history = {k: v for k, v in self._history.as_dict().items() if k != "seconds"}
         config = {
-            "format": 2,
+            "format": 3,
             "genes": list(self.genes),
             "terms": self.terms,
             "arch": self.arch,
@@ -568,12 +635,15 @@ class InterpretableAutoencoder:
             genes,
             config["terms"],
             annotation,
-            config["arch"],
+            {"center": False} | config["arch"],  # format 2 (no centring) or 3
             config["covariates"],
             device,
             config["seed"],
         )
-        obj.module.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(obj.device)))
+        state = load_file(str(path / WEIGHTS_FILE), device=str(obj.device))
+        means = state.pop(MEANS_KEY, None)
+        obj.gene_means = None if means is None else means.cpu().numpy()
+        obj.module.load_state_dict(state)
         obj.module.eval()
         obj.config = TrainConfig(**config["train"]) if config["train"] else None
         history = {k: v for k, v in config["history"].items() if k != "seconds"}
@@ -593,7 +663,16 @@ class InterpretableAutoencoder:
         )
 
 
-ARCHITECTURE_OPTIONS = ("n_sparse", "n_dense", "hidden", "dropout", "covariates", "layer", "device")
+ARCHITECTURE_OPTIONS = (
+    "n_sparse",
+    "n_dense",
+    "hidden",
+    "dropout",
+    "covariates",
+    "layer",
+    "center",
+    "device",
+)
 
 
 def training_config(**options: Any) -> TrainConfig:

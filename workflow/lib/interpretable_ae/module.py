@@ -78,6 +78,19 @@ class LinearDecoderAE(nn.Module):
         return z, self.decode(z, covariates)
 
 
+@torch.no_grad()
+def flip_factors_(model: LinearDecoderAE, signs: torch.Tensor) -> None:
+    """In place: multiply factor ``k`` by ``signs[k]`` (±1): decoder column ``k`` and the
+    encoder's output unit ``k`` (weight row and bias) together. ``z_k W[:, k]`` is
+    unchanged, so are the reconstruction, the latent L2 term and the decoder penalty;
+    the latents change sign exactly."""
+    signs = signs.to(device=model.decoder_weight.device, dtype=model.decoder_weight.dtype)
+    last = model.encoder[-1]
+    model.decoder_weight.mul_(signs)
+    last.weight.mul_(signs[:, None])
+    last.bias.mul_(signs)
+
+
 def objective(
     x: torch.Tensor, z: torch.Tensor, recon: torch.Tensor, lambda0: float
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,10 +1,10 @@
 """Stochastic proximal gradient training of :class:`~.module.LinearDecoderAE`.
 
-Fast by construction: the whole data set sits on the model's device once, batches are
-index-shuffled rows of it gathered into one preallocated buffer (no DataLoader, no
-per-batch numpy), the prox step is one reusable in-place operator with thresholds
-precomputed (:class:`.prox.DecoderProx`), and the full data are only
-evaluated when a validation split is requested (and once at the end).
+Batches are seeded random rows of the data, densified one at a time into a reusable
+buffer by :class:`.data.CellData` (dense, sparse or on-disk data alike; nothing holds the
+whole data densely), the prox step is one reusable in-place operator with thresholds
+precomputed (:class:`.prox.DecoderProx`), and the full data are only evaluated (streamed)
+when a validation split is requested. :mod:`.checkpoint` makes long runs resumable.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .checkpoint import Checkpointer, fingerprint, optimizer_tensors, restore_optimizer
+from .data import CHUNK_ROWS, CellData
 from .head_solve import adam_penalty_weights, solve_head_
 from .module import LinearDecoderAE, objective
 from .prox import DecoderProx
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 LR_DECAYS = ("none", "cosine")
 DECODER_SOLVES = ("none", "epoch", "doubling")
+PRECISIONS = ("float32", "bfloat16")
 SOLVE_CELLS = 2048  # a head solve uses at most this many training cells
 
 
@@ -48,6 +52,8 @@ class TrainConfig:
     still. Each solve uses the first ``SOLVE_CELLS`` (2048) training cells of the epoch's
     shuffled order (all of them if fewer), so it costs about as much as 2048 / batch_size
     training steps whatever the data size. Off by default (the paper's algorithm).
+    ``precision="bfloat16"`` runs the network's matrix products in bfloat16 (autocast;
+    the weights, Adam, the prox, the loss and every evaluation stay float32).
     """
 
     epochs: int = 50
@@ -63,6 +69,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     lr_decay: str = "none"
     decoder_solve: str = "none"
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         checks = {
@@ -74,6 +81,7 @@ class TrainConfig:
             "warmup_epochs": 0 <= self.warmup_epochs <= self.epochs,
             "lr_decay": self.lr_decay in LR_DECAYS,
             "decoder_solve": self.decoder_solve in DECODER_SOLVES,
+            "precision": self.precision in PRECISIONS,
         }
         checks |= {f"lambda{i}": getattr(self, f"lambda{i}") >= 0 for i in range(4)}
         bad = [k for k, ok in checks.items() if not ok]
@@ -83,7 +91,7 @@ class TrainConfig:
                 f"invalid training option(s) {values}: need epochs >= 1, batch_size >= 2, "
                 "lr > 0, lambdas >= 0, 0 <= val_fraction < 1, patience >= 1, "
                 f"0 <= warmup_epochs <= epochs, lr_decay in {LR_DECAYS}, "
-                f"decoder_solve in {DECODER_SOLVES}"
+                f"decoder_solve in {DECODER_SOLVES}, precision in {PRECISIONS}"
             )
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,27 +166,43 @@ def split_cells(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, t
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
+def as_cell_data(x: CellData | torch.Tensor | np.ndarray) -> CellData:
+    """``x`` as :class:`.data.CellData`: a tensor or array is taken as cells x genes."""
+    if isinstance(x, CellData):
+        return x
+    mat = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return CellData(mat, np.arange(mat.shape[1]))
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def evaluate(
     model: LinearDecoderAE,
-    x: torch.Tensor,
+    data: CellData | torch.Tensor,
     lambda0: float,
     covariates: torch.Tensor | None = None,
-    chunk: int = 4096,
+    rows: torch.Tensor | np.ndarray | None = None,
+    chunk: int = CHUNK_ROWS,
 ) -> tuple[float, float]:
-    """Eval-mode ``(loss, reconstruction)`` of :func:`.module.objective` on all of ``x``."""
+    """Eval-mode ``(loss, reconstruction)`` of :func:`.module.objective` over all cells of
+    ``data`` (or ``rows`` of them), streamed in chunks."""
+    data = as_cell_data(data)
+    device = model_device(model)
+    rows = np.arange(data.n_obs) if rows is None else np.asarray(rows)
     was_training = model.training
     model.eval()
     loss = rec = 0.0
-    for a in range(0, x.shape[0], chunk):
-        xb = x[a : a + chunk]
-        cb = None if covariates is None else covariates[a : a + chunk]
+    for a, b, xb in data.chunks(rows, chunk, device):
+        cb = None if covariates is None else covariates[torch.from_numpy(rows[a:b]).to(device)]
         z, out = model(xb, cb)
         lo, re = objective(xb, z, out, lambda0)
-        loss += float(lo) * xb.shape[0]
-        rec += float(re) * xb.shape[0]
+        loss += float(lo) * (b - a)
+        rec += float(re) * (b - a)
     model.train(was_training)
-    return loss / x.shape[0], rec / x.shape[0]
+    return loss / len(rows), rec / len(rows)
 
 
 def n_active_factors(weight: torch.Tensor) -> int:
@@ -188,14 +212,17 @@ def n_active_factors(weight: torch.Tensor) -> int:
 
 def train_model(
     model: LinearDecoderAE,
-    x: torch.Tensor,
+    data: CellData | torch.Tensor,
     l1_weights: torch.Tensor,
     config: TrainConfig,
     covariates: torch.Tensor | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
+    checkpoint: Checkpointer | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> TrainHistory:
-    """Train ``model`` in place on ``x`` (cells x genes, already on the model's device).
+    """Train ``model`` in place on ``data`` (:class:`.data.CellData`, streamed batch by
+    batch onto the model's device; a cells x genes tensor is accepted too).
 
     ``l1_weights`` are the elementwise L1 weights of :func:`.prox.l1_weights`. Adam on
     the smooth loss, then after every step the prox of ``lr * R``. Dropout and batch
@@ -203,30 +230,105 @@ def train_model(
     With ``config.val_fraction`` > 0, training stops after ``patience`` epochs without
     a better validation loss and the best weights are restored. ``on_epoch_end(epoch)``
     runs after each epoch, outside the timed part (e.g. to monitor a loss).
+    ``checkpoint`` writes the training state every few epochs and resumes from the newest
+    one of the same run (``config``, the initial weights and ``identity``, e.g. the data's
+    statistics): the result is bit-identical to an uninterrupted run.
     """
-    device = x.device
+    data = as_cell_data(data)
+    device = model_device(model)
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(config.seed)
-        return _train(model, x, l1_weights, config, covariates, progress, on_epoch_end)
+        run = ""
+        if checkpoint is not None:
+            initial = {f"model.{k}": v for k, v in model.state_dict().items()}
+            run = fingerprint({"config": config.as_dict(), **(identity or {})}, initial)
+        return _train(
+            model, data, l1_weights, config, covariates, progress, on_epoch_end, checkpoint, run
+        )
+
+
+@dataclass
+class _State:
+    """What changes from epoch to epoch besides the model and the optimiser."""
+
+    epoch: int = 0  # epochs done
+    step: int = 0
+    best_loss: float = math.inf
+    stale: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    history: TrainHistory = field(default_factory=TrainHistory)
+
+
+def _save(
+    checkpoint: Checkpointer,
+    run: str,
+    model: LinearDecoderAE,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    st: _State,
+) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt_tensors, opt_meta = optimizer_tensors(opt)
+    tensors |= opt_tensors
+    tensors["rng.batches"] = gen.get_state()
+    tensors["rng.cpu"] = torch.get_rng_state()
+    device = model_device(model)
+    if device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    if st.best_state is not None:
+        tensors |= {f"best.{k}": v for k, v in st.best_state.items()}
+    meta = {
+        "step": st.step,
+        "best_loss": st.best_loss if math.isfinite(st.best_loss) else None,
+        "stale": st.stale,
+        "history": st.history.as_dict(),
+        "optimizer": opt_meta,
+    }
+    checkpoint.save(run, st.epoch, meta, tensors)
+
+
+def _restore(
+    loaded: tuple[dict[str, Any], dict[str, torch.Tensor]],
+    model: LinearDecoderAE,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+) -> _State:
+    meta, tensors = loaded
+    device = model_device(model)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    restore_optimizer(opt, tensors, meta["optimizer"])
+    gen.set_state(tensors["rng.batches"])
+    torch.set_rng_state(tensors["rng.cpu"])
+    if device.type == "cuda" and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    best = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
+    best_loss = meta["best_loss"]
+    return _State(
+        epoch=int(meta["epoch"]),
+        step=int(meta["step"]),
+        best_loss=math.inf if best_loss is None else float(best_loss),
+        stale=int(meta["stale"]),
+        best_state=best or None,
+        history=TrainHistory(**meta["history"]),
+    )
 
 
 def _train(
     model: LinearDecoderAE,
-    x: torch.Tensor,
+    data: CellData,
     l1_weights: torch.Tensor,
     config: TrainConfig,
     covariates: torch.Tensor | None,
     progress: bool,
     on_epoch_end: Callable[[int], None] | None,
+    checkpoint: Checkpointer | None,
+    run: str,
 ) -> TrainHistory:
-    device = x.device
-    train_idx, val_idx = split_cells(x.shape[0], config.val_fraction, config.seed)
+    device = model_device(model)
+    train_idx, val_idx = split_cells(data.n_obs, config.val_fraction, config.seed)
     if train_idx.numel() < 2:
         raise ValueError(f"training needs at least 2 cells, got {train_idx.numel()}")
-    train_idx, val_idx = train_idx.to(device), val_idx.to(device)
-    x_val = x.index_select(0, val_idx) if val_idx.numel() else None
-    c_val = None if covariates is None or x_val is None else covariates.index_select(0, val_idx)
     bounds = batch_bounds(train_idx.numel(), config.batch_size)
     gen = torch.Generator().manual_seed(config.seed)
 
@@ -234,65 +336,68 @@ def _train(
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, **fused)
     w = model.decoder_weight
     prox = DecoderProx(l1_weights.to(device=device, dtype=w.dtype), config.lambda3, config.lr)
-    # one preallocated batch buffer: index_select writes into it, nothing is allocated per step
-    width = max(b - a for a, b in bounds)
-    x_buf = x.new_empty((width, x.shape[1]))
-    c_buf = None if covariates is None else covariates.new_empty((width, covariates.shape[1]))
-
-    hist = TrainHistory()
-    best_loss, best_state, stale = math.inf, None, 0
+    st = _State()
+    if checkpoint is not None and (loaded := checkpoint.load(run)) is not None:
+        st = _restore(loaded, model, opt, gen)
+    hist = st.history
     every = max(1, config.epochs // 10)
     bar = tqdm(
-        range(config.epochs),
+        range(st.epoch, config.epochs),
         desc="training",
         unit="epoch",
         disable=not progress,
         file=sys.stderr,
         mininterval=5.0,
+        initial=st.epoch,
+        total=config.epochs,
     )
     solve_at = solve_steps(config, len(bounds))
+    low = config.precision == "bfloat16"
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=low)
     model.train()
-    step = 0
     for epoch in bar:
         t0 = time.perf_counter()
-        perm = train_idx[torch.randperm(train_idx.numel(), generator=gen).to(device)]
+        perm = train_idx[torch.randperm(train_idx.numel(), generator=gen)]
         total = torch.zeros((), device=device)
-        for a, b in bounds:
-            lr = learning_rate(config, step, len(bounds))
+        solve_cells = None  # the epoch's first cells, densified at the first solve
+        for (a, b), xb in zip(bounds, data.stream(perm, bounds, device), strict=True):
+            lr = learning_rate(config, st.step, len(bounds))
             if lr != prox.lr:
                 opt.param_groups[0]["lr"] = lr
                 prox.set_lr(lr)
-            idx = perm[a:b]
-            xb = torch.index_select(x, 0, idx, out=x_buf[: b - a])
-            cb = (
-                None
-                if c_buf is None
-                else torch.index_select(covariates, 0, idx, out=c_buf[: b - a])
-            )
-            z, out = model(xb, cb)
-            loss, _ = objective(xb, z, out, config.lambda0)
+            cb = None if covariates is None else covariates[perm[a:b].to(device)]
+            with autocast:
+                z, out = model(xb, cb)
+            loss, _ = objective(xb, z.float(), out.float(), config.lambda0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             prox(w.data)
             total.add_(loss.detach(), alpha=b - a)
-            step += 1
-            if step in solve_at:  # on the epoch's first cells: seeded, no extra draws
-                _solve_head(model, opt, x, perm[:SOLVE_CELLS], covariates, l1_weights, config)
+            st.step += 1
+            if st.step in solve_at:  # on the epoch's first cells: seeded, no extra draws
+                if solve_cells is None:
+                    cells = perm[:SOLVE_CELLS]
+                    solve_cells = (
+                        data.rows(cells, device),
+                        None if covariates is None else covariates[cells.to(device)],
+                    )
+                _solve_head(model, opt, *solve_cells, l1_weights, config)
         hist.train_loss.append(float(total) / train_idx.numel())
         with torch.no_grad():
             hist.n_active.append(n_active_factors(w))
-        if x_val is not None:
-            val, _ = evaluate(model, x_val, config.lambda0, c_val)
+        if val_idx.numel():
+            val, _ = evaluate(model, data, config.lambda0, covariates, val_idx.numpy())
             hist.val_loss.append(val)
-            if val < best_loss:
-                best_loss, stale, hist.best_epoch = val, 0, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if val < st.best_loss:
+                st.best_loss, st.stale, hist.best_epoch = val, 0, epoch
+                st.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
-                stale += 1
+                st.stale += 1
         else:
             hist.best_epoch = epoch
         hist.seconds.append(time.perf_counter() - t0)
+        st.epoch = epoch + 1
         if on_epoch_end is not None:
             on_epoch_end(epoch)
         bar.set_postfix(loss=f"{hist.train_loss[-1]:.4g}", active=hist.n_active[-1], refresh=False)
@@ -307,13 +412,17 @@ def _train(
                 hist.n_active[-1],
                 hist.seconds[-1],
             )
-        if x_val is not None and stale >= config.patience:
+        stop = val_idx.numel() > 0 and st.stale >= config.patience
+        if checkpoint is not None and st.epoch < config.epochs and not stop:
+            if checkpoint.due(st.epoch):
+                _save(checkpoint, run, model, opt, gen, st)
+        if stop:
             hist.stopped_early = True
             log.info("early stop after epoch %d (best %d)", epoch + 1, hist.best_epoch + 1)
             break
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if st.best_state is not None:
+        model.load_state_dict(st.best_state)
     model.eval()
     return hist
 
@@ -322,15 +431,14 @@ def _solve_head(
     model: LinearDecoderAE,
     opt: torch.optim.Adam,
     x: torch.Tensor,
-    cells: torch.Tensor,
     covariates: torch.Tensor | None,
     l1_weights: torch.Tensor,
     config: TrainConfig,
 ) -> None:
-    """The head solve of ``decoder_solve`` on the training ``cells``, with the penalty
-    weights of the objective Adam + prox minimise (:func:`.head_solve.adam_penalty_weights`).
-    Adam's state is kept: its second moments set those weights, and its first moments
-    decay within a few dozen steps."""
+    """The head solve of ``decoder_solve`` on the training cells ``x`` (dense, centred),
+    with the penalty weights of the objective Adam + prox minimise
+    (:func:`.head_solve.adam_penalty_weights`). Adam's state is kept: its second moments
+    set those weights, and its first moments decay within a few dozen steps."""
     w = model.decoder_weight
     state = opt.state[w]
     beta2 = opt.param_groups[0]["betas"][1]
@@ -344,5 +452,4 @@ def _solve_head(
         beta2,
         eps,
     )
-    cs = None if covariates is None else covariates.index_select(0, cells)
-    solve_head_(model, x.index_select(0, cells), l1, group, config.lambda0, cs)
+    solve_head_(model, x, l1, group, config.lambda0, covariates)
