@@ -510,7 +510,7 @@ def test_cli_after_a_kill_unlock_and_rerun(workflow_project):
     cmd = [sys.executable, "-m", "snakemake", "--configfile", "own.yaml", "--cores", "1"]
     proc = subprocess.Popen(cmd, cwd=workflow_project, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    log = workflow_project / "logs/pbmc/fit_autoencoder_ae.log"
+    log = workflow_project / "logs/pbmc/fit_autoencoder_ae_rep0.log"
     deadline = time.monotonic() + 300
     while not log.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -518,7 +518,7 @@ def test_cli_after_a_kill_unlock_and_rerun(workflow_project):
     time.sleep(2)
     os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its job, as a lost node would
     proc.wait(timeout=60)
-    assert not (workflow_project / "results/pbmc/ae/factors.h5ad").exists()
+    assert not (workflow_project / "results/pbmc/ae/rep0/factors.h5ad").exists()
     config["models"]["ae"]["options"]["epochs"] = 2
     write_config(workflow_project, config)
     locked = snakemake_in(workflow_project)

@@ -18,15 +18,18 @@ from helpers.script_runner import call_main  # noqa: E402
 from iae_pipeline.contract import make_factor_anndata  # noqa: E402
 from iae_pipeline.plots import (  # noqa: E402
     category_colors,
+    factor_columns,
     lookup_terms,
     plot_accuracy_bars,
     plot_group_loadings,
     plot_term_scatter,
+    read_factors_lazily,
     resolve_term,
     save_figure,
     select_terms,
+    subsample_cells,
 )
-from iae_pipeline.scoring import score_runs  # noqa: E402
+from iae_pipeline.scoring import combine_replicates, score_runs  # noqa: E402
 
 IFN = "REACTOME_INTERFERON_SIGNALING"
 BCR = "REACTOME_SIGNALING_BY_THE_B_CELL_RECEPTOR_BCR"
@@ -149,16 +152,21 @@ def test_figure1_absent_and_switched_off_terms_are_reported(tmp_path):
 
 @pytest.fixture(scope="module")
 def scores() -> pd.DataFrame:
-    runs = {
-        "ae": fake_factors("ae", 3.0, seed=1),
-        "slalom": fake_factors("slalom", 2.0, seed=2),
-        "slalom_dense": fake_factors("slalom_dense", 0.3, seed=3, n_dense=2),
-    }
-    return score_runs(runs, "demo", cv_folds=3, seed=0)
+    """Two replicates (seeds) of each model, scored as the workflow does."""
+    tables = []
+    for rep in (0, 1):
+        runs = {
+            "ae": fake_factors("ae", 3.0, seed=1 + 10 * rep),
+            "slalom": fake_factors("slalom", 2.0, seed=2 + 10 * rep),
+            "slalom_dense": fake_factors("slalom_dense", 0.3, seed=3 + 10 * rep, n_dense=2),
+        }
+        tables.append(score_runs(runs, "demo", cv_folds=3, seed=0).assign(replicate=rep))
+    return combine_replicates(tables)
 
 
 def test_scores_put_the_planted_term_on_top(scores):
-    top = scores.sort_values("rank").groupby("model").head(1).set_index("model")["term"]
+    top = scores[scores["replicate"] == 0].sort_values("rank").groupby("model").head(1)
+    top = top.set_index("model")["term"]
     assert top["ae"] == IFN and top["slalom"] == IFN
     assert top["slalom_dense"] == "dense_0"  # the dense factor took the signal
     assert scores["accuracy_train"].between(0, 1).all() and scores["auroc"].between(0, 1).all()
@@ -176,8 +184,47 @@ def test_figure2_bars(tmp_path, scores):
     assert_pdf(tmp_path / "f2.pdf")
     fig, notes = plot_accuracy_bars(scores, [IFN, "NOPE"], [*models, "gone"], labels)
     assert any("NOPE" in n for n in notes) and any("gone" in n for n in notes)
+    fig, notes = plot_accuracy_bars(scores, [IFN], models[:1], extra_notes=["left out: x."])
+    assert notes == ["left out: x."]
     fig, notes = plot_accuracy_bars(scores, "NO_SUCH_TERM", models, include_unannotated=False)
     assert any("nothing to draw" in n for n in notes)
+
+
+def test_figure2_draws_every_replicate(scores):
+    """A bar per model at the mean over replicates, one point per replicate on it."""
+    fig, _ = plot_accuracy_bars(scores, [IFN], ["ae", "slalom"], include_unannotated=False)
+    ax = fig.axes[0]
+    bars = sorted(ax.patches, key=lambda b: b.get_y())[:2]
+    points = [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
+    ifn = scores[(scores["term"] == IFN) & scores["model"].isin(["ae", "slalom"])]
+    expected = ifn.groupby("model", sort=False)["accuracy_train"].mean()
+    assert [b.get_width() for b in bars] == pytest.approx(list(expected))
+    drawn = np.concatenate([p[:, 0] for p in points])
+    assert sorted(drawn) == pytest.approx(sorted(ifn["accuracy_train"])) and len(drawn) == 4
+    single = plot_accuracy_bars(scores[scores["replicate"] == 0], [IFN], ["ae"])[0]
+    assert not any(len(c.get_offsets()) for c in single.axes[0].collections)
+
+
+def test_figure1_subsamples_large_data_and_reads_lazily(tmp_path):
+    adata = fake_factors("ae", 2.5)
+    fig, notes = plot_term_scatter(adata, [IFN, BCR], "condition", max_cells=50, seed=3)
+    assert notes == ["50 of 160 cells drawn (a random subsample, seed 3)."]
+    drawn = [c for c in fig.axes[0].collections if len(c.get_offsets())][0].get_offsets()
+    assert len(drawn) == 50
+    keep = subsample_cells(160, 50, 3)
+    assert set(map(tuple, drawn.data)) == set(map(tuple, adata[keep, [IFN, BCR]].X))
+    assert plot_term_scatter(adata, [IFN, BCR], "condition", max_cells=None)[1] == []
+    path = tmp_path / "f.h5ad"
+    adata.write_h5ad(path)
+    lazy = read_factors_lazily(path)
+    assert lazy.isbacked
+    assert np.array_equal(factor_columns(lazy, [BCR, IFN]), adata[:, [BCR, IFN]].X)
+    assert np.array_equal(factor_columns(adata, [BCR, IFN]), adata[:, [BCR, IFN]].X)
+    fig, notes = plot_group_loadings(lazy, [IFN, BCR], CELL_TYPES, "condition")
+    assert notes == []
+    (tmp_path / "bad.h5ad").write_text("no")
+    with pytest.raises(ValueError, match="bad.h5ad"):
+        read_factors_lazily(tmp_path / "bad.h5ad")
 
 
 def test_figure3_groups(tmp_path):
@@ -209,7 +256,12 @@ def test_figure_scripts(tmp_path, scores):
     call_main(
         "figure1",
         input={"factors": str(factors)},
-        params={"terms": ["INTERFERON SIGNALING", "NOPE"], "dataset": "demo", "seed": 0},
+        params={
+            "terms": ["INTERFERON SIGNALING", "NOPE"],
+            "dataset": "demo",
+            "seed": 0,
+            "max_cells": 100,
+        },
         output={k: str(v) for k, v in out1.items()},
     )
     score_file = tmp_path / "scores.tsv"
@@ -217,7 +269,11 @@ def test_figure_scripts(tmp_path, scores):
     call_main(
         "figure2",
         input={"scores": str(score_file)},
-        params={"terms": "INTERFERON", "models": ["ae", "slalom", "slalom_dense"]},
+        params={
+            "terms": "INTERFERON",
+            "models": ["ae", "slalom", "slalom_dense"],
+            "left_out": ["other"],
+        },
         output={"png": str(tmp_path / "2.png"), "pdf": str(tmp_path / "2.pdf")},
     )
     call_main(

@@ -3,7 +3,8 @@
 A small Snakefile written here uses the workflow's own rule names, so the profile's
 per-rule threads, memory, runtime and GPU settings are the ones SLURM receives; the
 checks read SLURM's own job records. A last test runs the repository's workflow on
-the tiny config through the same profile.
+the tiny config, two datasets with two replicates each, through the same profile, and
+checks in SLURM's records that its jobs ran side by side.
 
 Skips (with the reason) where the slurm-wlm/munge binaries or root are missing; CI
 installs them first with .ci/install-slurm.sh.
@@ -11,14 +12,17 @@ installs them first with .ci/install-slurm.sh.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import yaml
 import yte
 
 from helpers.slurm_cluster import SlurmCluster, slurm_cluster, unavailable_reason
@@ -39,6 +43,8 @@ LOCAL_RULES = (
     "download_dataset",
     "download_genesets",
     "download_orthologs",
+    "summarise_model",
+    "gather_scores",
     "top_terms",
     "runtime_table",
     "figure1",
@@ -127,24 +133,6 @@ def run_snakemake_on_slurm(
     ]
     return subprocess.run(
         cmd, cwd=workdir, env=_snakemake_env(env), capture_output=True, text=True, check=False
-    )
-
-
-def run_workflow_on_slurm(
-    configfiles: Sequence[Path], workdir: Path, *targets: str
-) -> subprocess.CompletedProcess[str]:
-    """Run the repository's workflow on SLURM with ``configfiles`` (default target).
-
-    The workflow's files are copied into ``workdir`` (results land there, not in the
-    repository); the cluster must already be running.
-    """
-    return run_snakemake_on_slurm(
-        copy_workflow(workdir),
-        "--configfile",
-        *(str(Path(c).resolve()) for c in configfiles),
-        *targets,
-        timeout=WORKFLOW_TIMEOUT,
-        profile=ROOT / "profiles" / "slurm",
     )
 
 
@@ -286,19 +274,89 @@ def test_failing_job_is_reported_as_failed(cluster: SlurmCluster, toy: Path):
     assert not (toy / "broken.txt").exists()
 
 
-def test_repository_workflow_on_slurm(cluster, tmp_path: Path):
-    proc = run_workflow_on_slurm(TINY_CONFIG, tmp_path)
+def fan_out_config(path: Path) -> Path:
+    """The tests' demo (config.yaml + tiny.yaml) on two datasets with 2 replicates each,
+    autoencoder only: 4 fits and 4 score jobs that can run side by side."""
+    config = yaml.safe_load(TINY_CONFIG[0].read_text())
+    for section, values in yaml.safe_load(TINY_CONFIG[1].read_text()).items():
+        config[section] = _merged(config.get(section), values)
+    config["replicates"] = 2
+    config["models"] = {"ae": config["models"]["ae"]}
+    config["figures"]["fig2"]["models"] = ["ae"]
+    second = copy.deepcopy(config["datasets"]["demo"])
+    second["simulation"]["seed"] = 1
+    config["datasets"]["demo_b"] = second
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _merged(base, override):
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
+    return override
+
+
+def _submitted(out: str) -> dict[str, str]:
+    """SLURM job id -> rule, from the executor's "submitted with SLURM jobid" lines."""
+    return {
+        job: rule for job, rule in re.findall(r"SLURM jobid (\d+) \(log: \S*?/rule_(\w+?)/", out)
+    }
+
+
+def _seconds(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp).timestamp()
+
+
+def test_datasets_and_replicates_fan_out_as_parallel_slurm_jobs(cluster, tmp_path: Path):
+    """Two datasets x two replicates: one SLURM job per fit and per replicate's scores, run
+    side by side (SLURM's own start and end times overlap); downloads, summaries, tables
+    and figures stay on the submitting node. The profile's 2 threads for the autoencoder
+    are lowered to 1 here, so that two fits fit on the test node's 2 CPUs."""
+    assert cluster.cpus >= 2, "the test node must offer 2 CPUs for jobs to run side by side"
+    config = fan_out_config(tmp_path / "fan_out.yaml")
+    (tmp_path / "work").mkdir()
+    work = copy_workflow(tmp_path / "work")
+    proc = run_snakemake_on_slurm(
+        work, "--configfile", str(config), "--set-threads", "fit_autoencoder=1",
+        timeout=WORKFLOW_TIMEOUT,
+    )  # fmt: skip
     assert proc.returncode == 0, _output(proc)
     out = proc.stdout + proc.stderr
-    assert "has been submitted with SLURM jobid" in out, _output(proc)
-    # Downloads (compute nodes may have no network) and light rules run locally.
     for rule in LOCAL_RULES:
         assert not re.search(rf"^\s*rule {rule}:", out, flags=re.MULTILINE), (
             f"rule {rule} ran as a SLURM job; list it under `localrules:` in the Snakefile"
         )
+    jobs = _submitted(out)
+    rules = sorted(jobs.values())
+    assert rules.count("fit_autoencoder") == 4 and rules.count("score") == 4, rules
+    assert not set(rules) & set(LOCAL_RULES), rules
+    spans = {}
+    for job in jobs:
+        record = cluster.job_record(job)
+        assert record["JobState"] == "COMPLETED", record
+        spans[job] = (_seconds(record["StartTime"]), _seconds(record["EndTime"]))
+    overlapping = [
+        (a, b)
+        for a in spans
+        for b in spans
+        if a < b and spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]
+    ]
+    fits = [(a, b) for a, b in overlapping if jobs[a] == jobs[b] == "fit_autoencoder"]
+    assert fits, f"no two fits ran at once: {[(jobs[j], spans[j]) for j in spans]}"
+    t0 = min(start for start, _ in spans.values())
+    print("SLURM job, rule, start and end (s from the first start):")  # shown with -rP
+    for job in sorted(spans, key=spans.get):
+        print(f"  {job} {jobs[job]} {spans[job][0] - t0:.0f}-{spans[job][1] - t0:.0f}")
+    print(f"{len(overlapping)} overlapping pair(s), {len(fits)} of two fits")
+    for dataset in ("demo", "demo_b"):
+        for rep in (0, 1):
+            assert (work / f"results/{dataset}/ae/rep{rep}/factors.h5ad").is_file()
+        summary = (work / f"results/{dataset}/ae/summary.tsv").read_text().splitlines()
+        assert summary[1].split("\t")[2] == "HALLMARK_INTERFERON_GAMMA_RESPONSE", summary[:2]
+    assert (work / "results/runtime.md").is_file()
     dry = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", *map(str, TINY_CONFIG)],
-        cwd=tmp_path,
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(config)],
+        cwd=work,
         env=_snakemake_env(),
         capture_output=True,
         text=True,

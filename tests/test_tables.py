@@ -1,4 +1,5 @@
-"""Table 1 (runtime from Snakemake benchmark files) and the top terms by decoder norm."""
+"""Table 1 (runtime from Snakemake benchmark files) and the top terms by decoder norm, over
+replicates."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ import pytest
 from helpers.script_runner import call_main
 from iae_pipeline.contract import make_factor_anndata
 from iae_pipeline.tables import (
+    RUNTIME_COLUMNS,
+    TOP_TERM_COLUMNS,
     read_benchmark,
+    read_run,
     runtime_table,
     to_html,
     to_markdown,
     top_terms,
+    top_terms_over_replicates,
 )
 
 # A job long and large enough for Snakemake to sample its memory (tiny jobs read as zeros).
@@ -57,32 +62,44 @@ def test_reads_a_real_snakemake_benchmark(snakemake_benchmark):
     assert bench["max_rss"].iloc[0] > 50  # MB: the 80 MB allocation was seen
 
 
-def test_runtime_table_ratios(tmp_path):
+def test_runtime_table_over_replicates(tmp_path):
     files = [
-        write_benchmark(tmp_path / "ae.tsv", [(10.0, 500.0), (12.0, 520.0), (11.0, 510.0)]),
-        write_benchmark(tmp_path / "sl.tsv", [(330.0, 900.0)]),
+        write_benchmark(tmp_path / "ae0.tsv", [(10.0, 500.0), (12.0, 520.0), (11.0, 510.0)]),
+        write_benchmark(tmp_path / "ae1.tsv", [(13.0, 540.0)]),
+        write_benchmark(tmp_path / "sl0.tsv", [(330.0, 900.0)]),
+        write_benchmark(tmp_path / "sl1.tsv", [(390.0, 1000.0)]),
         write_benchmark(tmp_path / "other.tsv", [(5.0, 100.0)]),
     ]
     entries = [
-        {"dataset": "kang", "model": "ae", "label": "Autoencoder"},
-        {"dataset": "kang", "model": "slalom"},
-        {"dataset": "retina", "model": "slalom"},
+        {"dataset": "kang", "model": "ae", "label": "Autoencoder", "replicate": 0},
+        {"dataset": "kang", "model": "ae", "label": "Autoencoder", "replicate": 1},
+        {"dataset": "kang", "model": "slalom", "replicate": 0},
+        {"dataset": "kang", "model": "slalom", "replicate": 1},
+        {"dataset": "retina", "model": "slalom", "replicate": 0},
     ]
-    table = runtime_table(files, entries, reference="ae").set_index(["dataset", "model"])
-    assert table.loc[("kang", "ae"), "seconds"] == 11.0  # median over repeats
-    assert table.loc[("kang", "ae"), "max_rss_mb"] == 520.0  # max over repeats
-    assert table.loc[("kang", "ae"), "repeats"] == 3
-    assert table.loc[("kang", "ae"), "seconds_ratio"] == 1.0
-    assert table.loc[("kang", "slalom"), "seconds_ratio"] == pytest.approx(30.0)
-    assert table.loc[("kang", "slalom"), "rss_ratio"] == pytest.approx(900 / 520)
-    assert table.loc[("kang", "slalom"), "label"] == "slalom"
+    runs = [{"seed": 0}, {"seed": 1}, {"converged": True}, {"converged": False}, {"converged": 1}]
+    table = runtime_table(files, entries, reference="ae", runs=runs)
+    assert list(table.columns) == list(RUNTIME_COLUMNS)
+    table = table.set_index(["dataset", "model"])
+    ae, sl = table.loc[("kang", "ae")], table.loc[("kang", "slalom")]
+    assert ae["replicates"] == 2 and ae["label"] == "Autoencoder" and sl["label"] == "slalom"
+    assert ae["seconds_mean"] == 12.0  # replicate 0: median of its repeats (11), replicate 1: 13
+    assert ae["seconds_sd"] == pytest.approx(np.std([11.0, 13.0], ddof=1))
+    assert ae["max_rss_mb_mean"] == 530.0  # the max over repeats (520) and 540
+    assert ae["seconds_ratio"] == 1.0 and pd.isna(ae["converged"])
+    assert sl["seconds_mean"] == 360.0 and sl["seconds_ratio"] == pytest.approx(30.0)
+    assert sl["rss_ratio"] == pytest.approx(950 / 530)
+    assert sl["converged"] == "1 of 2" and table.loc[("retina", "slalom"), "converged"] == "yes"
     assert math.isnan(table.loc[("retina", "slalom"), "seconds_ratio"])  # no ae on retina
-    zero = runtime_table(files[:2], entries[:2], reference="slalom")  # fine
-    assert zero["seconds_ratio"].notna().all()
-    write_benchmark(tmp_path / "ae.tsv", [(0.0, 500.0)])  # Snakemake rounds to 0.01 s
-    assert runtime_table(files[:2], entries[:2])["seconds_ratio"].isna().all()
-    write_benchmark(tmp_path / "ae.tsv", [(0.0, 0.0)])  # too short to be sampled at all
-    assert np.isnan(runtime_table(files[:1], entries[:1])["max_rss_mb"].iloc[0])
+    assert math.isnan(table.loc[("retina", "slalom"), "seconds_sd"])  # one replicate
+    assert (
+        runtime_table(files[2:3], entries[2:3], runs=[{"converged": False}])["converged"].item()
+        == "no"
+    )
+    write_benchmark(tmp_path / "ae0.tsv", [(0.0, 500.0)])  # Snakemake rounds to 0.01 s
+    assert runtime_table(files[:1], entries[:1])["seconds_ratio"].isna().all()
+    write_benchmark(tmp_path / "ae0.tsv", [(0.0, 0.0)])  # too short to be sampled at all
+    assert np.isnan(runtime_table(files[:1], entries[:1])["max_rss_mb_mean"].iloc[0])
 
 
 @pytest.mark.parametrize(
@@ -100,8 +117,12 @@ def test_runtime_table_rejects_misaligned_or_duplicate_entries(tmp_path):
     f = write_benchmark(tmp_path / "a.tsv", [(1.0, 1.0)])
     with pytest.raises(ValueError, match="same order"):
         runtime_table([f, f], [{"dataset": "d", "model": "ae"}])
+    with pytest.raises(ValueError, match="same order"):
+        runtime_table([f], [{"dataset": "d", "model": "ae"}], runs=[{}, {}])
     with pytest.raises(ValueError, match="twice"):
         runtime_table([f, f], [{"dataset": "d", "model": "ae"}] * 2)
+    two = [{"dataset": "d", "model": "ae", "replicate": r} for r in (0, 1)]
+    assert runtime_table([f, f], two)["replicates"].item() == 2
     with pytest.raises(ValueError, match="'dataset' and 'model'"):
         runtime_table([f], [{"model": "ae"}])
 
@@ -154,30 +175,72 @@ def test_markdown_and_html():
     assert "<title>T &lt;1&gt;</title>" in page and page.count("<tr>") == 3
 
 
+def test_top_terms_over_replicates(factors):
+    second = factors.var.copy()
+    second.loc["REACTOME_A", "weight_norm"] = 100.0  # first in one replicate only
+    second.loc["HALLMARK_C", "active"] = False
+    table = top_terms_over_replicates([factors.var, second], n=2)
+    assert list(table.columns) == list(TOP_TERM_COLUMNS)
+    assert list(table["term"]) == ["REACTOME_A", "REACTOME_B"]  # by mean norm
+    row = table.set_index("term")
+    assert row.loc["REACTOME_A", "top_fraction"] == 0.5  # 3rd, then 1st
+    assert row.loc["REACTOME_A", "rank_median"] == 2.0
+    assert row.loc["REACTOME_B", "top_fraction"] == 1.0 and (table["replicates"] == 2).all()
+    assert row.loc["REACTOME_B", "weight_norm_sd"] == 0.0
+    three = top_terms_over_replicates([factors.var, second], n=3).set_index("term")
+    assert three.loc["HALLMARK_C", "active_fraction"] == 0.5
+    with pytest.raises(ValueError, match="top_n"):
+        top_terms_over_replicates([factors.var], n=0)
+
+
 def test_runtime_and_top_terms_scripts(tmp_path, factors, snakemake_benchmark):
     out = {k: str(tmp_path / f"table1.{k}") for k in ("tsv", "md", "html")}
+    paths = []
+    for rep, converged in enumerate((True, False)):
+        fit = factors.copy()
+        fit.uns["run"] = {**fit.uns["run"], "converged": converged, "seed": rep}
+        paths.append(str(tmp_path / f"slalom{rep}.h5ad"))
+        fit.write_h5ad(paths[-1])
+    ae = str(tmp_path / "ae.h5ad")
+    factors.write_h5ad(ae)
     call_main(
         "runtime_table",
-        input={"benchmarks": [str(snakemake_benchmark), str(snakemake_benchmark)]},
-        params={"entries": [{"dataset": "d", "model": "ae"}, {"dataset": "d", "model": "slalom"}]},
+        input={
+            "benchmarks": [str(snakemake_benchmark)] * 3,
+            "factors": [ae, *paths],
+        },
+        params={
+            "entries": [
+                {"dataset": "d", "model": "ae", "replicate": 0},
+                {"dataset": "d", "model": "slalom", "replicate": 0},
+                {"dataset": "d", "model": "slalom", "replicate": 1},
+            ]
+        },
         output=out,
     )
     table = pd.read_csv(out["tsv"], sep="\t")
-    assert list(table["model"]) == ["ae", "slalom"]
+    assert list(table["model"]) == ["ae", "slalom"] and list(table["replicates"]) == [1, 2]
+    assert pd.isna(table["converged"][0]) and table["converged"][1] == "1 of 2"
     assert (table["seconds_ratio"] == 1.0).all() and (table["rss_ratio"] == 1.0).all()
     assert Path(out["md"]).read_text().count("\n| d |") == 2
     assert "<table>" in Path(out["html"]).read_text()
 
-    path = tmp_path / "ae.h5ad"
-    factors.write_h5ad(path)
-    top = {k: str(tmp_path / f"top.{k}") for k in ("tsv", "md")}
+    top = {k: str(tmp_path / f"top.{k}") for k in ("tsv", "md", "html")}
     call_main(
         "top_terms",
-        input={"factors": [str(path)]},
-        params={"models": ["ae"], "n": 2, "dataset": "d", "labels": {"ae": "Autoencoder"}},
+        input={"factors": [ae, *paths]},
+        params={"model": "ae", "n": 2, "dataset": "d", "label": "Autoencoder"},
         output=top,
     )
     written = pd.read_csv(top["tsv"], sep="\t")
     assert list(written["term"]) == ["REACTOME_B", "HALLMARK_C"]
-    assert set(written["label"]) == {"Autoencoder"}
-    assert "### Autoencoder (`ae`)" in Path(top["md"]).read_text()
+    assert set(written["label"]) == {"Autoencoder"} and set(written["replicates"]) == {3}
+    assert "over 3 replicate(s), d, Autoencoder" in Path(top["md"]).read_text()
+    with pytest.raises(ValueError, match="uns\\['run'\\]"):
+        bare = tmp_path / "bare.h5ad"
+        factors.copy().write_h5ad(bare)
+        import h5py
+
+        with h5py.File(bare, "a") as handle:
+            del handle["uns/run"]
+        read_run(bare)

@@ -21,7 +21,13 @@ from iae_pipeline.config import (  # noqa: E402
     download_file_name,
     model_settings,
 )
+from iae_pipeline.replicates import (  # noqa: E402
+    model_replicates,
+    replicate_seed,
+    side_by_side_models,
+)
 from iae_pipeline.sources import script_sources  # noqa: E402
+from snakemake.exceptions import WorkflowError  # noqa: E402
 
 try:
     check_config(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
@@ -33,6 +39,11 @@ DATASETS = list(config.get("run", list(config["datasets"])))
 MODELS = config["models"]
 AE_MODELS = [m for m, spec in MODELS.items() if spec["kind"] == "autoencoder"]
 SLALOM_MODELS = [m for m, spec in MODELS.items() if spec["kind"] == "slalom"]
+try:
+    REPLICATES = {m: model_replicates(config, m) for m in MODELS}
+    side_by_side_models(config, [])  # an unknown model name stops the run here
+except ConfigError as err:
+    sys.exit(str(err))
 DOWNLOADED_GENESETS = [
     g
     for g, spec in config["genesets"].items()
@@ -131,13 +142,55 @@ def model_options(dataset, model):
     return model_settings(config, dataset, model)
 
 
-def factors_path(dataset, model):
-    return f"results/{dataset}/{model}/factors.h5ad"
+def replicates(model):
+    """The replicates fitted for ``model``: 0 .. replicates-1, or [0] when its fits do not
+    depend on the seed (iae_pipeline.replicates)."""
+    return REPLICATES[model]
 
 
-def fit_benchmark(dataset, model):
+def fit_seed(wildcards):
+    """Replicate r is fitted with seed ``seed + r``."""
+    return replicate_seed(config["seed"], int(wildcards.rep))
+
+
+def factors_path(dataset, model, rep=0):
+    return f"results/{dataset}/{model}/rep{rep}/factors.h5ad"
+
+
+def replicate_factors(dataset, model):
+    return [factors_path(dataset, model, r) for r in replicates(model)]
+
+
+def replicate_scores(dataset, model):
+    return [f"results/{dataset}/{model}/rep{r}/scores.tsv" for r in replicates(model)]
+
+
+def fit_benchmark(dataset, model, rep):
     kind = MODELS[model]["kind"]
-    return f"results/benchmarks/{dataset}/fit_{kind}_{model}.tsv"
+    return f"results/benchmarks/{dataset}/fit_{kind}_{model}_rep{rep}.tsv"
+
+
+def finished_models(dataset):
+    """Models of ``dataset`` whose per-model summary exists now, when the DAG is built."""
+    return [m for m in MODELS if os.path.exists(f"results/{dataset}/{m}/summary.tsv")]
+
+
+def side_by_side(dataset):
+    """The models gathered by the side-by-side outputs of ``dataset`` (Figure 2, the
+    dataset's score tables, Table 1): see side_by_side_models in config/README.md."""
+    return side_by_side_models(config, finished_models(dataset))
+
+
+def side_by_side_inputs(dataset):
+    """The per-model outputs a side-by-side output gathers; an error naming the key when
+    there are none (side_by_side_models: finished, before any model has finished)."""
+    models = side_by_side(dataset)
+    if not models:
+        raise WorkflowError(
+            f"side_by_side_models: finished: no model of dataset '{dataset}' has finished "
+            f"(no results/{dataset}/<model>/summary.tsv yet); run the per-model targets first"
+        )
+    return models
 
 
 def figure_settings(dataset, fig):
@@ -150,19 +203,77 @@ def has_figure3(dataset):
 
 
 def figure2_models(dataset):
-    return figure_settings(dataset, "fig2").get("models", list(MODELS))
+    """Figure 2's models (fig2.models, default all) that are side by side, in that order."""
+    wanted = figure_settings(dataset, "fig2").get("models", list(MODELS))
+    drawn = set(side_by_side(dataset))
+    return [m for m in wanted if m in drawn]
+
+
+def figure2_left_out(dataset):
+    wanted = figure_settings(dataset, "fig2").get("models", list(MODELS))
+    return [m for m in wanted if m not in set(figure2_models(dataset))]
+
+
+def runtime_entries():
+    """Table 1's rows: every replicate of every side-by-side model of every dataset."""
+    return [
+        {"dataset": d, "model": m, "label": model_label(m), "replicate": r}
+        for d in DATASETS
+        for m in side_by_side(d)
+        for r in replicates(m)
+    ]
+
+
+def runtime_inputs(kind):
+    """Table 1's inputs: the fits' benchmark files, or their factor files (for
+    ``uns['run']['converged']``), aligned with :func:`runtime_entries`."""
+    entries = runtime_entries()
+    if not entries:
+        raise WorkflowError(
+            "side_by_side_models: finished: no model of any dataset has finished yet, so "
+            "Table 1 has no rows; run the per-model targets first"
+        )
+    if kind == "benchmarks":
+        return [fit_benchmark(e["dataset"], e["model"], e["replicate"]) for e in entries]
+    return [factors_path(e["dataset"], e["model"], e["replicate"]) for e in entries]
+
+
+def per_model_targets(dataset, model):
+    """What one model's results are made of; none of them waits for another model."""
+    targets = [
+        f"results/{dataset}/{model}/scores.tsv",
+        f"results/{dataset}/{model}/summary.tsv",
+        f"results/{dataset}/{model}/top_terms.tsv",
+    ]
+    if figure_settings(dataset, "fig1").get("model") == model:
+        targets += [
+            f"results/{dataset}/{model}/figures/fig1_condition.png",
+            f"results/{dataset}/{model}/figures/fig1_cell_type.png",
+        ]
+    if has_figure3(dataset) and figure_settings(dataset, "fig3").get("model") == model:
+        targets.append(f"results/{dataset}/{model}/figures/fig3_groups.png")
+    return targets
 
 
 def all_targets():
-    targets = ["results/runtime.tsv", "results/runtime.md"]
+    targets = []
+    gathered = False
     for ds in DATASETS:
-        targets += [
-            f"results/{ds}/scores.tsv",
-            f"results/{ds}/top_terms.tsv",
-            f"results/{ds}/figures/fig1_condition.png",
-            f"results/{ds}/figures/fig1_cell_type.png",
-            f"results/{ds}/figures/fig2_accuracy.png",
-        ]
-        if has_figure3(ds):
-            targets.append(f"results/{ds}/figures/fig3_groups.png")
+        for model in MODELS:
+            targets += per_model_targets(ds, model)
+        if side_by_side(ds):
+            gathered = True
+            targets += [
+                f"results/{ds}/scores.tsv",
+                f"results/{ds}/summary.tsv",
+                f"results/{ds}/figures/fig2_accuracy.png",
+            ]
+        else:
+            print(
+                f"side_by_side_models: finished: no model of dataset '{ds}' has finished yet; "
+                "the default target leaves out its side-by-side outputs",
+                file=sys.stderr,
+            )
+    if gathered:
+        targets += ["results/runtime.tsv", "results/runtime.md"]
     return targets

@@ -1,5 +1,7 @@
-# One rule per model kind; every model writes the same factor contract (contract.py):
-# results/{dataset}/{model}/factors.h5ad. Snakemake's benchmark files give Table 1.
+# One rule per model kind, one job per replicate: replicate r is fitted with seed `seed + r`
+# (a model whose fits do not depend on the seed only has replicate 0). Every model writes the
+# same factor contract (contract.py): results/{dataset}/{model}/rep{r}/factors.h5ad.
+# Snakemake's benchmark files give Table 1.
 
 
 # The autoencoder checkpoints its training state every 10 minutes (at an epoch's end) in
@@ -10,16 +12,16 @@ rule fit_autoencoder:
         prepared="results/{dataset}/prepared.h5ad",
         code=code("fit_autoencoder"),
     output:
-        factors="results/{dataset}/{ae_model}/factors.h5ad",
-        model=directory("results/{dataset}/{ae_model}/model"),
+        factors="results/{dataset}/{ae_model}/rep{rep}/factors.h5ad",
+        model=directory("results/{dataset}/{ae_model}/rep{rep}/model"),
     params:
         setup="{ae_model}",
         options=lambda wc: model_options(wc.dataset, wc.ae_model),
-        seed=config["seed"],
+        seed=fit_seed,
     log:
-        "logs/{dataset}/fit_autoencoder_{ae_model}.log",
+        "logs/{dataset}/fit_autoencoder_{ae_model}_rep{rep}.log",
     benchmark:
-        "results/benchmarks/{dataset}/fit_autoencoder_{ae_model}.tsv"
+        "results/benchmarks/{dataset}/fit_autoencoder_{ae_model}_rep{rep}.tsv"
     # one torch thread by default: on a shared machine a second OpenMP thread can make the
     # small matmuls ten times slower; the SLURM profile gives it 2 dedicated cores
     threads: 1
@@ -37,15 +39,15 @@ rule fit_slalom:
         prepared="results/{dataset}/prepared.h5ad",
         code=code("fit_slalom"),
     output:
-        factors="results/{dataset}/{slalom_model}/factors.h5ad",
+        factors="results/{dataset}/{slalom_model}/rep{rep}/factors.h5ad",
     params:
         setup="{slalom_model}",
         options=lambda wc: model_options(wc.dataset, wc.slalom_model),
-        seed=config["seed"],
+        seed=fit_seed,
     log:
-        "logs/{dataset}/fit_slalom_{slalom_model}.log",
+        "logs/{dataset}/fit_slalom_{slalom_model}_rep{rep}.log",
     benchmark:
-        "results/benchmarks/{dataset}/fit_slalom_{slalom_model}.tsv"
+        "results/benchmarks/{dataset}/fit_slalom_{slalom_model}_rep{rep}.tsv"
     threads: 1
     resources:
         mem_mb=16000,

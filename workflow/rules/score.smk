@@ -1,73 +1,138 @@
-# Per-factor logistic regression against the condition, top terms, Table 1 (runtimes).
+# Per-factor logistic regression against the condition, per replicate; per-model tables and
+# top terms over the replicates; the side-by-side tables and Table 1 (runtimes).
+# Everything per model depends on that model's fits only; the side-by-side outputs gather
+# the models of side_by_side_models (config/README.md).
 
 
 localrules:
+    summarise_model,
     top_terms,
+    gather_scores,
     runtime_table,
 
 
 rule score:
     input:
-        factors=lambda wc: [factors_path(wc.dataset, m) for m in MODELS],
+        factors="results/{dataset}/{model}/rep{rep}/factors.h5ad",
         code=code("score"),
     output:
-        scores=report(
-            "results/{dataset}/scores.tsv",
-            caption="../report/scores.rst",
-            category="Tables",
-            subcategory="{dataset}",
-        ),
+        scores="results/{dataset}/{model}/rep{rep}/scores.tsv",
     params:
         dataset="{dataset}",
-        models=list(MODELS),
+        model="{model}",
+        replicate="{rep}",
         cv_folds=config["scoring"]["cv_folds"],
         seed=config["seed"],
     log:
-        "logs/{dataset}/score.log",
+        "logs/{dataset}/score_{model}_rep{rep}.log",
     benchmark:
-        "results/benchmarks/{dataset}/score.tsv"
+        "results/benchmarks/{dataset}/score_{model}_rep{rep}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=60,
     conda:
         "../../envs/results.yaml"
     script:
         "../scripts/score.py"
 
 
+rule summarise_model:
+    input:
+        scores=lambda wc: replicate_scores(wc.dataset, wc.model),
+        code=code("summarise_model"),
+    output:
+        scores=report(
+            "results/{dataset}/{model}/scores.tsv",
+            caption="../report/scores.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
+        summary=report(
+            "results/{dataset}/{model}/summary.tsv",
+            caption="../report/summary.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
+    params:
+        dataset="{dataset}",
+        model="{model}",
+        label=lambda wc: model_label(wc.model),
+        replicates=lambda wc: replicates(wc.model),
+        cv_folds=config["scoring"]["cv_folds"],
+        seed=config["seed"],
+    log:
+        "logs/{dataset}/summarise_{model}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/summarise_{model}.tsv"
+    conda:
+        "../../envs/results.yaml"
+    script:
+        "../scripts/summarise_model.py"
+
+
 rule top_terms:
     input:
-        factors=lambda wc: [factors_path(wc.dataset, m) for m in MODELS],
+        factors=lambda wc: replicate_factors(wc.dataset, wc.model),
         code=code("top_terms"),
     output:
-        tsv="results/{dataset}/top_terms.tsv",
-        md="results/{dataset}/top_terms.md",
+        tsv="results/{dataset}/{model}/top_terms.tsv",
+        md="results/{dataset}/{model}/top_terms.md",
         html=report(
-            "results/{dataset}/top_terms.html",
+            "results/{dataset}/{model}/top_terms.html",
             caption="../report/top_terms.rst",
             category="Tables",
             subcategory="{dataset}",
         ),
     params:
-        models=list(MODELS),
-        labels={m: model_label(m) for m in MODELS},
+        model="{model}",
+        label=lambda wc: model_label(wc.model),
+        replicates=lambda wc: replicates(wc.model),
         n=config["scoring"]["top_n"],
         dataset="{dataset}",
     log:
-        "logs/{dataset}/top_terms.log",
+        "logs/{dataset}/top_terms_{model}.log",
     benchmark:
-        "results/benchmarks/{dataset}/top_terms.tsv"
+        "results/benchmarks/{dataset}/top_terms_{model}.tsv"
     conda:
         "../../envs/results.yaml"
     script:
         "../scripts/top_terms.py"
 
 
-RUNTIME_ENTRIES = [
-    {"dataset": d, "model": m, "label": model_label(m)} for d in DATASETS for m in MODELS
-]
+rule gather_scores:
+    input:
+        scores=lambda wc: [
+            f"results/{wc.dataset}/{m}/scores.tsv" for m in side_by_side_inputs(wc.dataset)
+        ],
+        summaries=lambda wc: [
+            f"results/{wc.dataset}/{m}/summary.tsv" for m in side_by_side_inputs(wc.dataset)
+        ],
+        code=code("gather_scores"),
+    output:
+        scores="results/{dataset}/scores.tsv",
+        summary=report(
+            "results/{dataset}/summary.tsv",
+            caption="../report/summary.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
+    params:
+        dataset="{dataset}",
+        models=lambda wc: side_by_side_inputs(wc.dataset),
+    log:
+        "logs/{dataset}/gather_scores.log",
+    benchmark:
+        "results/benchmarks/{dataset}/gather_scores.tsv"
+    conda:
+        "../../envs/results.yaml"
+    script:
+        "../scripts/gather_scores.py"
 
 
 rule runtime_table:
     input:
-        benchmarks=[fit_benchmark(e["dataset"], e["model"]) for e in RUNTIME_ENTRIES],
+        benchmarks=lambda wc: runtime_inputs("benchmarks"),
+        factors=lambda wc: runtime_inputs("factors"),
         code=code("runtime_table"),
     output:
         tsv="results/runtime.tsv",
@@ -79,7 +144,7 @@ rule runtime_table:
             subcategory="Runtime (Table 1)",
         ),
     params:
-        entries=RUNTIME_ENTRIES,
+        entries=lambda wc: runtime_entries(),
         reference=(AE_MODELS or list(MODELS))[0],
     log:
         "logs/runtime_table.log",

@@ -1,22 +1,28 @@
-"""Figure 3 (Liao-style): loadings of two terms per cell type, by group.
+"""Figure 3 (Liao-style): loadings of two terms in one model per cell type, by group.
 
-Snakemake script: input.factors (one model), params.terms (two), params.cell_types (list),
-params.group_key (obs column, e.g. "group" for Liao, "condition" in the demo), params.groups
-(order; empty = all), optional params.dataset, params.label, params.seed; output.png,
-output.pdf; log[0]. Absent terms, cell types or groups are reported, never fatal.
+Snakemake script: input.factors (one fit: replicate 0 of the model), params.terms (two),
+params.cell_types (list), params.group_key (obs column, e.g. "group" for Liao, "condition"
+in the demo), params.groups (order; empty = all), optional params.dataset, params.label,
+params.seed; output.png, output.pdf; log[0]. Only the two terms' loadings are read; boxes
+use every cell, points a seeded random 250 per box. Absent terms, cell types or groups are
+reported, never fatal.
 """
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.plots import figure_title, finish_figure, plot_group_loadings
+from iae_pipeline.plots import (
+    figure_title,
+    finish_figure,
+    plot_group_loadings,
+    read_factors_lazily,
+)
 from iae_pipeline.runner import run_script
-from iae_pipeline.scoring import read_factors
 
 
 def main(smk) -> None:
-    adata = read_factors(smk.input.factors)
+    adata = read_factors_lazily(smk.input.factors)
     fig, notes = plot_group_loadings(
         adata,
         list(smk.params.terms),

@@ -1,34 +1,33 @@
-"""Score every factor of one dataset's models (univariate logistic regression on the condition).
+"""Score every factor of one fit (one replicate of one model): univariate logistic regression
+of the condition on each factor.
 
-Snakemake script: input.factors (one file per model), params.dataset, params.models (aligned
-with input.factors), params.cv_folds, params.seed; optional params.condition_key;
+Snakemake script: input.factors, params.dataset, params.model, params.replicate,
+params.cv_folds, params.seed (of the CV split); optional params.condition_key;
 output.scores (TSV); log[0].
 """
 
 import logging
 
 from iae_pipeline.runner import run_script
-from iae_pipeline.scoring import read_runs, score_runs
+from iae_pipeline.scoring import read_factors, score_replicate
 from iae_pipeline.tables import write_table
 
 
 def main(smk) -> None:
-    runs = read_runs(smk.params.models, smk.input.factors)
-    table = score_runs(
-        runs,
+    table = score_replicate(
+        read_factors(smk.input.factors),
         str(smk.params.dataset),
+        str(smk.params.model),
+        replicate=int(smk.params.replicate),
         condition_key=smk.params.get("condition_key", "condition"),
         cv_folds=int(smk.params.cv_folds),
         seed=int(smk.params.seed),
     )
-    for model, best in table.sort_values("rank").groupby("model", sort=False).head(1).iterrows():
-        logging.info(
-            "%s: best factor %s (accuracy %.3f, AUROC %.3f)",
-            best["model"],
-            best["term"],
-            best["accuracy_train"],
-            best["auroc"],
-        )
+    best = table.sort_values("rank").iloc[0]
+    logging.info(
+        "%s replicate %d: best factor %s (CV accuracy %.3f, AUROC %.3f)",
+        best["model"], best["replicate"], best["term"], best["accuracy_cv"], best["auroc"],
+    )  # fmt: skip
     write_table(table, tsv=smk.output.scores)
     logging.info("wrote %d rows to %s", len(table), smk.output.scores)
 

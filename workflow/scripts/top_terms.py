@@ -1,44 +1,36 @@
-"""The top-n terms by decoder L2 norm, per model, for one dataset.
+"""The top-n terms by decoder L2 norm of one model, over its replicates.
 
-Snakemake script: input.factors, params.models (aligned), params.n, optional params.dataset
-and params.labels ({model: label}); output.tsv, output.md, optional output.html; log[0].
+Snakemake script: input.factors (one factors.h5ad per replicate), params.n, optional
+params.model, params.label, params.dataset; output.tsv, output.md, optional output.html;
+log[0]. Only each file's var table is read, never the loadings.
 """
 
 import logging
 
-import pandas as pd
-
 from iae_pipeline.runner import run_script
-from iae_pipeline.scoring import read_runs, run_label
-from iae_pipeline.tables import to_markdown, top_terms, write_table, write_text
+from iae_pipeline.tables import read_factor_var, top_terms_over_replicates, write_table
 
 
 def main(smk) -> None:
-    runs = read_runs(smk.params.models, smk.input.factors)
     dataset = str(smk.params.get("dataset", ""))
-    labels = dict(smk.params.get("labels", {}) or {})
+    model = str(smk.params.get("model", ""))
+    label = str(smk.params.get("label", "") or model)
     n = int(smk.params.n)
-    frames, sections = [], []
-    for model, adata in runs.items():
-        table = top_terms(adata, n=n)
-        label = run_label(adata, model, labels)
-        if len(table) < n:
-            logging.warning("%s: only %d annotated factor(s), fewer than %d", model, len(table), n)
-        logging.info("%s: top term %s", model, table["term"].iloc[0] if len(table) else "-")
-        sections.append(f"### {label} (`{model}`)\n\n" + to_markdown(table.drop(columns="term")))
-        frames.append(table.assign(dataset=dataset, model=model, label=label))
-    out = pd.concat(frames, ignore_index=True)
-    out = out[
-        [
-            "dataset",
-            "model",
-            "label",
-            *[c for c in out.columns if c not in ("dataset", "model", "label")],
-        ]
-    ]
-    title = f"Top {n} terms by decoder L2 norm" + (f", {dataset}" if dataset else "")
-    write_table(out, tsv=smk.output.tsv, html_path=smk.output.get("html"), title=title)
-    write_text(smk.output.md, f"## {title}\n\n" + "\n".join(sections))
+    paths = list(smk.input.factors)
+    table = top_terms_over_replicates([read_factor_var(p) for p in paths], n=n)
+    if len(table) < n:
+        logging.warning("%s: only %d annotated factor(s), fewer than %d", model, len(table), n)
+    logging.info("%s: top term %s", model, table["term"].iloc[0] if len(table) else "-")
+    table.insert(0, "label", label)
+    table.insert(0, "model", model)
+    table.insert(0, "dataset", dataset)
+    where = ", ".join(t for t in (dataset, label) if t)
+    title = f"Top {n} terms by decoder L2 norm over {len(paths)} replicate(s)" + (
+        f", {where}" if where else ""
+    )
+    write_table(table, tsv=smk.output.tsv)
+    shown = table.drop(columns=["dataset", "model", "label"])  # said in the title
+    write_table(shown, md=smk.output.md, html_path=smk.output.get("html"), title=title)
 
 
 if __name__ == "__main__":

@@ -239,6 +239,41 @@ def _legend_outside(ax, handles, title: str, ncol: int = 1) -> None:
 # --------------------------------------------------------------------------- Figure 1
 
 
+def read_factors_lazily(path: str | Path) -> ad.AnnData:
+    """A ``factors.h5ad`` opened in backed mode: the cells, factors and run metadata in
+    memory, the loadings left on disk until a figure reads the few columns it draws."""
+    from .contract import validate_factor_anndata
+
+    try:
+        adata = ad.read_h5ad(path, backed="r")
+    except (OSError, KeyError) as err:
+        raise ValueError(
+            f"{path}: cannot be read as an h5ad file ({err}); rerun the model"
+        ) from None
+    validate_factor_anndata(adata, where=str(path))
+    return adata
+
+
+def factor_columns(adata: ad.AnnData, names: Sequence[str]) -> np.ndarray:
+    """Cells x ``names`` loadings as float64, read in one go (also from a backed AnnData)."""
+    if not names:
+        return np.empty((adata.n_obs, 0))
+    idx = adata.var_names.get_indexer(list(names))
+    order = np.argsort(idx)
+    block = adata.X[:, np.sort(idx)] if adata.isbacked else adata.X[:, idx[order]]
+    block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+    out = np.empty_like(block, dtype=np.float64)
+    out[:, order] = block
+    return out
+
+
+def subsample_cells(n_obs: int, max_cells: int | None, seed: int) -> np.ndarray | None:
+    """Sorted indices of a seeded random ``max_cells`` of ``n_obs`` cells, or None for all."""
+    if max_cells is None or n_obs <= max_cells:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_obs, size=max_cells, replace=False))
+
+
 def plot_term_scatter(
     adata: ad.AnnData,
     terms: Sequence[str],
@@ -247,12 +282,15 @@ def plot_term_scatter(
     title: str = "",
     seed: int = 0,
     point_size: float | None = None,
+    max_cells: int | None = 50_000,
 ) -> tuple[Figure, list[str]]:
     """Loadings of two terms against each other, cells coloured by ``obs[color_key]``.
 
     With one usable term, its loadings are drawn per category (jittered strip); with none,
     a figure stating so. Points are drawn in a seeded random order, so that no category
-    hides another.
+    hides another. With more than ``max_cells`` cells a seeded random subsample of that
+    many is drawn, and the figure says so. ``adata`` may be backed (only the two columns
+    are read).
     """
     if len(terms) != 2:
         raise ValueError(f"figure 1 needs exactly two terms, got {list(terms)}; fix fig1.terms")
@@ -265,14 +303,23 @@ def plot_term_scatter(
         fig = message_figure(title or "Figure 1", " ".join(notes) + " Nothing to draw.")
         return fig, notes
 
-    values = adata.obs[color_key].astype(str)
-    cats = _categories(adata.obs[color_key])
-    colors = category_colors(cats, adata.uns, color_key)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(adata.n_obs)
+    columns = factor_columns(adata, [f.term for f in usable])
+    values = adata.obs[color_key].astype(str)
+    keep = subsample_cells(adata.n_obs, max_cells, seed)
+    if keep is not None:
+        notes.append(
+            f"{len(keep):,} of {adata.n_obs:,} cells drawn (a random subsample, seed {seed})."
+        )
+        columns, values = columns[keep], values.iloc[keep]
+    n_cells = len(values)
+    cats = _categories(adata.obs[color_key])
+    cats = [c for c in cats if c in set(values)]
+    colors = category_colors(_categories(adata.obs[color_key]), adata.uns, color_key)
+    order = rng.permutation(n_cells)
     c = values.map(colors).to_numpy()[order]
-    size = point_size or float(np.clip(3000 / max(adata.n_obs, 1), 1.0, 12.0))
-    loadings = [np.asarray(adata[:, f.term].X).ravel() for f in usable]
+    size = point_size or float(np.clip(3000 / max(n_cells, 1), 1.0, 12.0))
+    loadings = [columns[:, j] for j in range(len(usable))]
 
     def axis_label(f: TermLookup) -> str:
         off = "  [switched off]" if not f.active else ""
@@ -299,7 +346,7 @@ def plot_term_scatter(
             fig = _new_figure(4.4 + legend_width, 1.2 + 0.35 * len(cats), notes)
             ax = fig.add_subplot()
             pos = {cat: i for i, cat in enumerate(cats)}
-            y = values.map(pos).to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, adata.n_obs)
+            y = values.map(pos).to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, n_cells)
             ax.scatter(loadings[0][order], y[order], c=c, s=size, lw=0, alpha=0.8, rasterized=True)
             ax.set_yticks(range(len(cats)), [_wrap(cat, 24) for cat in cats])
             ax.invert_yaxis()
@@ -330,18 +377,24 @@ def plot_accuracy_bars(
     max_terms: int = 12,
     include_unannotated: bool = True,
     title: str = "",
+    extra_notes: Sequence[str] = (),
 ) -> tuple[Figure, list[str]]:
-    """Horizontal grouped bars: one group per term, one bar per model (in ``models`` order).
+    """Horizontal grouped bars: one group per term, one bar per model (in ``models`` order);
+    each bar is the mean over the model's replicates, each replicate a point on it.
 
     ``terms`` is a regular expression or a list of names (see :func:`select_terms`); with a
-    regular expression at most ``max_terms`` terms are kept, those with the best ``metric``.
-    Switched-off factors are hatched, absent ones marked "absent". With ``include_unannotated``
-    a last group shows each model's best sparse/dense factor, where the signal may have gone.
+    regular expression at most ``max_terms`` terms are kept, those with the best mean
+    ``metric``. Factors switched off in every replicate are hatched (in some: said in the
+    label), absent ones marked "absent". With ``include_unannotated`` a last group shows
+    each model's best sparse/dense factor of each replicate, where the signal may have gone.
+    ``scores`` without a ``replicate`` column are one replicate; ``extra_notes`` are printed
+    under the figure with its own notes.
     """
     if metric not in scores.columns:
         raise ValueError(f"score table has no column '{metric}'; choose accuracy_train, ...")
     labels = dict(labels or {})
-    notes: list[str] = []
+    notes: list[str] = list(extra_notes)
+    scores = scores if "replicate" in scores else scores.assign(replicate=0)
     absent_models = [m for m in models if m not in set(scores["model"])]
     if absent_models:
         notes.append(f"no scores for model(s) {absent_models}.")
@@ -350,69 +403,82 @@ def plot_accuracy_bars(
     chosen, missing = select_terms(annotated["term"].unique(), terms)
     if missing:
         notes.append(f"term(s) {missing} are absent from all models.")
+    best = annotated[annotated["term"].isin(chosen)].groupby(["term", "model"])[metric].mean()
+    best = best.groupby("term").max()
     if isinstance(terms, str) and len(chosen) > max_terms:
-        best = annotated[annotated["term"].isin(chosen)].groupby("term")[metric].max()
         keep = set(best.sort_values(ascending=False).index[:max_terms])
         notes.append(f"{len(chosen)} terms match '{terms}'; showing the {max_terms} best.")
         chosen = [t for t in chosen if t in keep]
     if isinstance(terms, str):  # best first; a list keeps the order it was given in
-        best = annotated[annotated["term"].isin(chosen)].groupby("term")[metric].max()
         chosen = sorted(chosen, key=lambda t: -best.get(t, 0.0))
-    table = annotated[annotated["term"].isin(chosen)].set_index(["term", "model"])
+    rows = annotated[annotated["term"].isin(chosen)]
     groups = [(t, display_name(t)) for t in chosen]
     unannotated = scores[(scores["kind"] != "annotated") & scores["model"].isin(models)]
     if include_unannotated and not unannotated.empty:
-        best_idx = unannotated.groupby("model")[metric].idxmax()
-        extra = unannotated.loc[best_idx].assign(term=BEST_UNANNOTATED).set_index(["term", "model"])
-        table = pd.concat([table, extra])
+        best_idx = unannotated.groupby(["model", "replicate"])[metric].idxmax()
+        rows = pd.concat([rows, unannotated.loc[best_idx].assign(term=BEST_UNANNOTATED)])
         groups.append((BEST_UNANNOTATED, "best unannotated (sparse/dense) factor"))
     if not groups or not models:
         notes.append("no term matches; nothing to draw.")
         return message_figure(title or "Figure 2", " ".join(notes)), notes
+    per_bar = {key: part for key, part in rows.groupby(["term", "model"], sort=False)}
+    n_reps = int(scores.groupby("model")["replicate"].nunique().max())
 
     colors = category_colors(models)
     n_models = len(models)
     height = 0.8 / n_models
+    rng = np.random.default_rng(0)  # vertical jitter of the replicate points only
     with _rc():
         fig = _new_figure(7.0, 1.0 + 0.2 * n_models * len(groups), notes)
         ax = fig.add_subplot()
         for i, model in enumerate(models):
             for g, (term, _) in enumerate(groups):
                 y = g - 0.4 + height * (i + 0.5)
-                if (term, model) not in table.index:
+                if (term, model) not in per_bar:
                     what = "none" if term == BEST_UNANNOTATED else "absent"
                     ax.text(0.005, y, what, va="center", ha="left", fontsize=6, color="0.4")
                     continue
-                row = table.loc[(term, model)]
-                off = not bool(row["active"])
+                part = per_bar[(term, model)]
+                values = part[metric].to_numpy(dtype=float)
+                mean = float(values.mean())
+                n_off = int((~part["active"].astype(bool)).sum())
+                off = n_off == len(part)
                 ax.barh(
                     y,
-                    float(row[metric]),
+                    mean,
                     height=height * 0.92,
                     color="white" if off else colors[model],
                     edgecolor=colors[model],
                     hatch="////" if off else None,
                     lw=0.8,
+                    alpha=1.0 if off or len(values) == 1 else 0.55,
                 )
-                ax.text(
-                    float(row[metric]) + 0.005,
-                    y,
-                    f"{row[metric]:.2f}" + (" (off)" if off else ""),
-                    va="center",
-                    fontsize=6,
-                )
+                text = f"{mean:.2f}"
+                if len(values) > 1:
+                    jitter = rng.uniform(-0.25, 0.25, len(values)) * height
+                    ax.scatter(values, y + jitter, s=6, color="black", lw=0, zorder=3)
+                    text += f" ± {values.std(ddof=1):.2f}"
+                if off:
+                    text += " (off)"
+                elif n_off:
+                    text += f" (off in {n_off} of {len(part)})"
+                ax.text(max(mean, values.max()) + 0.01, y, text, va="center", fontsize=6)
         chance = float(scores["accuracy_chance"].max()) if "accuracy_chance" in scores else None
         if chance is not None and metric.startswith("accuracy"):
             ax.axvline(chance, color="0.3", ls="--", lw=0.8, zorder=0)
         ax.set_yticks(range(len(groups)), [_wrap(name, 40) for _, name in groups])
         ax.invert_yaxis()
-        ax.set_xlim(0, 1.1)
+        ax.set_xlim(0, 1.15)
         ax.set_xticks(np.linspace(0, 1, 6))
         ax.set_xlabel(_metric_label(metric))
         handles = [Patch(color=colors[m], label=_wrap(labels.get(m, m), 24)) for m in models]
         handles.append(
             Patch(facecolor="white", edgecolor="0.3", hatch="////", label="switched off")
         )
+        if n_reps > 1:
+            handles.append(
+                ax.scatter([], [], s=6, color="black", label=f"one replicate (of {n_reps})")
+            )
         if chance is not None and metric.startswith("accuracy"):
             handles.append(ax.plot([], [], color="0.3", ls="--", lw=0.8, label="chance")[0])
         _legend_outside(ax, handles, "model")
@@ -500,7 +566,7 @@ def plot_group_loadings(
                 ax.set_yticks([])
                 ax.set_title(_wrap(f.label, 70), fontsize=9)
                 continue
-            x = np.asarray(adata[:, f.term].X).ravel()
+            x = factor_columns(adata, [f.term])[:, 0]
             for i, cell_type in enumerate(types):
                 for j, group in enumerate(order):
                     vals = x[(ct == cell_type) & (gr == group)]

@@ -1,0 +1,69 @@
+"""Replicates: every model is fitted once per seed, ``config['seed'] + r`` for replicate r.
+
+A model whose fit does not depend on the seed is fitted once (replicate 0), whatever
+``replicates`` says: more fits would repeat the same numbers. Which kinds depend on the
+seed is recorded here, from measurements (config/README.md, "Replicates"):
+
+- ``autoencoder``: yes (weight initialisation, minibatch order, dropout).
+- ``slalom``: yes, through the order in which its factors are updated: slalom shuffles it
+  at every iteration with numpy's global RNG, which :func:`~iae_pipeline.slalom_adapter.fit_slalom`
+  seeds. Its initialisation and pre-training reseed with a fixed 222 and do not depend on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .config import ConfigError
+
+# model kind -> whether two seeds give two different fits (measured; see the docstring)
+SEED_DEPENDENT: dict[str, bool] = {"autoencoder": True, "slalom": True}
+
+
+def seed_dependent(kind: str) -> bool:
+    """Whether fits of this model kind depend on the seed (unknown kinds: assumed to)."""
+    return SEED_DEPENDENT.get(kind, True)
+
+
+def replicate_ids(kind: str, replicates: int) -> list[int]:
+    """The replicates fitted for a model of this kind: ``0 .. replicates - 1``, or ``[0]``
+    for a kind whose fit does not depend on the seed."""
+    if replicates < 1:
+        raise ValueError(f"replicates must be at least 1, got {replicates}; set replicates")
+    return list(range(replicates)) if seed_dependent(kind) else [0]
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The seed of replicate ``replicate``: ``seed + replicate``."""
+    return int(seed) + int(replicate)
+
+
+def model_replicates(config: Mapping[str, Any], model: str) -> list[int]:
+    """Replicate ids of ``models.<model>`` under the config's ``replicates``."""
+    return replicate_ids(config["models"][model]["kind"], int(config.get("replicates", 1)))
+
+
+def side_by_side_models(config: Mapping[str, Any], finished: Sequence[str]) -> list[str]:
+    """The models the side-by-side outputs of a dataset gather, in the order of ``models``.
+
+    ``side_by_side_models`` is ``all`` (the default: they wait for every model), ``finished``
+    (only the models in ``finished``, those whose per-model summary exists when the DAG is
+    built) or a list of model names. An unknown name raises :class:`ConfigError`.
+    """
+    models = list(config["models"])
+    spec = config.get("side_by_side_models", "all")
+    if spec == "all":
+        return models
+    if spec == "finished":
+        done = set(finished)
+        return [m for m in models if m in done]
+    if isinstance(spec, str):
+        spec = [spec]
+    unknown = [m for m in spec if m not in models]
+    if unknown:
+        raise ConfigError(
+            f"config error: side_by_side_models: unknown model(s) {unknown}; use all, "
+            f"finished or names defined under models: {', '.join(models)}"
+        )
+    return [m for m in models if m in set(spec)]
