@@ -142,6 +142,42 @@ def figure2_models(dataset):
     return figure_settings(dataset, "fig2").get("models", list(MODELS))
 
 
+# ---- analyses beyond the paper (rules/beyond.smk) ----------------------------------------
+
+
+def replicate_factors(dataset, model):
+    """Every fitted replicate of a model (its factors.h5ad files)."""
+    return [factors_path(dataset, model)]
+
+
+def analysis_models(dataset):
+    """The models whose results the per-dataset analyses put side by side."""
+    return list(MODELS)
+
+
+def donor_design(dataset):
+    """The dataset's sample design and the test's settings (sample_key empty: none)."""
+    ds = config["datasets"][dataset]
+    test = config["analyses"]["donor_test"]
+    return {
+        "sample_key": ds.get("sample_key", ""),
+        "paired": ds.get("paired"),
+        "control": ds.get("control"),
+        "test": test["test"],
+        "min_cells": test["min_cells"],
+    }
+
+
+def beyond_targets(dataset):
+    """The analyses' outputs of one dataset (for rule all)."""
+    targets = [f"results/{dataset}/figures/refinement_{m}.png" for m in MODELS]
+    targets += [
+        f"results/{dataset}/figures/donor_test.png",
+        f"results/{dataset}/figures/baselines.png",
+    ]
+    return targets
+
+
 def all_targets():
     targets = ["results/runtime.tsv", "results/runtime.md"]
     for ds in DATASETS:
@@ -154,4 +190,5 @@ def all_targets():
         ]
         if has_figure3(ds):
             targets.append(f"results/{ds}/figures/fig3_groups.png")
+        targets += beyond_targets(ds)  # rules/beyond.smk
     return targets
