@@ -13,8 +13,10 @@ import yaml
 from iae_pipeline.config import (
     ConfigError,
     check_config,
+    check_device,
     dataset_figures,
     dataset_settings,
+    prefit_requirements,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +39,7 @@ def test_defaults_and_merges():
     check_config(config, SCHEMA, base_dir=ROOT)
     assert config["scoring"] == {"cv_folds": 5, "top_n": 10}  # the schema's defaults
     demo = dataset_settings(config, "demo")
-    assert demo["preprocess"]["min_genes"] == 20  # dataset override
+    assert demo["preprocess"]["min_genes"] == 19  # dataset override
     assert demo["preprocess"]["target_sum"] == 10000  # global default
     del config["analyses"]
     check_config(config, SCHEMA, base_dir=ROOT)
@@ -70,6 +72,63 @@ BAD = [
     (lambda c: c["genesets"]["msigdb_demo"].update(sha256="abc"), "genesets.msigdb_demo.sha256"),
     (lambda c: c["datasets"]["demo"].pop("paired"), "datasets.demo: 'paired' is a dependency"),
     (lambda c: c["analyses"]["donor_test"].update(test="anova"), "analyses.donor_test.test"),
+    # Figures 1 and 2 are required for every dataset that runs
+    (lambda c: c.pop("figures"), "figures.fig1.model: not set for dataset 'demo'"),
+    (lambda c: c["figures"].pop("fig1"), "figures.fig1.model: not set for dataset 'demo'"),
+    (lambda c: c["figures"]["fig1"].pop("model"), "figures.fig1.model: not set"),
+    (
+        lambda c: (c["figures"].pop("fig2"), c["datasets"]["demo"]["figures"].pop("fig2")),
+        "figures.fig2.terms: not set for dataset 'demo'",
+    ),
+    (
+        lambda c: c["datasets"]["demo"]["figures"]["fig2"].update(terms="INTERFERON(GAMMA"),
+        "figures.fig2.terms: 'INTERFERON(GAMMA' is not a valid regular expression",
+    ),
+    # downloads: https only, names that stay inside resources/, pinned package specs
+    (
+        lambda c: c["genesets"].update(h={"source": "url", "url": "http://example.org/h.gmt"}),
+        "genesets.h.url: 'http://example.org/h.gmt' is not https",
+    ),
+    (
+        lambda c: c["genesets"].update(
+            {"../../x": {"source": "local", "path": "config/README.md"}}
+        ),
+        "genesets: '../../x' does not match",
+    ),
+    (
+        lambda c: c["genesets"]["msigdb_demo"].update(package="pegasuspy==1.10.2; rm -rf ~"),
+        "genesets.msigdb_demo.package",
+    ),
+    (
+        lambda c: c["genesets"]["msigdb_demo"].update(members=["../../etc/h.gmt"]),
+        "genesets.msigdb_demo.members.0",
+    ),
+    (
+        lambda c: c["datasets"].update(
+            k={
+                "source": "kang",
+                "species": "human",
+                "genesets": ["msigdb_demo"],
+                "files": {"genes": {"url": "https://example.org/a/.."}},
+            }
+        ),
+        "datasets.k.files.genes.url: the URL's path must end in a plain file name",
+    ),
+    (
+        lambda c: c["datasets"].update(
+            k={
+                "source": "kang",
+                "species": "human",
+                "genesets": ["msigdb_demo"],
+                "files": {
+                    "genes": {"url": "https://example.org/a/genes.tsv.gz"},
+                    "tsne": {"url": "https://example.org/b/genes.tsv.gz"},
+                },
+            }
+        ),
+        "datasets.k.files.tsne.url: the file name 'genes.tsv.gz' is also that of files.genes",
+    ),
+    (lambda c: c["datasets"]["demo"].update(drop_unlabelled="yes"), "drop_unlabelled"),
 ]
 
 
@@ -83,6 +142,52 @@ def test_bad_config_names_the_key(mutate, expected):
     assert "\n" not in str(err.value)
 
 
+def test_an_allow_listed_http_url_passes():
+    config = copy.deepcopy(_load("config.yaml"))
+    url = "http://example.org/h.gmt"
+    config["genesets"]["h"] = {"source": "url", "url": url}
+    config["allow_insecure_urls"] = [url]
+    check_config(config, SCHEMA, base_dir=ROOT)
+
+
+def test_a_value_with_quotes_and_semicolons_is_only_ever_data(tmp_path: Path):
+    """A local path with a quote and ';' is a file name like any other (no shell sees it)."""
+    odd = tmp_path / 'my data; it\'s "here"' / "sets;'x'.gmt"
+    odd.parent.mkdir()
+    odd.write_text("HALLMARK_A\tu\tG1\tG2\n")
+    config = copy.deepcopy(_load("config.yaml"))
+    config["genesets"]["odd"] = {"source": "local", "path": str(odd)}
+    config["datasets"]["demo"]["genesets"].append("odd")
+    check_config(config, SCHEMA, base_dir=ROOT)
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or torch.backends.mps.is_available()
+
+
+@pytest.mark.skipif(_has_gpu(), reason="this machine has a GPU")
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "mps"])
+def test_a_gpu_device_this_machine_lacks_is_one_line(device):
+    with pytest.raises(ConfigError, match=rf"models\.ae\.options\.device: .{device}., but") as e:
+        check_device(device, "models.ae.options.device")
+    assert "\n" not in str(e.value) and "device: auto" in str(e.value)
+    for ok in ("auto", "cpu", ""):
+        check_device(ok)
+
+
+def test_prefit_requirements_merge_figures_folds_and_covariates():
+    config = _load("config.yaml")
+    config["models"]["ae"]["options"]["covariates"] = ["phase"]
+    config["datasets"]["demo"]["model_options"] = {"ae": {"covariates": ["bulk_labels"]}}
+    needs = prefit_requirements(config, "demo")
+    assert needs["cv_folds"] == 5 and needs["covariates"] == {"ae": ["bulk_labels"]}
+    assert needs["figures"]["fig2"]["terms"] == "INTERFERON"
+    assert needs["source"] == "datasets.demo"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "mutate,expected", [BAD[0], BAD[2], BAD[5]], ids=["type", "unknown dataset", "missing path"]
 )

@@ -18,6 +18,7 @@ from iae_pipeline.datasets import (
     liao_cell_ids,
     load_dataset,
     load_pbmc68k_demo,
+    log_centred,
     parse_count_line,
     read_kang,
     read_liao,
@@ -223,6 +224,58 @@ def test_read_liao_joins_the_real_h5_on_barcode_and_sample(real, tmp_path):
         read_liao({"C141": h5}, meta)
 
 
+def test_read_liao_joins_the_gsm3660650_mtx_trio(real, tmp_path):
+    """The fourth healthy control ships as GEO's Cell Ranger v2 trio (gzip):
+    GSM3660650_SC249NORbal_fresh_{matrix.mtx,barcodes.tsv,genes.tsv}; its cells are the
+    authors' sample GSM3660650, IDs ending in _4."""
+    import scanpy as sc
+
+    h5 = real("expression/cellranger_v3_chr21_filtered_feature_bc_matrix.h5")
+    ref = sc.read_10x_h5(h5)
+    cells = pd.read_csv(
+        real("expression/liao2020_all.cell.annotation.meta.txt"), sep="\t", dtype=str
+    )
+    # the trio holds the h5's last 200 cells and its genes but the first 7 (Cell Ranger v2
+    # had another reference), in reverse order
+    trio = ref[-200:, ref.var_names[7:][::-1]]
+    prefix = tmp_path / "GSM3660650_SC249NORbal_fresh"
+    files = {
+        "matrix_GSM3660650": write_geo_mtx(
+            Path(f"{prefix}_matrix.mtx.gz"), trio.X.T.toarray().astype(int)
+        ),
+        "barcodes_GSM3660650": write_gz(
+            Path(f"{prefix}_barcodes.tsv.gz"), "".join(f"{b}\n" for b in trio.obs_names)
+        ),
+        "genes_GSM3660650": write_gz(
+            Path(f"{prefix}_genes.tsv.gz"),
+            "".join(f"{i}\t{g}\n" for i, g in zip(trio.var["gene_ids"], trio.var_names)),
+        ),
+        "h5_C144": str(h5),
+    }
+    hc4 = cells[cells["sample"] == "GSM3660650"].head(150).copy()
+    hc4["ID"] = [f"{b.split('-')[0]}_4" for b in trio.obs_names[:150]]
+    m1 = cells[cells["sample"] == "C144"].head(100).copy()
+    m1["ID"] = [f"{b.split('-')[0]}_7" for b in ref.obs_names[:100]]
+    meta = tmp_path / "all.cell.annotation.meta.txt"
+    pd.concat([m1, hc4]).to_csv(meta, sep="\t", index=False)
+    files["metadata"] = str(meta)
+
+    adata, data_type = load_dataset({"source": "liao"}, {k: str(v) for k, v in files.items()})
+    assert data_type == "counts" and adata.n_obs == 250
+    # in the authors' sample order: GSM3660650 (k = 4) before C144 (k = 7)
+    assert list(adata.obs_names) == hc4["ID"].tolist() + m1["ID"].tolist()
+    assert adata.obs["sample"].value_counts().to_dict() == {"GSM3660650": 150, "C144": 100}
+    assert adata.obs["group"].value_counts().to_dict() == {"HC": 150, "M": 100}
+    assert adata.obs["condition"].value_counts().to_dict() == {"healthy": 150, "COVID-19": 100}
+    assert list(adata.obs["cell_type"][:150]) == hc4["celltype"].tolist()
+    assert adata.n_vars == ref.n_vars - 7  # the genes both samples have
+    got = adata[hc4["ID"].tolist(), list(ref.var_names[7:])].X.toarray()
+    np.testing.assert_array_equal(got, ref[-200:-50, ref.var_names[7:]].X.toarray())
+    del files["genes_GSM3660650"]
+    with pytest.raises(DatasetError, match=r"sample GSM3660650 needs h5_GSM3660650 or all of"):
+        load_dataset({"source": "liao"}, {k: str(v) for k, v in files.items()})
+
+
 # -- a user's h5ad ------------------------------------------------------------------
 
 
@@ -257,10 +310,23 @@ def test_load_dataset_h5ad_detects_and_overrides_data_type(buettner_h5ad, caplog
         load_dataset({**spec, "data_type": "raw"}, {"h5ad": str(buettner_h5ad)})
 
 
-def test_detect_data_type_refuses_scaled_data():
+def test_detect_data_type_accepts_centred_and_refuses_other_negative_data(caplog):
     assert detect_data_type(sp.csr_matrix(np.array([[0, 3], [1, 0]], dtype=np.float32))) == "counts"
-    with pytest.raises(DatasetError, match="looks scaled or centred"):
-        detect_data_type(np.array([[-0.5, 1.2]]))
+    with pytest.raises(DatasetError, match="has negative values .* but is not centred"):
+        detect_data_type(np.array([[-0.5, 1.2], [0.2, 0.3]]))
+    rng = np.random.default_rng(0)
+    lognorm = np.log1p(rng.poisson(2.0, size=(300, 20))).astype(np.float32)
+    centred = lognorm - lognorm.mean(axis=0)  # as the authors' notebooks, in float32
+    assert detect_data_type(centred) == "centred"
+    assert detect_data_type(sp.csr_matrix(centred)) == "centred"
+    with caplog.at_level("INFO"):
+        log_centred(centred, "x.h5ad X")
+    assert "x.h5ad X is centred" in caplog.text and "scaled" not in caplog.text
+    scaled = centred / centred.std(axis=0)
+    assert detect_data_type(scaled) == "centred"
+    with caplog.at_level("INFO"):
+        log_centred(scaled, "z.h5ad X")
+    assert "z.h5ad X looks scaled to unit variance" in caplog.text
 
 
 def test_pbmc68k_demo():

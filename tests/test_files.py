@@ -31,3 +31,16 @@ def test_staged_directories_replace_the_old_one_and_remove_deletes_trees(tmp_pat
     remove(dest)
     remove(tmp_path / "missing")  # absent: nothing to do
     assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_removes_what_a_killed_writer_left(tmp_path):
+    dest = tmp_path / "prepared.h5ad"
+    stale = tmp_path / ".prepared.h5ad.0123456789ab.part.h5ad"
+    stale.write_text("half")
+    stale_dir = tmp_path / ".prepared.h5ad.ba9876543210.part"
+    stale_dir.mkdir()
+    other = tmp_path / ".other.h5ad.0123456789ab.part.h5ad"  # another output's: kept
+    other.write_text("x")
+    with staged(dest, suffix=".part.h5ad") as tmp:
+        tmp.write_text("done")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "prepared.h5ad"]

@@ -67,6 +67,32 @@ def test_malformed_gmt_gives_one_line_error(tmp_path, text, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_byte_order_mark_is_dropped_not_part_of_the_first_name(tmp_path):
+    path = tmp_path / "bom.gmt"
+    path.write_bytes(b"\xef\xbb\xbfHALLMARK_A\tu\tG1\tG2\r\nHALLMARK_B\tu\tG3\tG4\r\n")
+    assert list(read_gmt(path)) == ["HALLMARK_A", "HALLMARK_B"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            "A\tu\tG1\tG2\nB\tu\tCAF\xc9\tG4\n".encode("latin-1"),
+            r"x\.gmt:2: byte 0xc9 is not UTF-8",
+        ),
+        ("A\tu\tG1\tG2\n".encode("utf-16"), r"x\.gmt: the file is UTF-16 encoded"),
+    ],
+    ids=["latin-1", "utf-16"],
+)
+def test_other_encodings_are_an_error_not_replacement_characters(tmp_path, data, message):
+    path = tmp_path / "x.gmt"
+    path.write_bytes(data)
+    with pytest.raises(GeneSetError, match=message) as info:
+        read_gmt(path)
+    text = str(info.value)
+    assert "\n" not in text and ("save it as UTF-8" in text or "convert the file to UTF-8" in text)
+
+
 def test_missing_gmt(tmp_path):
     with pytest.raises(GeneSetError, match="not found"):
         read_gmt(tmp_path / "nope.gmt")

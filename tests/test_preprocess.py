@@ -55,17 +55,72 @@ def test_prepare_steps_from_counts():
     out = prepare(adata, sets, data_type="counts", n_top_genes=50, min_genes=3, max_genes=8)
     validate_prepared(out)
     annotated = {g for genes in sets.values() for g in genes}
-    assert out.n_vars == 50 and set(out.var_names) <= annotated
-    assert out.X.dtype == np.float32 and isinstance(out.X, np.ndarray)
+    assert out.uns["prepare"]["n_genes_hvg"] == 50 and set(out.var_names) <= annotated
+    assert sp.isspmatrix_csr(out.X) and out.X.dtype == np.float32  # prepared X stays sparse
     mask = out.varm[MASK_KEY]
-    assert sp.issparse(mask) and mask.shape == (50, len(out.uns[TERMS_KEY]))
+    assert sp.issparse(mask) and mask.shape == (out.n_vars, len(out.uns[TERMS_KEY]))
     sizes = np.asarray(mask.sum(axis=0)).ravel()
-    assert sizes.min() >= 3 and sizes.max() <= 8
+    assert sizes.min() > 3 and sizes.max() < 8  # both bounds exclusive, as intercode's
+    # every kept gene is in a kept term (prune_genes), and none of the HVGs in a kept
+    # term was lost
+    assert np.asarray(mask.sum(axis=1)).ravel().min() >= 1
+    assert out.n_vars + out.uns["prepare"]["n_genes_pruned"] == 50
     for j, term in enumerate(out.uns[TERMS_KEY]):
         members = set(out.var_names[mask[:, j].toarray().ravel() == 1])
         assert members == set(sets[term]) & set(out.var_names)
     assert out.obs["condition"].cat.categories.tolist() == ["a", "b"]
     assert out.uns["prepare"]["n_genes_annotated"] == len(annotated & set(adata.var_names))
+    kept = prepare(
+        adata, sets, data_type="counts", n_top_genes=50, min_genes=3, max_genes=8,
+        prune_genes=False,
+    )  # fmt: skip
+    assert kept.n_vars == 50 and kept.uns["prepare"]["n_genes_pruned"] == 0
+    assert list(kept.uns[TERMS_KEY]) == list(out.uns[TERMS_KEY])
+
+
+def test_min_genes_counts_as_the_authors_add_annotations():
+    """intercode's add_annotations(min_genes=13) keeps a term with 14 genes in the data
+    and drops one with 13 (I.sum(0) > min_genes); max_genes likewise (< max_genes)."""
+    adata, _ = counts_data(n_genes=60)
+    genes = list(adata.var_names)
+    sets = {"T12": genes[:12], "T13": genes[:13], "T14": genes[:14], "T20": genes[20:40]}
+    kw = dict(data_type="counts", n_top_genes=None)
+    assert list(prepare(adata, sets, min_genes=13, **kw).uns[TERMS_KEY]) == ["T14", "T20"]
+    assert list(prepare(adata, sets, min_genes=12, **kw).uns[TERMS_KEY]) == ["T13", "T14", "T20"]
+    out = prepare(adata, sets, min_genes=12, max_genes=20, **kw)
+    assert list(out.uns[TERMS_KEY]) == ["T13", "T14"] and out.n_vars == 14
+    with pytest.raises(DatasetError, match="no term can have more than min_genes=13"):
+        prepare(adata, sets, min_genes=13, max_genes=14, **kw)
+
+
+def test_centred_input_is_kept_and_genes_chosen_by_variance(tmp_path, caplog):
+    """Centred log-normalised data (the authors' adata.X -= adata.X.mean(0)) are
+    accepted with one log line, not normalised again; HVGs by variance."""
+    adata, sets = counts_data()
+    normalize_log(adata)
+    X = adata.X.toarray()
+    adata.X = X - X.mean(axis=0)
+    adata.obs["stim"] = adata.obs["condition"]
+    path = tmp_path / "centred.h5ad"
+    adata.write_h5ad(path)
+    dataset = {
+        "name": "centred", "source": "h5ad", "species": "human", "data_type": "auto",
+        "condition_key": "stim", "cell_type_key": "cell_type",
+        "preprocess": {"n_top_genes": 40, "min_genes": 2, "min_overlap": 0.2},
+    }  # fmt: skip
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text("".join(f"{t}\tx\t" + "\t".join(g) + "\n" for t, g in sets.items()))
+    with caplog.at_level(logging.INFO):
+        out = prepare_from_config(
+            dataset, {"h5ad": str(path)}, [gmt], [{"name": "s"}], None, 0, tmp_path / "o.h5ad"
+        )
+    assert out.uns["prepare"]["data_type"] == "centred"
+    assert "is centred (every gene's mean is 0)" in caplog.text
+    annotated = adata[:, adata.var_names.isin({g for v in sets.values() for g in v})]
+    var = annotated.X.var(axis=0)
+    top = set(annotated.var_names[np.argsort(-var)[:40]])
+    assert set(out.var_names) <= top and out.uns["prepare"]["n_genes_hvg"] == 40
+    np.testing.assert_allclose(out.X.toarray(), annotated[:, out.var_names].X, atol=1e-6)
 
 
 def test_subsample_is_seeded():
@@ -113,7 +168,10 @@ def test_mouse_h5ad_through_the_ortholog_table(real, buettner_h5ad, tmp_path, ca
     info = prepared.uns["prepare"]
     assert info["orthologs"] == "table" and info["data_type"] == "lognorm"
     assert 0 < info["data_genes_mapped"] <= info["data_genes"] == 6635
-    assert prepared.n_vars == 500 and prepared.uns["prepare"]["n_terms"] > 50
+    assert prepared.uns["prepare"]["n_genes_hvg"] == 500 and prepared.uns["prepare"]["n_terms"] > 50
+    # the genes in no term with more than 10 of them are dropped
+    assert prepared.n_vars + info["n_genes_pruned"] == 500 and info["n_genes_pruned"] > 0
+    assert np.asarray(prepared.varm[MASK_KEY].sum(axis=1)).ravel().min() >= 1
     assert all(g[0].isupper() and not g.isupper() for g in prepared.var_names[:20])
     # as human data the same file is refused: wrong species
     with pytest.raises(GeneSetError, match="different species or symbols"):

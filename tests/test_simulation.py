@@ -22,13 +22,14 @@ def test_subsample_is_independent_of_a_simulation_with_the_same_seed():
     sim = {"terms": ["IFNG"], "strength": 1.0, "fraction": 0.5, "seed": 0}
     planted = simulate_dataset(load_pbmc68k_demo(), sets, sim, data_type="lognorm")
     out = prepare(planted, sets, data_type="lognorm", n_top_genes=None, subsample=350,
-                  min_genes=2, seed=0)  # fmt: skip
+                  min_genes=1, seed=0)  # fmt: skip
     counts = out.obs["condition"].value_counts()
     assert out.n_obs == 350 and counts.min() > 120, counts.to_dict()
 
 
 def test_simulation_on_real_demo_terms(real, tmp_path):
-    """The demo config: pbmc68k_reduced, MSigDB 7.5.1 hallmark + Reactome, min_genes 20."""
+    """The demo config: pbmc68k_reduced, MSigDB 7.5.1 hallmark + Reactome, terms with more
+    than 19 genes, and only the genes in those terms."""
     gmts = [
         real("genesets/h.all.v7.5.1.symbols.gmt"),
         real("genesets/c2.cp.reactome.v7.5.1.symbols.gmt"),
@@ -39,7 +40,7 @@ def test_simulation_on_real_demo_terms(real, tmp_path):
         "species": "human",
         "simulation": {"terms": [DEMO_TERM], "strength": 1.0, "fraction": 0.5, "seed": 0},
         "preprocess": {"target_sum": 10000, "n_top_genes": 1000, "subsample": None,
-                       "min_genes": 20, "max_genes": None, "min_overlap": 0.2},
+                       "min_genes": 19, "max_genes": None, "min_overlap": 0.2},
     }  # fmt: skip
     specs = [{"name": "hallmark", "prefixes": ["HALLMARK_"]}, {"name": "reactome"}]
     simulated = tmp_path / "demo" / "simulated.h5ad"
@@ -49,12 +50,14 @@ def test_simulation_on_real_demo_terms(real, tmp_path):
     out = ad.read_h5ad(out_path)
     validate_prepared(out)
     terms = list(out.uns[TERMS_KEY])
-    assert out.shape == (700, 535) and 30 <= len(terms) <= 60
+    # 535 annotated genes, of which those in the 51 kept terms
+    assert out.n_obs == 700 and out.n_vars + out.uns["prepare"]["n_genes_pruned"] == 535
+    assert 30 <= len(terms) <= 60 and out.uns["prepare"]["n_genes_pruned"] > 0
     assert DEMO_TERM in terms
     assert out.obs["condition"].value_counts().to_dict() == {"control": 350, "stimulated": 350}
     planted = out.var_names[out.varm[MASK_KEY][:, terms.index(DEMO_TERM)].toarray().ravel() == 1]
     stim = (out.obs["condition"] == "stimulated").to_numpy()
-    X = out.X
+    X = out.X.toarray()
     on = out.var_names.isin(planted)
     assert X[stim][:, on].mean() - X[~stim][:, on].mean() > 0.3
     assert abs(X[stim][:, ~on].mean() - X[~stim][:, ~on].mean()) < 0.05

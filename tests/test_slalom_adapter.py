@@ -184,8 +184,26 @@ def test_bad_input_is_refused(tiny: ad.AnnData) -> None:
     nan.X[0, 0] = np.nan
     with pytest.raises(ValueError, match="1 non-finite value"):
         fit_slalom(nan)
-    with pytest.raises(ValueError, match="no term has at least min_genes=500"):
+    with pytest.raises(ValueError, match="no term has more than min_genes=500"):
         fit_slalom(tiny, {"min_genes": 500})
+
+
+def test_min_genes_is_slaloms_exclusive_min_genes(tiny: ad.AnnData) -> None:
+    """min_genes=k fits the terms with MORE than k genes, as slalom's minGenes=k
+    (Iok = I.sum(axis=0) > minGenes), so the authors' minGenes=12 carries over as is."""
+    sizes = np.asarray(tiny.varm["geneset_mask"].sum(axis=0)).ravel().astype(int)
+    k = int(np.sort(sizes)[1])  # the second-smallest term: it and the smallest are dropped
+    options = {"n_dense": 0, "min_genes": k, **FAST, "require_convergence": False}
+    factors = fit_slalom(tiny, options, seed=0)
+    expected = [t for t, n in zip(tiny.uns["geneset_terms"], sizes, strict=True) if n > k]
+    assert list(factors.var_names) == expected and len(expected) < len(sizes)
+    assert factors.uns["run"]["n_terms_fitted"] == len(expected)
+
+
+def test_more_cells_than_max_cells_is_refused_before_fitting(tiny: ad.AnnData) -> None:
+    with pytest.raises(ValueError, match=r"60 cells is more than max_cells=59: .* raise max_cells"):
+        fit_slalom(tiny, {"max_cells": 59})
+    assert SlalomOptions().max_cells >= 65_813  # the paper's largest data (Liao) runs
 
 
 def test_not_converging_names_setup_and_iteration(tiny: ad.AnnData) -> None:
@@ -231,6 +249,29 @@ def test_script_fails_cleanly_without_convergence(run_script, tiny: ad.AnnData) 
     assert "setup 'no_dense' did not converge" in log and "after 3 iterations" in log
 
 
+def test_script_keeps_a_fit_without_convergence_when_asked(run_script, tiny) -> None:
+    """As config/paper.yaml runs f-scLVM: a fit still changing at the cap is kept, logged
+    and recorded in uns['run']['converged']."""
+    options = {
+        "n_dense": 0, "min_iterations": 1, "max_iterations": 3, "tolerance": 1e-300,
+        "require_convergence": False,
+    }  # fmt: skip
+    code, path, log = run_script(tiny, options, setup="capped")
+    assert code == 0, log
+    run = ad.read_h5ad(path).uns["run"]
+    assert run["converged"] is False or run["converged"] == 0
+    assert run["iterations"] == 3
+    assert "not converged at max_iterations=3" in log and "(NOT converged)" in log
+
+
+def test_script_refuses_too_many_cells_naming_the_key(run_script, tiny: ad.AnnData) -> None:
+    code, path, log = run_script(tiny, {"max_cells": 50}, setup="slalom_dense")
+    errors = [ln for ln in log.splitlines() if " ERROR " in ln]
+    assert code == 1 and not path.exists() and len(errors) == 1
+    assert "60 cells is more than max_cells=50" in errors[0]
+    assert "models.slalom_dense.options.max_cells" in errors[0]
+
+
 def test_script_fails_cleanly_on_numerical_failure(run_script, tiny: ad.AnnData) -> None:
     flat = tiny.copy()
     flat.X[:, tiny.varm["geneset_mask"][:, 0].toarray().ravel() > 0] = 1.0  # a term's genes
@@ -243,3 +284,79 @@ def test_script_refuses_bad_options(run_script, tiny: ad.AnnData) -> None:
     code, path, log = run_script(tiny, {"nHidden": 3}, setup="dense3")
     assert code == 1 and not path.exists()
     assert "params.options: unknown slalom option 'nHidden' (did you mean 'n_dense'?)" in log
+
+
+# ---- checkpoints: a stopped fit resumes bit-identical -----------------------------------
+
+RESUME = {"n_dense": 1, "n_sparse": 1, "min_iterations": 60, "max_iterations": 80}
+
+
+def _same_factors(a: ad.AnnData, b: ad.AnnData) -> None:
+    assert np.array_equal(a.X, b.X) and list(a.var_names) == list(b.var_names)
+    assert np.array_equal(a.varm["gene_weights"], b.varm["gene_weights"])
+    pd.testing.assert_frame_equal(a.var, b.var)
+    assert a.uns["run"] == b.uns["run"]
+
+
+def test_a_stopped_fit_resumes_from_its_checkpoint_bit_identical(tiny, tmp_path, monkeypatch):
+    import iae_pipeline.slalom_adapter as adapter
+
+    options = {**RESUME, "require_convergence": False}
+    reference = fit_slalom(tiny, options, seed=4)
+    save = adapter.save_state
+
+    def save_then_stop(*args, **kwargs):  # the job is killed right after its checkpoint
+        save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapter, "save_state", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        fit_slalom(tiny, options, seed=4, checkpoint_dir=tmp_path, checkpoint_every=50)
+    monkeypatch.setattr(adapter, "save_state", save)
+    with np.load(tmp_path / adapter.CHECKPOINT_FILE, allow_pickle=False) as state:
+        assert '"iteration": 50' in str(state["meta"])
+    resumed = fit_slalom(tiny, options, seed=4, checkpoint_dir=tmp_path, checkpoint_every=50)
+    _same_factors(resumed, reference)
+    # another seed does not take this checkpoint
+    other = fit_slalom(tiny, options, seed=5, checkpoint_dir=tmp_path, checkpoint_every=1000)
+    assert not np.array_equal(other.X, reference.X)
+
+
+@pytest.mark.slow
+def test_a_killed_fit_resumes_bit_identical(tiny, tmp_path):
+    """SIGKILL a fit in another process once it has saved a checkpoint; the next fit
+    continues from that iteration and gives the uninterrupted result."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import iae_pipeline.slalom_adapter as adapter
+
+    options = {**RESUME, "max_iterations": 1500, "min_iterations": 1400}
+    options["require_convergence"] = False
+    data = tmp_path / "tiny.h5ad"
+    tiny.write_h5ad(data)
+    state = tmp_path / "checkpoint" / adapter.CHECKPOINT_FILE
+    code = (
+        "import anndata as ad\n"
+        "from iae_pipeline.slalom_adapter import fit_slalom\n"
+        f"fit_slalom(ad.read_h5ad({str(data)!r}), {options!r}, seed=4,\n"
+        f"           checkpoint_dir={str(state.parent)!r}, checkpoint_every=100)\n"
+        "print('finished')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root / "workflow" / "lib"))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and b"finished" not in out, "killed too late"
+    with np.load(state, allow_pickle=False) as saved:
+        done = int(__import__("json").loads(str(saved["meta"]))["iteration"])
+    assert 0 < done < options["max_iterations"]
+    resumed = fit_slalom(tiny, options, seed=4, checkpoint_dir=state.parent, checkpoint_every=100)
+    _same_factors(resumed, fit_slalom(tiny, options, seed=4))

@@ -18,6 +18,8 @@ from iae_pipeline.config import (  # noqa: E402
     check_config,
     dataset_figures,
     dataset_settings,
+    download_file_name,
+    model_settings,
 )
 from iae_pipeline.sources import script_sources  # noqa: E402
 
@@ -32,7 +34,10 @@ MODELS = config["models"]
 AE_MODELS = [m for m, spec in MODELS.items() if spec["kind"] == "autoencoder"]
 SLALOM_MODELS = [m for m, spec in MODELS.items() if spec["kind"] == "slalom"]
 DOWNLOADED_GENESETS = [
-    g for g, spec in config["genesets"].items() if spec["source"] in ("url", "pypi_wheel")
+    g
+    for g, spec in config["genesets"].items()
+    # remote sources, and local ones in plain format: the download rule writes their GMT
+    if spec["source"] in ("url", "pypi_wheel") or spec.get("format", "gmt") != "gmt"
 ]
 
 
@@ -52,7 +57,7 @@ def code(script):
 
 def dataset_file_path(dataset, role):
     url = config["datasets"][dataset]["files"][role]["url"]
-    return f"resources/datasets/{dataset}/{os.path.basename(url.rstrip('/'))}"
+    return f"resources/datasets/{dataset}/{download_file_name(url)}"
 
 
 def dataset_file_spec(wildcards):
@@ -64,10 +69,15 @@ def dataset_file_spec(wildcards):
 
 
 def geneset_path(name):
-    spec = config["genesets"][name]
-    if spec["source"] == "local":
-        return spec["path"]
+    if name not in DOWNLOADED_GENESETS:
+        return config["genesets"][name]["path"]
     return f"resources/genesets/{name}.gmt"
+
+
+def geneset_local_input(wildcards):
+    """A local gene-set file converted by the download rule is that rule's input."""
+    spec = config["genesets"][wildcards.geneset]
+    return [spec["path"]] if spec["source"] == "local" else []
 
 
 def orthologs_path():
@@ -116,8 +126,9 @@ def model_label(model):
     return MODELS[model].get("label", model)
 
 
-def model_options(model):
-    return dict(MODELS[model].get("options", {}))
+def model_options(dataset, model):
+    """``models.<model>.options`` with ``datasets.<dataset>.model_options.<model>`` on top."""
+    return model_settings(config, dataset, model)
 
 
 def factors_path(dataset, model):

@@ -26,6 +26,8 @@ rule download_dataset:
 
 
 rule download_genesets:
+    input:
+        geneset_local_input,
     output:
         "resources/genesets/{geneset}.gmt",
     params:

@@ -11,7 +11,7 @@ rule fit_autoencoder:
         model=directory("results/{dataset}/{ae_model}/model"),
     params:
         setup="{ae_model}",
-        options=lambda wc: model_options(wc.ae_model),
+        options=lambda wc: model_options(wc.dataset, wc.ae_model),
         seed=config["seed"],
     log:
         "logs/{dataset}/fit_autoencoder_{ae_model}.log",
@@ -37,7 +37,7 @@ rule fit_slalom:
         factors="results/{dataset}/{slalom_model}/factors.h5ad",
     params:
         setup="{slalom_model}",
-        options=lambda wc: model_options(wc.slalom_model),
+        options=lambda wc: model_options(wc.dataset, wc.slalom_model),
         seed=config["seed"],
     log:
         "logs/{dataset}/fit_slalom_{slalom_model}.log",

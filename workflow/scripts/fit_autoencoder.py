@@ -6,17 +6,22 @@ contract h5ad) and ``model`` (a directory written by ``InterpretableAutoencoder.
 both renamed into place only once complete.
 """
 
-import anndata as ad
 import torch
 
 from iae_pipeline.ae_adapter import fit_autoencoder
+from iae_pipeline.config import check_device
+from iae_pipeline.contract import read_prepared
 from iae_pipeline.files import staged
 from iae_pipeline.runner import run_script
 
 
 def main(smk) -> None:
+    # where the fit runs (a GPU node on a cluster), before reading anything
+    check_device(
+        smk.params.options.get("device", "auto"), f"models.{smk.params.setup}.options.device"
+    )
     torch.set_num_threads(int(smk.threads))
-    prepared = ad.read_h5ad(smk.input.prepared)
+    prepared = read_prepared(smk.input.prepared)
     ae, factors = fit_autoencoder(
         prepared, dict(smk.params.options), seed=int(smk.params.seed), setup=smk.params.setup
     )

@@ -8,11 +8,13 @@ Snakefile can stop before any job runs and before anything is written.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import posixpath
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import jsonschema
 import yaml
 
 
@@ -33,9 +35,17 @@ def _fill_defaults(schema: Mapping[str, Any], config: dict[str, Any]) -> None:
             _fill_defaults(sub, config[key])
 
 
+def load_schema(schema_path: str | Path) -> dict[str, Any]:
+    """The config schema (YAML), parsed with libyaml when available (ten times faster)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(Path(schema_path).read_text(), Loader=loader)
+
+
 def validate_schema(config: dict[str, Any], schema_path: str | Path) -> None:
     """Check ``config`` against the JSON schema; raise ConfigError naming the first bad key."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    import jsonschema  # here: the jobs' environments import this module without it
+
+    schema = load_schema(schema_path)
     validator_cls = jsonschema.validators.validator_for(schema)
     errors = list(validator_cls(schema).iter_errors(config))
     if errors:
@@ -61,7 +71,7 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
 def check_semantics(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
     """Cross-key checks the schema cannot express: names that must exist, local paths."""
     base = Path(base_dir)
-    datasets, genesets, models = config["datasets"], config["genesets"], config["models"]
+    datasets, genesets = config["datasets"], config["genesets"]
     for name in config.get("run", list(datasets)):
         if name not in datasets:
             raise ConfigError(
@@ -89,15 +99,129 @@ def check_semantics(config: Mapping[str, Any], base_dir: str | Path = ".") -> No
     orth = config.get("orthologs")
     if orth and orth["source"] == "local" and not (base / orth.get("path", "")).is_file():
         raise ConfigError(f"config error: orthologs.path: file not found: {orth.get('path')}")
-    for name in config["datasets"]:
-        figs = dataset_figures(config, name)
-        for fig, spec in figs.items():
-            for model in [spec["model"]] if "model" in spec else spec.get("models", []):
-                if model not in models:
-                    raise ConfigError(
-                        f"config error: figures.{fig}: unknown model '{model}' (dataset "
-                        f"{name}); defined under models: {', '.join(models)}"
-                    )
+    check_urls(config)
+    check_download_names(config)
+    for name in config.get("run", list(datasets)):
+        check_figures(config, name)
+
+
+def _urls(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(key, url)`` of every download in the config."""
+    for name, gs in config["genesets"].items():
+        if gs.get("url"):
+            yield f"genesets.{name}.url", gs["url"]
+    if (config.get("orthologs") or {}).get("url"):
+        yield "orthologs.url", config["orthologs"]["url"]
+    for name, ds in config["datasets"].items():
+        for role, spec in (ds.get("files") or {}).items():
+            yield f"datasets.{name}.files.{role}.url", spec["url"]
+
+
+def check_urls(config: Mapping[str, Any]) -> None:
+    """Every download is https, unless its exact URL is listed in ``allow_insecure_urls``."""
+    allowed = set(config.get("allow_insecure_urls") or [])
+    for key, url in _urls(config):
+        if urlsplit(url).scheme.lower() != "https" and url not in allowed:
+            raise ConfigError(
+                f"config error: {key}: '{url}' is not https, so the download could be altered "
+                "on the way; use an https URL, or list this exact URL under allow_insecure_urls "
+                "(and pin its sha256)"
+            )
+
+
+def download_file_name(url: str) -> str:
+    """The name a dataset file is saved under: the last part of its URL's path."""
+    return posixpath.basename(urlsplit(url).path.rstrip("/"))
+
+
+def check_download_names(config: Mapping[str, Any]) -> None:
+    """A dataset file is saved under the last part of its URL's path: that name must be a
+    plain file name (never '..' or empty, which would leave resources/) and unique."""
+    for name, ds in config["datasets"].items():
+        seen: dict[str, str] = {}
+        for role, spec in (ds.get("files") or {}).items():
+            base = download_file_name(spec["url"])
+            key = f"datasets.{name}.files.{role}.url"
+            if base in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9._+-]+", base):
+                raise ConfigError(
+                    f"config error: {key}: the URL's path must end in a plain file name (letters, "
+                    f"digits, '.', '_', '-', '+'), got '{base}'; it names the downloaded file"
+                )
+            if base in seen:
+                raise ConfigError(
+                    f"config error: {key}: the file name '{base}' is also that of "
+                    f"files.{seen[base]}; two files of one dataset need different names"
+                )
+            seen[base] = role
+
+
+def check_figures(config: Mapping[str, Any], dataset: str) -> None:
+    """What Figures 1 and 2 need is set for ``dataset`` (``figures`` merged with
+    ``datasets.<name>.figures``), its models exist and a pattern is a valid regular
+    expression: all before the workflow's graph is built."""
+    models = config["models"]
+    figs = dataset_figures(config, dataset)
+    example = (
+        "e.g. figures: {fig1: {model: ae, terms: [TERM_A, TERM_B]}, fig2: {terms: INTERFERON}}"
+    )
+    for fig, keys in (("fig1", ("model", "terms")), ("fig2", ("terms",))):
+        for key in keys:
+            if not (figs.get(fig) or {}).get(key):
+                raise ConfigError(
+                    f"config error: figures.{fig}.{key}: not set for dataset '{dataset}' (under "
+                    f"figures or datasets.{dataset}.figures); every dataset draws Figures 1 and "
+                    f"2: {example} (config/README.md)"
+                )
+    for fig, spec in figs.items():
+        for model in [spec["model"]] if "model" in spec else spec.get("models", []):
+            if model not in models:
+                raise ConfigError(
+                    f"config error: figures.{fig}: unknown model '{model}' (dataset "
+                    f"{dataset}); defined under models: {', '.join(models)}"
+                )
+    terms = figs["fig2"]["terms"]
+    if isinstance(terms, str):
+        try:
+            re.compile(terms)
+        except re.error as err:
+            raise ConfigError(
+                f"config error: figures.fig2.terms: '{terms}' is not a valid regular expression "
+                f"({err}) (dataset {dataset}); fix it, or give a list of term names"
+            ) from None
+
+
+def _options_schema(schema: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The schema of ``models.<name>.options`` for a model ``kind``."""
+    model = schema["properties"]["models"]["additionalProperties"]
+    for branch in model.get("allOf", []):
+        if branch["if"]["properties"]["kind"].get("const") == kind:
+            return branch["then"]["properties"]["options"]
+    return {"type": "object"}
+
+
+def check_model_options(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """``datasets.<name>.model_options.<model>``: the model exists, and the options merged
+    over ``models.<model>.options`` pass the schema of the model's kind."""
+    import jsonschema  # here: the jobs' environments import this module without it
+
+    for name, ds in config["datasets"].items():
+        for model, options in (ds.get("model_options") or {}).items():
+            key = f"datasets.{name}.model_options.{model}"
+            if model not in config["models"]:
+                raise ConfigError(
+                    f"config error: {key}: unknown model '{model}'; defined under models: "
+                    f"{', '.join(config['models'])}"
+                )
+            kind = config["models"][model]["kind"]
+            sub = _options_schema(schema, kind)
+            validator = jsonschema.validators.validator_for(schema)(sub)
+            errors = list(validator.iter_errors(model_settings(config, name, model)))
+            if errors:
+                err = jsonschema.exceptions.best_match(errors)
+                raise ConfigError(
+                    f"config error: {_key([key, *err.absolute_path])}: {err.message} "
+                    f"(a {kind} option, merged over models.{model}.options)"
+                )
 
 
 def check_config(
@@ -105,6 +229,7 @@ def check_config(
 ) -> None:
     """Schema, then cross-key checks. Fills top-level defaults in place."""
     validate_schema(config, schema_path)
+    check_model_options(config, load_schema(schema_path))
     check_semantics(config, base_dir)
 
 
@@ -119,3 +244,60 @@ def dataset_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 def dataset_figures(config: Mapping[str, Any], name: str) -> dict[str, dict[str, Any]]:
     """Figure settings for a dataset: ``datasets.<name>.figures`` over ``figures``."""
     return _deep_merge(config.get("figures", {}), config["datasets"][name].get("figures", {}))
+
+
+def model_settings(config: Mapping[str, Any], dataset: str, model: str) -> dict[str, Any]:
+    """A model's options for one dataset: ``datasets.<dataset>.model_options.<model>``
+    merged over ``models.<model>.options`` (the per-dataset value wins)."""
+    base = config["models"][model].get("options") or {}
+    override = (config["datasets"][dataset].get("model_options") or {}).get(model) or {}
+    return _deep_merge(base, override)
+
+
+def prefit_requirements(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """What the steps after preparation will ask of one dataset's prepared data, so that
+    :func:`iae_pipeline.contract.check_ready_to_fit` can check it before any fit:
+    ``cv_folds``, the merged ``figures``, and the ``covariates`` of each autoencoder."""
+    ds = config["datasets"][dataset]
+    covariates = {}
+    for model, spec in (config.get("models") or {}).items():
+        options = model_settings(config, dataset, model)
+        if spec.get("kind") == "autoencoder" and options.get("covariates"):
+            covariates[model] = list(options["covariates"])
+    return {
+        "dataset": dataset,
+        "source": ds.get("path") if ds.get("source") == "h5ad" else f"datasets.{dataset}",
+        "cv_folds": int((config.get("scoring") or {}).get("cv_folds", 5)),
+        "figures": dataset_figures(config, dataset),
+        "covariates": covariates,
+    }
+
+
+def check_device(device: str, where: str = "device") -> None:
+    """Refuse a CUDA or MPS device this machine does not have (one line instead of torch's
+    traceback); ``auto`` and ``cpu`` always pass. Call it where the fit runs."""
+    device = str(device or "auto")
+    if not device.startswith(("cuda", "mps")):
+        return
+    import torch
+
+    fix = (
+        "use device: auto (the GPU when present, else the CPU) or cpu, or run the fit on a GPU node"
+    )
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(
+                f"config error: {where}: 'mps', but torch finds no Apple GPU (MPS) here; {fix}"
+            )
+        return
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"config error: {where}: '{device}', but torch finds no CUDA device on this machine "
+            f"(torch {torch.__version__}, built for CUDA: {torch.version.cuda or 'no'}); {fix}"
+        )
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"config error: {where}: '{device}', but this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s) (cuda:0..); pick one of them or auto"
+        )

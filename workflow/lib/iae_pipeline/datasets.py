@@ -10,10 +10,13 @@ File roles per source kind (the keys of ``datasets.<name>.files`` in the config)
   ``barcodes_stim``, ``genes``, ``tsne``. Condition: ``ctrl`` / ``stim``.
 - ``macosko`` (GEO GSE63472): ``expression``, ``clusters``. Condition: the cell classes
   in ``condition_positive`` (default ``[rods]``) against ``other``.
-- ``liao`` (GEO GSE145926): ``metadata`` and one ``h5_<sample>`` per sample (``h5_C51``,
-  ...). Condition: ``healthy`` / ``COVID-19`` (from the ``disease`` column); the
-  authors' severity ``group`` (HC/M/S) and ``sample`` are kept.
-- ``h5ad``: ``h5ad``; obs keys given by ``condition_key`` and ``cell_type_key``.
+- ``liao`` (GEO GSE145926, and GSE128033 for the fourth healthy control): ``metadata`` and
+  per sample either ``h5_<sample>`` (Cell Ranger v3 h5: ``h5_C51``, ...) or the Matrix
+  Market trio ``matrix_<sample>``, ``barcodes_<sample>``, ``genes_<sample>`` (Cell Ranger
+  v2 layout: ``GSM3660650``). Condition: ``healthy`` / ``COVID-19`` (from the
+  ``disease`` column); the authors' severity ``group`` (HC/M/S) and ``sample`` are kept.
+- ``h5ad``: ``h5ad``; obs keys given by ``condition_key`` and ``cell_type_key``; raw
+  counts, log-normalised or centred values (detected, or ``data_type``).
 - ``pbmc68k_demo``: no file (scanpy's copy); the condition is planted by the simulation.
 """
 
@@ -31,11 +34,14 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
+from .contract import check_finite
+
 log = logging.getLogger(__name__)
 
 CONDITION, CELL_TYPE = "condition", "cell_type"
-COUNTS, LOGNORM = "counts", "lognorm"
-DATA_TYPES = ("auto", COUNTS, LOGNORM)
+COUNTS, LOGNORM, CENTRED = "counts", "lognorm", "centred"
+DATA_TYPES = ("auto", COUNTS, LOGNORM, CENTRED)
+LIAO_MTX_ROLES = ("matrix", "barcodes", "genes")
 
 #: Macosko et al. 2015, Figure 5: cluster -> cell class (retina_clusteridentities.txt).
 MACOSKO_CLASSES: dict[int, str] = {
@@ -74,10 +80,25 @@ def _need(path: str | Path, role: str) -> Path:
     return path
 
 
+def unlabelled(values: pd.Series) -> np.ndarray:
+    """Which cells have no label: NaN / None, or an empty string."""
+    empty = values.astype(object).where(values.notna(), "").astype(str).str.strip().eq("")
+    return empty.to_numpy(dtype=bool)
+
+
 def two_classes(
     values: pd.Series, where: str, positive: Sequence[str] | None = None
 ) -> pd.Categorical:
-    """A two-class condition from ``values``; with ``positive``, those labels vs ``other``."""
+    """A two-class condition from ``values``; with ``positive``, those labels vs ``other``.
+
+    A cell without a label is an error: it would otherwise become a class 'nan' or, with
+    ``positive``, silently join ``other``."""
+    missing = unlabelled(values)
+    if missing.any():
+        raise DatasetError(
+            f"{where}: {int(missing.sum())} of {missing.size} cells have no condition label "
+            "(NaN or empty); label them, or drop them (an h5ad dataset: drop_unlabelled: true)"
+        )
     labels = values.astype(str)
     if positive:
         positive = [str(p) for p in positive]
@@ -101,10 +122,10 @@ def two_classes(
 
 
 def detect_data_type(X: np.ndarray | sp.spmatrix, where: str = "X", n: int = 100_000) -> str:
-    """``counts`` when (a sample of) the values are non-negative integers, else ``lognorm``.
+    """``counts`` when (a sample of) the values are non-negative integers, ``centred`` when
+    there are negative values and every gene's mean is 0, else ``lognorm``.
 
-    Negative values (scaled or centred data) are refused: the models need log-normalised
-    expression, so give the counts or the log-normalised values instead.
+    Other negative values (e.g. a difference of two data sets) are refused.
     """
     values = X.data if sp.issparse(X) else np.asarray(X).ravel()
     if values.size > n:
@@ -112,11 +133,48 @@ def detect_data_type(X: np.ndarray | sp.spmatrix, where: str = "X", n: int = 100
     if values.size and not np.isfinite(values).all():
         raise DatasetError(f"{where} contains NaN or infinite values; clean the data first")
     if values.size and values.min() < 0:
+        if is_centred(X):
+            return CENTRED
         raise DatasetError(
-            f"{where} has negative values (min {values.min():.3g}): it looks scaled or centred; "
-            "provide raw counts or log-normalised values (e.g. adata.raw or a counts layer)"
+            f"{where} has negative values (min {values.min():.3g}) but is not centred (gene "
+            "means are not 0); provide raw counts, log-normalised values, or log-normalised "
+            "values centred per gene"
         )
     return COUNTS if np.allclose(values, np.round(values)) else LOGNORM
+
+
+def gene_moments(X: np.ndarray | sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and standard deviation (float64), without densifying sparse ``X``."""
+    if sp.issparse(X):
+        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+        sq = np.asarray(X.multiply(X).mean(axis=0, dtype=np.float64)).ravel()
+        return mean, np.sqrt(np.maximum(sq - mean**2, 0.0))
+    X = np.asarray(X, dtype=np.float64)
+    return X.mean(axis=0), X.std(axis=0)
+
+
+def is_centred(X: np.ndarray | sp.spmatrix) -> bool:
+    """Every gene's mean is 0 up to float32 rounding (``adata.X -= adata.X.mean(0)``)."""
+    mean, sd = gene_moments(X)
+    return bool(np.all(np.abs(mean) <= 1e-5 + 1e-3 * sd))
+
+
+def log_centred(X: np.ndarray | sp.spmatrix, where: str) -> None:
+    """The one log line for centred input (and a warning when it is also scaled)."""
+    _, sd = gene_moments(X)
+    log.info(
+        "%s is centred (every gene's mean is 0): taken as log-normalised values centred "
+        "per gene, as the authors' notebooks feed the model (adata.X -= adata.X.mean(0)); "
+        "not normalised again; highly variable genes by variance",
+        where,
+    )
+    if sd.size and np.allclose(sd[sd > 0], 1.0, atol=1e-2):
+        log.warning(
+            "%s looks scaled to unit variance as well: gene selection by variance cannot "
+            "work on it (set preprocess.n_top_genes: null) and the loadings lose the "
+            "genes' scale; prefer unscaled values",
+            where,
+        )
 
 
 # -- Kang 2018 (GSE96583, batch 2) ---------------------------------------------------
@@ -333,29 +391,67 @@ def liao_cell_ids(barcodes: Sequence[str], sample: str) -> pd.Index:
     return pd.Index([f"{b.split('-')[0]}_{k}" for b in barcodes])
 
 
-def read_liao(h5_files: Mapping[str, str | Path], metadata: str | Path) -> ad.AnnData:
-    """Liao et al. 2020 BALF: Cell Ranger v3 h5 per sample, joined to the authors' cells."""
+def _read_liao_sample(sample: str, files: Mapping[str, str | Path]) -> ad.AnnData:
+    """One Liao sample from a Cell Ranger v3 h5 (``h5``) or a Matrix Market trio."""
     import scanpy as sc
 
-    meta = read_liao_metadata(metadata)
-    parts = {}
-    for sample, path in h5_files.items():
-        path = _need(path, f"h5_{sample}")
+    if "h5" in files:
+        path = _need(files["h5"], f"h5_{sample}")
         try:
             part = sc.read_10x_h5(path)
         except (OSError, KeyError, ValueError) as err:
             raise DatasetError(f"{path}: not a Cell Ranger v3 filtered h5 ({err})") from None
         part.var_names_make_unique()
+        return part
+    missing = [f"{r}_{sample}" for r in LIAO_MTX_ROLES if r not in files]
+    if missing:
+        raise DatasetError(
+            f"liao: sample {sample} needs h5_{sample} or all of matrix_, barcodes_, genes_"
+            f"{sample}; missing {missing}"
+        )
+    return read_geo_mtx(files["matrix"], files["barcodes"], files["genes"])
+
+
+def liao_sample_files(files: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """File roles ``h5_<s>`` / ``matrix_<s>`` / ``barcodes_<s>`` / ``genes_<s>`` grouped by
+    sample, in the authors' sample order."""
+    by_sample: dict[str, dict[str, str]] = {}
+    for role, path in files.items():
+        kind, _, sample = role.partition("_")
+        if sample and kind in ("h5", *LIAO_MTX_ROLES):
+            by_sample.setdefault(sample, {})[kind] = path
+    order = {s: i for i, s in enumerate(LIAO_SAMPLE_ORDER)}
+    return dict(sorted(by_sample.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
+def read_liao(sample_files: Mapping[str, Any], metadata: str | Path) -> ad.AnnData:
+    """Liao et al. 2020 BALF: one count matrix per sample, joined to the authors' cells.
+
+    ``sample_files`` maps a sample to its h5 path, or to a mapping ``{h5: path}`` or
+    ``{matrix, barcodes, genes: path}`` (the Matrix Market trio of GSM3660650).
+    """
+    meta = read_liao_metadata(metadata)
+    parts = {}
+    for sample, given in sample_files.items():
+        files = given if isinstance(given, Mapping) else {"h5": given}
+        part = _read_liao_sample(sample, files)
         part.obs_names = liao_cell_ids(part.obs_names, sample)
         hit = part.obs_names.isin(meta.index)
         log.info("liao: %s: %d of %d cells in the authors' metadata", sample, hit.sum(), part.n_obs)
         if not hit.any():
+            first = next(iter(files.values()))
             raise DatasetError(
-                f"{path}: none of its cells is in {Path(metadata).name} as sample {sample}; "
+                f"{first}: none of its cells is in {Path(metadata).name} as sample {sample}; "
                 "check that the file belongs to that sample"
             )
         parts[sample] = part[hit].copy()
+    n_genes = {s: p.n_vars for s, p in parts.items()}
     adata = ad.concat(parts, label="sample_file", join="inner", merge="first")
+    if len(set(n_genes.values())) > 1:
+        log.info(
+            "liao: %d genes shared by all samples (per sample: %s)",
+            adata.n_vars, ", ".join(f"{s} {n}" for s, n in n_genes.items()),
+        )  # fmt: skip
     obs = meta.loc[adata.obs_names]
     for col in ("sample", "sample_new", "group", "disease", "hasnCoV", "cluster"):
         if col in obs:
@@ -374,25 +470,74 @@ def read_user_h5ad(
     condition_key: str,
     cell_type_key: str,
     condition_positive: Sequence[str] | None = None,
+    *,
+    drop_unlabelled: bool = False,
+    name: str = "<name>",
 ) -> ad.AnnData:
-    """A local ``.h5ad`` whose obs hold the condition and the cell type under given keys."""
+    """A local ``.h5ad`` whose obs hold the condition and the cell type under given keys.
+
+    Cells without a condition label are an error, or, with ``drop_unlabelled``, dropped
+    (logged). Cells without a cell type are labelled ``unknown`` (logged)."""
     path = _need(path, "h5ad")
     try:
         adata = ad.read_h5ad(path)
     except (OSError, KeyError, ValueError) as err:
         raise DatasetError(f"{path}: cannot be read as .h5ad ({err})") from None
+    check_size(adata, path)
     for role, key in (("condition_key", condition_key), ("cell_type_key", cell_type_key)):
         if not key or key not in adata.obs:
             raise DatasetError(
                 f"{path}: obs has no key '{key}' ({role}); obs keys are "
-                f"{list(adata.obs.columns)[:15]}: set {role} to one of them"
+                f"{list(adata.obs.columns)[:15]}: set datasets.{name}.{role} to one of them"
             )
+    adata = drop_or_refuse_unlabelled(adata, condition_key, f"{path}", drop_unlabelled, name)
     adata.obs[CONDITION] = two_classes(
-        adata.obs[condition_key], f"{path.name} obs['{condition_key}']", condition_positive
+        adata.obs[condition_key], f"{path} obs['{condition_key}']", condition_positive
     )
-    adata.obs[CELL_TYPE] = pd.Categorical(adata.obs[cell_type_key].astype(str))
+    adata.obs[CELL_TYPE] = cell_types(adata.obs[cell_type_key], f"{path} obs['{cell_type_key}']")
     adata.var_names_make_unique()
     return adata
+
+
+def check_size(adata: ad.AnnData, where: str | Path) -> None:
+    """An AnnData with fewer than 2 cells or no gene cannot be a dataset."""
+    if adata.n_obs < 2 or adata.n_vars == 0:
+        raise DatasetError(
+            f"{where}: the file has {adata.n_obs} cell(s) x {adata.n_vars} gene(s); a dataset "
+            "needs cells of both conditions and genes: check that it is the intended file"
+        )
+
+
+def drop_or_refuse_unlabelled(
+    adata: ad.AnnData, key: str, where: str, drop: bool, name: str
+) -> ad.AnnData:
+    """``adata`` without the cells whose ``obs[key]`` is missing, when ``drop``; else an
+    error that says how many there are and how to drop them."""
+    missing = unlabelled(adata.obs[key])
+    if not missing.any():
+        return adata
+    n, total = int(missing.sum()), adata.n_obs
+    if not drop:
+        raise DatasetError(
+            f"{where} obs['{key}']: {n} of {total} cells have no condition label (NaN or empty); "
+            f"label them, or set datasets.{name}.drop_unlabelled: true to drop them"
+        )
+    log.warning(
+        "%s obs['%s']: dropped %d of %d cells without a condition label (drop_unlabelled)",
+        where, key, n, total,
+    )  # fmt: skip
+    kept = adata[~missing].copy()
+    check_size(kept, f"{where} after dropping {n} unlabelled cells")
+    return kept
+
+
+def cell_types(values: pd.Series, where: str) -> pd.Categorical:
+    """Cell types as a categorical; a missing one becomes ``unknown`` (logged, not 'nan')."""
+    missing = unlabelled(values)
+    labels = values.astype(object).where(~missing, "unknown").astype(str)
+    if missing.any():
+        log.warning("%s: %d cells have no cell type; labelled 'unknown'", where, missing.sum())
+    return pd.Categorical(labels)
 
 
 def load_pbmc68k_demo() -> ad.AnnData:
@@ -425,19 +570,31 @@ def load_dataset(dataset: Mapping[str, Any], files: Mapping[str, str]) -> tuple[
         )
         return adata, COUNTS
     if kind == "liao":
-        h5 = {r.removeprefix("h5_"): p for r, p in files.items() if r.startswith("h5_")}
-        if not h5:
-            raise DatasetError("liao: no h5_<sample> file given; list one per sample under files")
-        return read_liao(h5, _role(files, "metadata", kind)), COUNTS
+        samples = liao_sample_files(files)
+        if not samples:
+            raise DatasetError(
+                "liao: no sample file given; list h5_<sample> (or matrix_, barcodes_, "
+                "genes_<sample>) per sample under files"
+            )
+        return read_liao(samples, _role(files, "metadata", kind)), COUNTS
     if kind == "h5ad":
         path = files.get("h5ad") or dataset.get("path")
         adata = read_user_h5ad(
-            path or "", dataset.get("condition_key", ""), dataset.get("cell_type_key", ""), positive
+            path or "",
+            dataset.get("condition_key", ""),
+            dataset.get("cell_type_key", ""),
+            positive,
+            drop_unlabelled=bool(dataset.get("drop_unlabelled", False)),
+            name=str(dataset.get("name", "<name>")),
         )
         data_type = dataset.get("data_type", "auto")
         if data_type not in DATA_TYPES:
             raise DatasetError(f"data_type '{data_type}' is unknown; use one of {DATA_TYPES}")
-        detected = detect_data_type(adata.X, f"{Path(path).name} X")
+        where = f"{path} X"
+        check_finite(adata.X, where, adata.obs_names)
+        detected = detect_data_type(adata.X, where)
+        if detected == CENTRED:
+            log_centred(adata.X, where)
         if data_type == "auto":
             log.info("h5ad: X looks like %s (data_type: auto)", detected)
             return adata, detected

@@ -1,6 +1,7 @@
 """Writing outputs so that a failure never leaves a file that looks finished."""
 
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -24,9 +25,15 @@ def staged(dest: str | Path, suffix: str = ".part") -> Iterator[Path]:
     The temporary name keeps ``suffix`` last, so writers that pick the format from the
     file name (``savefig``, ``write_h5ad``) see the right one: pass e.g. ``".part.pdf"``.
     The writer may make a file or a directory there; a directory replaces an old ``dest``.
+    Temporary paths of ``dest`` left by a killed writer (SIGKILL, a node lost) are removed
+    first (Snakemake runs one job per output at a time).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    leftover = re.compile(rf"^\.{re.escape(dest.name)}\.[0-9a-f]{{12}}\.part")
+    for old in dest.parent.iterdir():
+        if leftover.match(old.name):
+            remove(old)
     tmp_path = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}{suffix}")
     try:
         yield tmp_path

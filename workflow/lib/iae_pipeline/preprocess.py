@@ -2,15 +2,24 @@
 
 Steps, in order (each a config key under ``preprocess``):
 
-1. counts only: ``normalize_total(target_sum)`` then ``log1p``;
+1. counts only: ``normalize_total(target_sum)`` then ``log1p`` (log-normalised and
+   centred data are kept as they are);
 2. mouse data: gene sets translated to mouse symbols through the ortholog table (or,
    without one, matched by upper case, a logged fallback); the fraction of data genes
    in the gene sets (overlap coefficient, :func:`check_overlap`) must reach
    ``min_overlap`` (else: wrong species or symbols);
 3. keep the genes present in the annotation (steps 1-3: :func:`annotated_lognorm`);
-4. keep ``n_top_genes`` highly variable genes (scanpy's Seurat flavour; ``None``: all);
+4. keep ``n_top_genes`` highly variable genes (scanpy's Seurat flavour; centred data:
+   the largest variances; ``None``: all);
 5. ``subsample`` cells, seeded (``None``: all);
-6. keep the terms with ``min_genes`` to ``max_genes`` genes present.
+6. keep the terms with MORE than ``min_genes`` and FEWER than ``max_genes`` genes
+   present, as the authors' ``intercode.utils.add_annotations`` and slalom's
+   ``minGenes`` count (:func:`filter_terms`);
+7. ``prune_genes``: drop the genes in no kept term, as the authors' notebooks
+   (``adata._inplace_subset_var(I.sum(1) > 0)``) and slalom's ``pruneGenes`` do, so
+   that every model sees the same genes.
+
+``X`` is written as CSR float32, whatever it was read as.
 
 A planted condition (the demo) is a step of its own before this one
 (:mod:`iae_pipeline.simulation`). The result honours
@@ -20,7 +29,7 @@ A planted condition (the demo) is a step of its own before this one
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +50,16 @@ from interpretable_ae.genesets import (
 )
 
 from .contract import validate_prepared
-from .datasets import CELL_TYPE, CONDITION, COUNTS, LOGNORM, DatasetError, load_dataset, two_classes
+from .datasets import (
+    CELL_TYPE,
+    CENTRED,
+    CONDITION,
+    COUNTS,
+    LOGNORM,
+    DatasetError,
+    load_dataset,
+    two_classes,
+)
 from .files import staged
 from .orthologs import read_orthologs, translate_by_case, translate_gene_sets
 
@@ -53,6 +71,7 @@ SPECIES = ("human", "mouse")
 FALLBACK = "upper-case fallback"
 PREPROCESS_KEYS = {
     "target_sum", "n_top_genes", "subsample", "min_genes", "max_genes", "min_overlap",
+    "prune_genes",
 }  # fmt: skip
 # what annotated_lognorm reports that prepare records under its own names
 PREPARE_STAT_KEYS = (
@@ -136,8 +155,10 @@ def annotated_lognorm(
     """Steps 1-3: log-normalised expression of the annotated genes (a copy).
 
     Returns ``(adata, gene sets in the data's species, what was done)``."""
-    if data_type not in (COUNTS, LOGNORM):
-        raise DatasetError(f"{name}: data_type must be counts or lognorm, got '{data_type}'")
+    if data_type not in (COUNTS, LOGNORM, CENTRED):
+        raise DatasetError(
+            f"{name}: data_type must be counts, lognorm or centred, got '{data_type}'"
+        )
     adata = adata.copy()
     adata.var_names = adata.var_names.astype(str)
     adata.var_names_make_unique()
@@ -177,12 +198,15 @@ def prepare(
     min_genes: int = 10,
     max_genes: int | None = None,
     min_overlap: float = 0.2,
+    prune_genes: bool = True,
     seed: int = 0,
     name: str = "dataset",
 ) -> ad.AnnData:
     """Prepared data (see :mod:`iae_pipeline.contract`) from a loaded dataset.
 
-    ``data_type`` is ``counts`` or ``lognorm``; ``gene_sets`` are human symbols.
+    ``data_type`` is ``counts``, ``lognorm`` or ``centred``; ``gene_sets`` are human
+    symbols. Terms are kept with more than ``min_genes`` and fewer than ``max_genes``
+    genes present (both exclusive, as the authors' ``add_annotations``).
     """
     adata, sets, stats = annotated_lognorm(
         adata,
@@ -199,8 +223,13 @@ def prepare(
 
     n_hvg = n_annotated
     if n_top_genes is not None and n_top_genes < adata.n_vars:
-        sc.pp.highly_variable_genes(adata, n_top_genes=int(n_top_genes), flavor="seurat")
-        adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+        if data_type == CENTRED:  # dispersions need log-normalised values; variances do not
+            keep = top_variance_genes(adata.X, int(n_top_genes))
+            log.info("%s: centred data: the %d genes of largest variance kept", name, keep.sum())
+        else:
+            sc.pp.highly_variable_genes(adata, n_top_genes=int(n_top_genes), flavor="seurat")
+            keep = adata.var["highly_variable"].to_numpy()
+        adata = adata[:, keep].copy()
         n_hvg = adata.n_vars
     if subsample is not None and subsample < adata.n_obs:
         # a stream of its own, so that it is independent of the simulation's draws even
@@ -210,9 +239,17 @@ def prepare(
         adata = adata[cells].copy()
         _check_obs(adata, f"{name} after subsampling")
 
-    mask, terms = build_mask(adata.var_names, sets, min_genes=min_genes, max_genes=max_genes)
+    mask, terms = filter_terms(adata.var_names, sets, min_genes, max_genes)
+    n_genes_kept = adata.n_vars
+    if prune_genes:
+        in_a_term = np.asarray(mask.getnnz(axis=1)).ravel() > 0
+        adata, mask = adata[:, in_a_term].copy(), mask[in_a_term].tocsr()
+        log.info(
+            "%s: %d of %d genes are in a kept term; the other %d dropped (prune_genes)",
+            name, adata.n_vars, n_genes_kept, n_genes_kept - adata.n_vars,
+        )  # fmt: skip
     out = ad.AnnData(
-        X=np.asarray(adata.X.toarray() if sp.issparse(adata.X) else adata.X, dtype=np.float32),
+        X=sp.csr_matrix(adata.X, dtype=np.float32),
         obs=adata.obs.copy(),
         var=pd.DataFrame(index=adata.var_names.copy()),
         uns={k: adata.uns[k] for k in ("simulation",) if k in adata.uns},
@@ -226,6 +263,7 @@ def prepare(
         "gene_overlap": stats["gene_overlap"],
         "n_genes_annotated": n_annotated,
         "n_genes_hvg": n_hvg,
+        "n_genes_pruned": n_genes_kept - out.n_vars,
         "n_cells": out.n_obs,
         "n_genes": out.n_vars,
         "n_terms_in": len(gene_sets),
@@ -235,17 +273,64 @@ def prepare(
         "subsample": -1 if subsample is None else int(subsample),
         "min_genes": int(min_genes),
         "max_genes": -1 if max_genes is None else int(max_genes),
+        "prune_genes": bool(prune_genes),
         "seed": int(seed),
         **{k: v for k, v in stats.items() if k not in PREPARE_STAT_KEYS},
     }
     log.info(
         "%s: prepared %d cells x %d genes (%d annotated, %d kept), %d of %d terms with "
-        "%d..%s genes present",
+        "more than %d%s genes present",
         name, out.n_obs, out.n_vars, n_annotated, n_hvg, len(terms), len(gene_sets),
-        min_genes, max_genes if max_genes is not None else "any",
+        min_genes, "" if max_genes is None else f" and fewer than {max_genes}",
     )  # fmt: skip
     validate_prepared(out, name)
     return out
+
+
+def filter_terms(
+    genes: Sequence[str],
+    gene_sets: Mapping[str, Sequence[str]],
+    min_genes: int,
+    max_genes: int | None = None,
+) -> tuple[sp.csr_matrix, list[str]]:
+    """The mask (genes x terms) of the terms with MORE than ``min_genes`` and FEWER than
+    ``max_genes`` of their genes among ``genes``.
+
+    Both bounds are exclusive, as in the authors' ``add_annotations(min_genes, max_genes)``
+    (``I.sum(0) > min_genes``, ``< max_genes``) and slalom's ``minGenes``; the model
+    package's :func:`build_mask` counts inclusively, hence the shifted bounds.
+    """
+    if max_genes is not None and max_genes - 1 < min_genes + 1:
+        raise DatasetError(
+            f"preprocess: no term can have more than min_genes={min_genes} and fewer than "
+            f"max_genes={max_genes} genes; raise max_genes or lower min_genes"
+        )
+    upper = None if max_genes is None else int(max_genes) - 1
+    try:
+        return build_mask(genes, gene_sets, min_genes=int(min_genes) + 1, max_genes=upper)
+    except GeneSetError as err:
+        if not str(err).startswith("no gene set has"):
+            raise
+        raise GeneSetError(
+            f"no gene set has more than min_genes={min_genes} of its genes among the "
+            f"{len(genes)} genes kept; check that the gene sets and the data use the same "
+            "species and symbols, or lower preprocess.min_genes"
+        ) from None
+
+
+def top_variance_genes(X: np.ndarray | sp.spmatrix, n: int) -> np.ndarray:
+    """Boolean mask of the ``n`` genes of largest variance (ties: the first genes).
+
+    For centred data, whose dispersion (variance / mean) is undefined; hand-written as
+    scanpy's flavours all expect log-normalised values or counts."""
+    if sp.issparse(X):
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        var = np.asarray(X.multiply(X).mean(axis=0)).ravel() - mean**2
+    else:
+        var = np.asarray(X, dtype=np.float64).var(axis=0)
+    keep = np.zeros(var.size, dtype=bool)
+    keep[np.argsort(-var, kind="stable")[:n]] = True
+    return keep
 
 
 def _check_obs(adata: ad.AnnData, where: str) -> None:
@@ -310,8 +395,10 @@ def prepare_from_config(
     orthologs: str | Path | None,
     seed: int,
     output: str | Path,
+    check: Callable[[ad.AnnData], None] | None = None,
 ) -> ad.AnnData:
-    """Load, prepare and write (atomically) one dataset from its config entries."""
+    """Load, prepare and write (atomically) one dataset from its config entries; ``check``
+    (e.g. :func:`iae_pipeline.contract.check_ready_to_fit`) runs before the write."""
     name = str(dataset.get("name", "dataset"))
     opts = dict(dataset.get("preprocess") or {})
     unknown = set(opts) - PREPROCESS_KEYS
@@ -337,6 +424,8 @@ def prepare_from_config(
         **opts,
     )
     prepared.uns["prepare"]["genesets"] = ",".join(str(s.get("name", "")) for s in geneset_specs)
+    if check is not None:
+        check(prepared)
     with staged(output, suffix=".part.h5ad") as tmp:
         prepared.write_h5ad(tmp)
     return prepared

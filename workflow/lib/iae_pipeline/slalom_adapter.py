@@ -2,7 +2,7 @@
 
 :func:`fit_slalom` takes the prepared AnnData every model reads (``X`` log-normalised,
 ``varm['geneset_mask']``, ``uns['geneset_terms']``), initialises slalom with
-``slalom.initFA`` (its pre-training included) and trains it, then writes factors the way
+``slalom.initFA`` (with its pre-training when ``pretrain``) and trains it, then writes factors the way
 the autoencoder does (:func:`interpretable_ae.contract.make_factor_anndata`):
 
 - annotated factors first (prepared-data term order), then ``sparse_i``
@@ -26,6 +26,13 @@ Randomness: slalom draws from numpy's global RNG (sparse-factor seeding, update-
 shuffles) and reseeds it with 222 during initialisation. :func:`fit_slalom` seeds the
 global RNG with ``seed`` before ``initFA`` and again before training, and restores the
 caller's RNG state afterwards.
+
+Resuming: with ``checkpoint_dir``, the training state (every array and number of the
+model that an update reads or writes, the loop's position and numpy's RNG; no pickle) is
+saved atomically every ``checkpoint_every`` iterations or ``checkpoint_seconds``
+(:func:`save_state`); a new fit of the same data, options and seed resumes from it
+(:func:`restore_state`) and ends bit-identical to an uninterrupted fit. Initialisation
+(``initFA``, with its pre-training) is run again on resume: it is seeded.
 """
 
 from __future__ import annotations
@@ -33,12 +40,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import hashlib
 import io
+import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -87,10 +98,14 @@ class SlalomNotConvergedError(SlalomFitError):
 class SlalomOptions:
     """slalom settings; defaults are slalom's own (``initFA`` / ``train``) except
 
-    - ``min_genes``: 1 keeps every term of the prepared data, like the autoencoder;
+    - ``min_genes``: 0 keeps every term of the prepared data, like the autoencoder (the
+      prepared data are already filtered); it means what slalom's ``minGenes`` means:
+      terms with MORE than ``min_genes`` genes are fitted;
     - ``tolerance``: slalom's 1e-8 is rarely reached on real data (the demo's error still
       changes by ~1e-6 per 100 iterations after 1,000), where ``train`` then stops silently
-      at ``nIterations``; 1e-5 stops the demo after ~700-800 iterations.
+      at ``nIterations``; 1e-5 stops the demo after ~700-800 iterations;
+    - ``max_cells``: not slalom's; data with more cells are refused before fitting (its
+      updates are dense in cells x genes x factors: days at 10^4 cells).
     """
 
     n_dense: int = 3  # nHidden: unannotated dense factors
@@ -99,13 +114,14 @@ class SlalomOptions:
     min_iterations: int = 700  # minIterations
     tolerance: float = 1e-5  # change of the mean absolute reconstruction error
     noise: str = "gauss"  # observation noise: gauss or hurdle
-    min_genes: int = 1  # keep terms with at least this many genes (slalom: minGenes=20, '>')
+    min_genes: int = 0  # minGenes: fit terms with MORE genes than this (slalom's default: 20)
     prune_genes: bool = True  # pruneGenes: model only genes in at least one kept term
     fpr: float = 0.99  # FPR: prior probability of an annotated link
     fnr: float = 0.001  # FNR: prior probability of a link outside the annotation
     pretrain: bool = True  # do_preTrain: pre-train to choose the update order
     drop_factors: bool = True  # dropFactors: stop updating switched-off factors
     require_convergence: bool = True  # raise SlalomNotConvergedError when not converged
+    max_cells: int = 100_000  # refuse larger data before fitting (the paper's largest: 65,813)
 
     @classmethod
     def from_mapping(
@@ -142,8 +158,10 @@ class SlalomOptions:
                 f"noise must be one of {NOISE_MODELS} (slalom's 'poisson' model crashes in "
                 "1.0.0.dev11)"
             )
-        if self.min_genes < 1:
-            problems.append("min_genes must be >= 1")
+        if self.min_genes < 0:
+            problems.append("min_genes must be >= 0")
+        if self.max_cells < 2:
+            problems.append("max_cells must be >= 2")
         if not (0 < self.fnr < 1 and 0 < self.fpr < 1):
             problems.append("fpr and fnr must be in (0, 1)")
         if problems:
@@ -175,22 +193,37 @@ def fit_slalom(
     seed: int = 0,
     setup: str = "",
     n_threads: int | None = 1,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_seconds: float | None = 600.0,
 ) -> ad.AnnData:
     """Fit slalom on prepared data; return the factor-contract AnnData.
 
     ``setup`` names the run in ``uns['run']`` and in error messages. ``n_threads`` caps
     the BLAS threads (``None``: no cap); slalom's many small products run fastest on one.
+    ``checkpoint_dir``: save the training state there every ``checkpoint_every``
+    iterations or ``checkpoint_seconds`` of fitting, and resume from it (module
+    docstring); the caller removes it once the result is written.
     Raises ``ValueError`` for unusable input or options and :class:`SlalomFitError` when
     the fit fails.
     """
     if not isinstance(options, SlalomOptions):
         options = SlalomOptions.from_mapping(options)
     label = f"slalom setup '{setup}'" if setup else "slalom"
+    check_size(adata.n_obs, options, label)
     Y, mask, terms = _inputs(adata, options)
 
     from .slalom_compat import import_slalom
 
     slalom = import_slalom()
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = _Checkpoint(
+            Path(checkpoint_dir) / CHECKPOINT_FILE,
+            state_fingerprint(Y, mask, terms, options, seed, slalom.__version__),
+            checkpoint_every,
+            checkpoint_seconds,
+        )
     start = time.perf_counter()
     with threadpool_limits(limits=n_threads), _seeded_global_rng(seed):
         with _slalom_quiet(), _numerics(label, iteration=0):
@@ -205,15 +238,21 @@ def fit_slalom(
                 FPR=options.fpr,
                 FNR=options.fnr,
                 noise=options.noise,
-                minGenes=0,  # terms were filtered by _inputs; each has >= 1 gene
+                minGenes=options.min_genes,  # the same '>' filter as _inputs: a no-op here
                 do_preTrain=options.pretrain,
                 dropFactors=options.drop_factors,
             )
         _check_state(fa, label, iteration=0)
         np.random.seed(seed)  # initFA reseeded with 222; the update-order shuffles use seed
         names = _factor_names(terms, options.n_sparse, options.n_dense)
-        iterations, converged, error, delta = _train(fa, options, label, names)
-    seconds = time.perf_counter() - start
+        iterations, converged, error, delta = _train(fa, options, label, names, checkpoint)
+    log.info("%s: fitted in %.1f s", label, time.perf_counter() - start)
+    if not converged and not options.require_convergence:
+        log.warning(
+            "%s: not converged at max_iterations=%d (the error still changed by %.3g per %d "
+            "iterations, tolerance %g); kept, recorded as uns['run']['converged'] = False",
+            label, iterations, delta, CHECK_EVERY, options.tolerance,
+        )  # fmt: skip
     if not converged and options.require_convergence:
         raise SlalomNotConvergedError(
             f"{label} did not converge: after {iterations} iterations (max_iterations) the "
@@ -225,7 +264,6 @@ def fit_slalom(
         "model": "slalom",
         "setup": setup,
         "seed": int(seed),
-        "seconds": round(seconds, 3),
         "iterations": iterations,
         "converged": bool(converged),
         "reconstruction_error": float(error),
@@ -236,6 +274,19 @@ def fit_slalom(
         **options.as_dict(),
     }
     return _to_contract(fa, adata, names, run)
+
+
+def check_size(
+    n_cells: int, options: SlalomOptions, label: str = "slalom", key: str = "max_cells"
+) -> None:
+    """Refuse data with more than ``options.max_cells`` cells, before anything is fitted;
+    ``key`` names the option in the message (e.g. its config path)."""
+    if n_cells > options.max_cells:
+        raise ValueError(
+            f"{label}: {n_cells:,} cells is more than max_cells={options.max_cells:,}: f-scLVM's "
+            "updates are dense in cells x genes x factors (days at 10,000 cells); subsample "
+            f"(preprocess.subsample) or raise {key}"
+        )
 
 
 def _inputs(adata: ad.AnnData, options: SlalomOptions) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -250,17 +301,18 @@ def _inputs(adata: ad.AnnData, options: SlalomOptions) -> tuple[np.ndarray, np.n
         raise ValueError(f"X has {bad} non-finite value(s); fix or drop them in preparation")
     mask = sp.csr_matrix(adata.varm[MASK_KEY]).toarray() > 0
     n_genes = mask.sum(axis=0)
-    keep = n_genes >= options.min_genes
+    keep = n_genes > options.min_genes  # slalom's minGenes: Iok = I.sum(axis=0) > minGenes
     if not keep.any():
         raise ValueError(
-            f"varm['{MASK_KEY}']: no term has at least min_genes={options.min_genes} genes "
+            f"varm['{MASK_KEY}']: no term has more than min_genes={options.min_genes} genes "
             f"(largest: {int(n_genes.max(initial=0))}); lower min_genes"
         )
     dropped = int((~keep).sum())
     if dropped:
         log.info(
-            "slalom: %d term(s) with fewer than %d genes not fitted", dropped, options.min_genes
-        )
+            "slalom: %d term(s) with at most %d genes not fitted (min_genes)",
+            dropped, options.min_genes,
+        )  # fmt: skip
     terms = [str(t) for t, k in zip(adata.uns[TERMS_KEY], keep, strict=True) if k]
     return Y, mask[:, keep], terms
 
@@ -276,7 +328,11 @@ def _factor_names(terms: list[str], n_sparse: int, n_dense: int) -> dict[str, tu
 
 
 def _train(
-    fa: Any, options: SlalomOptions, label: str, names: dict[str, tuple[str, str]]
+    fa: Any,
+    options: SlalomOptions,
+    label: str,
+    names: dict[str, tuple[str, str]],
+    checkpoint: _Checkpoint | None = None,
 ) -> tuple[int, bool, float, float]:
     """Run ``fa.update()`` with the stopping rule of ``CSparseFA.train``.
 
@@ -285,7 +341,11 @@ def _train(
     error = _reconstruction_error(fa)
     error_old, delta = error, np.inf
     columns = [names.get(str(t), (str(t),))[0] for t in fa.terms]
-    for it in range(options.max_iterations):
+    start = 0
+    if checkpoint is not None and (resumed := restore_state(fa, checkpoint.path, checkpoint.key)):
+        start, error, delta = resumed
+        log.info("%s: resumed from the checkpoint at iteration %d", label, start)
+    for it in range(start, options.max_iterations):
         on_before = fa.doUpdate.copy()
         with _slalom_quiet(), _numerics(label, iteration=it + 1):
             fa.update()
@@ -300,6 +360,10 @@ def _train(
         if it > options.min_iterations and delta < options.tolerance:
             log.info("%s: converged after %d iterations", label, it + 1)
             return it + 1, True, error, delta
+        if checkpoint is not None and checkpoint.due(it + 1):
+            save_state(
+                fa, checkpoint.path, checkpoint.key, iteration=it + 1, error=error, delta=delta
+            )
     return options.max_iterations, False, error, delta
 
 
@@ -402,3 +466,130 @@ def _to_contract(
     out.var["n_genes_gained"] = (posterior & ~prior).sum(axis=0)
     out.var["n_genes_lost"] = (prior & ~posterior).sum(axis=0)
     return out
+
+
+# ---- checkpoints: save and restore the training state ---------------------------------------
+
+CHECKPOINT_FILE = "slalom_state.npz"
+CHECKPOINT_FORMAT = 1
+# model parts whose arrays and numbers an update reads or writes (Z is the data: constant)
+_STATE_PARTS = ("", "S", "W", "Alpha", "Eps", "Pi")
+_STATE_SKIP = {"S.E2", "S.cov"}  # set once at initialisation, never read by an update
+
+
+def state_fingerprint(
+    Y: np.ndarray,
+    mask: np.ndarray,
+    terms: list[str],
+    options: SlalomOptions,
+    seed: int,
+    version: str,
+) -> str:
+    """What a checkpoint must match to be resumed: data, annotation, options, seed, slalom."""
+    digest = hashlib.sha256()
+    for array in (np.ascontiguousarray(Y), np.ascontiguousarray(mask)):
+        digest.update(repr((array.dtype.str, array.shape)).encode())
+        digest.update(array.tobytes())
+    meta = [terms, options.as_dict(), int(seed), version, CHECKPOINT_FORMAT]
+    digest.update(json.dumps(meta, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _state_items(fa: Any):
+    """``(key, owner, attribute, value)`` of the arrays and numbers of the training state."""
+    for part in _STATE_PARTS:
+        owner = getattr(fa, part) if part else fa
+        for attr, value in vars(owner).items():
+            key = f"{part}.{attr}" if part else attr
+            if key in _STATE_SKIP:
+                continue
+            if isinstance(value, np.ndarray) and value.dtype != object:
+                yield key, owner, attr, value
+            elif isinstance(value, bool | int | float | np.integer | np.floating):
+                yield key, owner, attr, value
+
+
+def save_state(
+    fa: Any, path: str | Path, key: str, *, iteration: int, error: float, delta: float
+) -> None:
+    """Write ``fa``'s training state, the loop's position and numpy's global RNG to
+    ``path`` (an ``.npz``: arrays and JSON, no pickle), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays, numbers = {}, {}
+    for name, _, _, value in _state_items(fa):
+        if isinstance(value, np.ndarray):
+            arrays[f"a:{name}"] = value
+        else:
+            numbers[name] = [
+                type(value).__name__,
+                value.item() if hasattr(value, "item") else value,
+            ]
+    rng_kind, rng_keys, rng_pos, has_gauss, cached = np.random.get_state()
+    meta = {
+        "key": key,
+        "iteration": int(iteration),
+        "error": float(error),
+        "delta": float(delta),
+        "numbers": numbers,
+        "rng": [rng_kind, int(rng_pos), int(has_gauss), float(cached)],
+    }
+    tmp = path.with_name(f".{path.name}.part.npz")
+    np.savez(tmp, meta=np.array(json.dumps(meta)), rng_keys=rng_keys, **arrays)
+    os.replace(tmp, path)
+    log.info("slalom: checkpoint at iteration %d -> %s", iteration, path)
+
+
+def restore_state(fa: Any, path: str | Path, key: str) -> tuple[int, float, float] | None:
+    """Load a checkpoint written by :func:`save_state` into ``fa`` (freshly initialised
+    the same way) and numpy's global RNG; return ``(iteration, error, delta)``, or
+    ``None`` when there is none or it belongs to other data, options or seed."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            meta = json.loads(str(saved["meta"]))
+            arrays = {k[2:]: saved[k] for k in saved.files if k.startswith("a:")}
+            rng_keys = saved["rng_keys"]
+    except (OSError, ValueError, KeyError) as err:
+        log.warning("slalom: %s is not a readable checkpoint (%s); starting over", path, err)
+        return None
+    if meta.get("key") != key:
+        log.warning("slalom: %s is of other data, options or seed; starting over", path)
+        return None
+    kinds = {"bool": bool, "int": int, "float": float}
+    for name, owner, attr, value in list(_state_items(fa)):
+        if isinstance(value, np.ndarray):
+            setattr(owner, attr, np.array(arrays[name], dtype=value.dtype))
+        elif name in meta["numbers"]:
+            kind, number = meta["numbers"][name]
+            setattr(owner, attr, type(value)(kinds.get(kind, float)(number)))
+    for name, array in arrays.items():  # arrays an update created (e.g. Eps.diagSigmaS)
+        part, _, attr = name.rpartition(".")
+        owner = getattr(fa, part) if part else fa
+        if not hasattr(owner, attr):
+            setattr(owner, attr, np.array(array))
+    rng_kind, rng_pos, has_gauss, cached = meta["rng"]
+    np.random.set_state((rng_kind, rng_keys, rng_pos, has_gauss, cached))
+    return int(meta["iteration"]), float(meta["error"]), float(meta["delta"])
+
+
+@dataclass
+class _Checkpoint:
+    """Where and when the loop saves its state (:func:`save_state`)."""
+
+    path: Path
+    key: str
+    every: int | None = None  # iterations
+    seconds: float | None = 600.0
+    last: float = dataclasses.field(default_factory=time.monotonic)
+
+    def due(self, iteration: int) -> bool:
+        now = time.monotonic()
+        if (self.every and iteration % self.every == 0) or (
+            self.seconds is not None and now - self.last >= self.seconds
+        ):
+            self.last = now
+            return True
+        return False

@@ -10,11 +10,13 @@ Our own reader rather than gseapy's: gseapy silently keeps the last of two sets 
 same name and skips short lines, where a user wants to hear about both. Fields are split
 on tabs only. A malformed file (blank line, duplicate name, a set with
 fewer than two genes, no tab-separated genes) raises :class:`GeneSetError` naming the file,
-the line and the fix.
+the line and the fix. Files are UTF-8 (a leading byte-order mark is dropped); another
+encoding is an error naming the line, never a silently renamed set or replaced character.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -41,6 +43,26 @@ def looks_like_html(head: bytes) -> bool:
     return text.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
+def decode_gmt(data: bytes, where: str | Path) -> str:
+    """The text of GMT bytes: UTF-8, a leading byte-order mark dropped (Excel writes one).
+
+    Another encoding (Latin-1, UTF-16) raises :class:`GeneSetError` naming the line and the
+    fix, instead of renaming the first set or replacing characters silently.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise GeneSetError(
+            f"{where}: the file is UTF-16 encoded; save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        lineno = data.count(b"\n", 0, err.start) + 1
+        raise GeneSetError(
+            f"{where}:{lineno}: byte 0x{data[err.start]:02x} is not UTF-8 (a Latin-1 or Windows "
+            "file?); convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8"
+        ) from None
+
+
 def read_gmt(
     path: str | Path, min_set_size: int = 2, drop_small: bool = False
 ) -> dict[str, list[str]]:
@@ -52,16 +74,15 @@ def read_gmt(
     path = Path(path)
     if not path.is_file():
         raise GeneSetError(f"{path}: gene-set file not found; check the path in the config")
-    with path.open("rb") as fh:
-        head = fh.read(512)
-    if looks_like_html(head):
+    data = path.read_bytes()
+    if looks_like_html(data[:512]):
         raise GeneSetError(
             f"{path}: is an HTML page, not a GMT file (a failed download?); delete it and "
             "download it again"
         )
     sets: dict[str, list[str]] = {}
     dropped = 0
-    with path.open(encoding="utf-8", errors="replace") as fh:
+    with io.StringIO(decode_gmt(data, path), newline=None) as fh:  # newlines as open() does
         for lineno, raw in enumerate(fh, start=1):
             line = raw.rstrip("\r\n")
             if not line.strip():

@@ -1,0 +1,241 @@
+"""The contracts: prepared data checked before any fit, factor files without wall time, the
+same bytes from the same seed, and model files that load without unpickling."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from helpers.script_runner import run_as_snakemake
+from iae_pipeline.contract import (
+    check_finite,
+    check_ready_to_fit,
+    make_factor_anndata,
+    validate_factor_anndata,
+)
+from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, build_mask
+
+TERMS = ["REACTOME_INTERFERON_SIGNALING", "HALLMARK_HYPOXIA", "Signaling by the B Cell Receptor"]
+
+
+@pytest.fixture()
+def prepared() -> ad.AnnData:
+    """40 cells (20 per class), 6 genes, the three TERMS."""
+    rng = np.random.default_rng(0)
+    genes = [f"G{i}" for i in range(6)]
+    obs = pd.DataFrame(
+        {
+            "condition": pd.Categorical(["ctrl", "stim"] * 20),
+            "cell_type": pd.Categorical(["B", "T", "NK", "B"] * 10),
+            "batch": ["a", "b"] * 20,
+        },
+        index=[f"c{i}" for i in range(40)],
+    )
+    adata = ad.AnnData(rng.random((40, 6), dtype=np.float32), obs=obs)
+    adata.var_names = genes
+    sets = {TERMS[0]: genes[:3], TERMS[1]: genes[2:5], TERMS[2]: genes[3:]}
+    adata.varm[MASK_KEY], terms = build_mask(genes, sets)
+    adata.uns[TERMS_KEY] = np.asarray(terms, dtype=object)
+    return adata
+
+
+def _needs(**changes) -> dict:
+    needs = {
+        "source": "data/mine.h5ad",
+        "dataset": "mine",
+        "cv_folds": 5,
+        "covariates": {},
+        "figures": {
+            "fig1": {"model": "ae", "terms": ["INTERFERON SIGNALING", "hypoxia"]},
+            "fig2": {"terms": "interferon|B CELL"},
+            "fig3": {"terms": [TERMS[0], "dense_0"], "cell_types": ["B"], "group_key": "batch"},
+        },
+    }
+    return needs | changes
+
+
+def test_prepared_data_that_every_step_accepts_pass(prepared):
+    check_ready_to_fit(prepared, _needs())
+    prepared.X = sp.csr_matrix(prepared.X)  # prepared X is sparse CSR in the workflow
+    check_ready_to_fit(prepared, _needs())
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_every_value_is_checked_for_nan_and_inf(prepared, sparse):
+    X = np.asarray(prepared.X).copy()
+    X[17, 5], X[33, 0] = np.nan, np.inf  # one value each, far from any sample's reach
+    prepared.X = sp.csr_matrix(X) if sparse else X
+    with pytest.raises(ValueError, match=r"^data/mine\.h5ad: the prepared expression: 2 NaN") as e:
+        check_ready_to_fit(prepared, _needs())
+    assert "in 2 cell(s) (first: 'c17')" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="row 7"):
+        check_finite(np.where(np.arange(12)[:, None] == 7, np.nan, 1.0), "X", chunk=5)
+
+
+def test_fewer_cells_per_class_than_cv_folds_is_refused_before_the_fits(prepared):
+    with pytest.raises(ValueError, match=r"scoring\.cv_folds = 30.*lower scoring\.cv_folds to 20"):
+        check_ready_to_fit(prepared, _needs(cv_folds=30))
+    one = prepared[[*range(0, 40, 2), 1]].copy()  # 'stim' keeps one cell
+    with pytest.raises(ValueError, match=r"\{'stim': 1\}.*needs at least 2 cells.*condition_key"):
+        check_ready_to_fit(one, _needs(cv_folds=2))
+
+
+def test_covariates_must_be_complete_obs_columns(prepared):
+    with pytest.raises(
+        ValueError, match=r"^models\.ae\.options\.covariates: 'donor' is not an obs"
+    ):
+        check_ready_to_fit(prepared, _needs(covariates={"ae": ["batch", "donor"]}))
+    prepared.obs.loc["c3", "batch"] = None
+    with pytest.raises(ValueError, match=r"obs\['batch'\] of data/mine\.h5ad has 1 missing"):
+        check_ready_to_fit(prepared, _needs(covariates={"ae": ["batch"]}))
+
+
+@pytest.mark.parametrize(
+    ("fig", "spec", "message"),
+    [
+        ("fig1", {"terms": ["REACTOME_INTERFERON_SIGNALLING", TERMS[1]]},
+         r"figures\.fig1\.terms \(dataset mine\): \['REACTOME_INTERFERON_SIGNALLING'\] not "
+         r"among the 3 prepared terms \(closest: \['REACTOME_INTERFERON_SIGNALING'\]\)"),
+        ("fig2", {"terms": "INTERFERON_GAMMA"}, r"figures\.fig2\.terms.*matches none of the 3"),
+        ("fig2", {"terms": "INTERFERON("}, r"figures\.fig2\.terms.*not a valid regular expr"),
+        ("fig2", {"terms": ["REACTOME_MISSING"]}, r"\['REACTOME_MISSING'\] not among"),
+        ("fig3", {"cell_types": ["B", "Mono"]}, r"figures\.fig3\.cell_types.*\['Mono'\] are not"),
+        ("fig3", {"group_key": "group"}, r"figures\.fig3\.group_key.*'group' is not an obs"),
+        ("fig3", {"groups": ["a", "c"]}, r"figures\.fig3\.groups.*\['c'\] are not values"),
+    ],
+)  # fmt: skip
+def test_figure_terms_and_patterns_are_checked_before_the_fits(prepared, fig, spec, message):
+    needs = _needs()
+    needs["figures"][fig] = {**needs["figures"][fig], **spec}
+    with pytest.raises(ValueError, match=message) as e:
+        check_ready_to_fit(prepared, needs)
+    assert "\n" not in str(e.value)
+
+
+def test_a_figure2_list_may_name_terms_the_size_filter_dropped(prepared, caplog):
+    needs = _needs()
+    needs["figures"]["fig2"] = {"terms": [TERMS[0], "REACTOME_MISSING"]}
+    check_ready_to_fit(prepared, needs)  # drawn as absent in the figure, with a log line
+    assert "['REACTOME_MISSING'] not among the" in caplog.text
+
+
+def test_figure3_is_only_checked_when_drawn(prepared):
+    needs = _needs()
+    needs["figures"]["fig3"] = {"model": "ae"}  # no terms or cell types: not drawn
+    check_ready_to_fit(prepared, needs)
+
+
+def test_the_factor_contract_needs_no_wall_time():
+    factors = make_factor_anndata(
+        np.ones((3, 1)),
+        pd.DataFrame({"condition": ["a", "b", "a"], "cell_type": "x"}, index=["c0", "c1", "c2"]),
+        ["T"], ["annotated"], np.ones((2, 1)), ["g1", "g2"], [True],
+        {"model": "m", "setup": "s", "seed": 0},
+    )  # fmt: skip
+    validate_factor_anndata(factors)
+    del factors.uns["run"]["seed"]
+    with pytest.raises(ValueError, match=r"uns\['run'\]\['seed'\] is missing"):
+        validate_factor_anndata(factors)
+
+
+# ---- the same seed gives the same bytes ---------------------------------------------------
+
+AE = {"hidden": [16], "epochs": 3, "batch_size": 32, "n_dense": 1}
+SLALOM = {"n_dense": 1, "min_iterations": 10, "max_iterations": 30, "require_convergence": False}
+
+
+@pytest.fixture(scope="module")
+def prepared_file(tmp_path_factory) -> Path:
+    from interpretable_ae.simulate import simulate_counts
+
+    adata, gene_sets = simulate_counts(n_cells=90, n_genes=60, n_sets=5, set_size=(6, 12))
+    adata.X = np.log1p(np.asarray(adata.X, dtype=np.float32))
+    mask, terms = build_mask(adata.var_names, gene_sets, min_genes=3)
+    adata.varm[MASK_KEY], adata.uns[TERMS_KEY] = mask, np.asarray(terms, dtype=object)
+    adata.obs["cell_type"] = "cell"
+    path = tmp_path_factory.mktemp("prepared") / "prepared.h5ad"
+    adata.write_h5ad(path)
+    return path
+
+
+def _sha256s(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix != ".log"
+    }
+
+
+def _run_models(prepared: Path, out: Path, seed: int, slalom: bool = True) -> dict[str, str]:
+    """The fit and score scripts, as Snakemake runs them, into ``out``."""
+    common = {"threads": 1, "input": {"prepared": str(prepared)}}
+    fits = [
+        ("fit_autoencoder", "ae", AE, {"factors": out / "ae/factors.h5ad", "model": out / "ae/model"}),
+        ("fit_slalom", "slalom", SLALOM, {"factors": out / "slalom/factors.h5ad"}),
+    ]  # fmt: skip
+    for name, setup, options, outputs in fits if slalom else fits[:1]:
+        code = run_as_snakemake(
+            name, **common, output={k: str(v) for k, v in outputs.items()},
+            params={"options": options, "seed": seed, "setup": setup},
+            log={"log": str(out / f"{setup}.log")},
+        )  # fmt: skip
+        assert code == 0, (out / f"{setup}.log").read_text()[-2000:]
+    if not slalom:
+        return _sha256s(out)
+    code = run_as_snakemake(
+        "score",
+        input={"factors": [str(out / "ae/factors.h5ad"), str(out / "slalom/factors.h5ad")]},
+        output={"scores": str(out / "scores.tsv")},
+        params={"dataset": "sim", "models": ["ae", "slalom"], "cv_folds": 3, "seed": seed},
+        log={"log": str(out / "score.log")},
+    )
+    assert code == 0, (out / "score.log").read_text()[-2000:]
+    return _sha256s(out)
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_byte_identical_outputs_and_another_seed_does_not(
+    prepared_file, tmp_path
+):
+    first = _run_models(prepared_file, tmp_path / "first", seed=0)
+    again = _run_models(prepared_file, tmp_path / "again", seed=0)
+    expected = {
+        "ae/factors.h5ad", "ae/model/config.json", "ae/model/model.safetensors",
+        "ae/model/annotation.safetensors", "slalom/factors.h5ad", "scores.tsv",
+    }  # fmt: skip
+    assert set(first) == expected and first == again
+    for path in ("ae/factors.h5ad", "slalom/factors.h5ad"):
+        run = ad.read_h5ad(tmp_path / "first" / path).uns["run"]
+        assert not [k for k in run if "second" in k or "time" in k], run
+    other = _run_models(prepared_file, tmp_path / "other", seed=1)
+    for path in ("ae/factors.h5ad", "ae/model/model.safetensors", "slalom/factors.h5ad"):
+        assert other[path] != first[path], path
+    assert other["scores.tsv"] != first["scores.tsv"]
+
+
+def test_model_files_load_without_unpickling(prepared_file, tmp_path, monkeypatch):
+    """The autoencoder's files are safetensors and JSON: loading never calls pickle."""
+    import torch
+
+    from interpretable_ae import InterpretableAutoencoder
+
+    out = tmp_path / "run"
+    _run_models(prepared_file, out, seed=0, slalom=False)
+    assert {p.suffix for p in (out / "ae/model").iterdir()} == {".json", ".safetensors"}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model file was unpickled")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    model = InterpretableAutoencoder.load(out / "ae/model", device="cpu")
+    latents = model.get_latent_representation(ad.read_h5ad(prepared_file))
+    np.testing.assert_array_equal(latents, ad.read_h5ad(out / "ae/factors.h5ad").X)
