@@ -13,7 +13,7 @@ seed ``r`` and deletes genes drawn with seed ``1000 + r``. Data (``--data``):
 - ``demo``: the demo's data, built by the workflow's own steps (pbmc68k_reduced, the
   planted stimulation of HALLMARK_INTERFERON_GAMMA_RESPONSE with ``--extra-genes`` more
   responding genes, 250 as in the demo, MSigDB 7.5.1 hallmark and Reactome sets, terms
-  with >= 20 genes);
+  with more than 19 genes, genes in no kept term dropped);
 - ``kang``: 600 real control and IFN-beta-stimulated PBMCs (Kang 2018 via liger's example
   files) with Reactome 4.0 (the paper's file), terms with >= 5 genes, term
   REACTOME_INTERFERON_SIGNALING.
@@ -92,7 +92,7 @@ def demo_data(extra_genes: int = 250) -> tuple[ad.AnnData, list[str]]:
     }  # fmt: skip
     raw = load_pbmc68k_demo()
     sim = simulate_dataset(raw, sets, simulation, data_type="lognorm", name="demo")
-    adata = prepare(sim, sets, data_type="lognorm", n_top_genes=1000, min_genes=20, name="demo")
+    adata = prepare(sim, sets, data_type="lognorm", n_top_genes=1000, min_genes=19, name="demo")
     return adata, [DEMO_TERM]
 
 

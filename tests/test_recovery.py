@@ -79,8 +79,9 @@ def demo_planted(real):
     sets = select_terms(sets, ["HALLMARK_", "REACTOME_"])
     sim = {"terms": [PLANTED], "strength": 2.0, "fraction": 0.5, "seed": 0}
     planted = simulate_dataset(load_pbmc68k_demo(), sets, sim, data_type="lognorm")
-    adata = prepare(planted, sets, data_type="lognorm", n_top_genes=1000, min_genes=20)
-    adata.X = adata.X - adata.X.mean(axis=0, keepdims=True)
+    adata = prepare(planted, sets, data_type="lognorm", n_top_genes=1000, min_genes=19)
+    X = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+    adata.X = X - X.mean(axis=0, keepdims=True)
     return adata
 
 
