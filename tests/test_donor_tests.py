@@ -14,15 +14,8 @@ from statsmodels.stats.multitest import multipletests
 
 from helpers.script_runner import run_as_snakemake
 from iae_pipeline.contract import make_factor_anndata
-from iae_pipeline.donor_tests import (
-    RESULT_COLUMNS,
-    NoSamples,
-    condition_levels,
-    donor_test,
-    donor_tests,
-    make_design,
-    pseudobulk,
-)
+from iae_pipeline.donor_tests import RESULT_COLUMNS, donor_test, donor_tests, pseudobulk
+from iae_pipeline.samples import NoSamples, make_design
 
 FACTORS = ["RESPONDS", "DONOR_ONLY", "NOISE", "OFF"]
 
@@ -54,15 +47,6 @@ def simulated(paired: bool, n_donors: int = 8, cells: int = 60, seed: int = 0) -
         X, obs, FACTORS, ["annotated"] * 4, np.ones((5, 4)), [f"g{i}" for i in range(5)],
         [True, True, True, False], {"model": "t", "setup": "t", "seed": 0, "seconds": 0.0},
     )  # fmt: skip
-
-
-def test_condition_levels() -> None:
-    assert condition_levels(pd.Series(["stim", "ctrl"])) == ("ctrl", "stim")
-    assert condition_levels(pd.Series(["COVID-19", "healthy"])) == ("healthy", "COVID-19")
-    assert condition_levels(pd.Series(["b", "a"])) == ("a", "b")  # sort order
-    assert condition_levels(pd.Series(["b", "a"]), control="b") == ("b", "a")
-    with pytest.raises(ValueError, match="control level 'z' not found"):
-        condition_levels(pd.Series(["b", "a"]), control="z")
 
 
 def test_paired_t_test_on_donor_means_matches_scipy() -> None:
@@ -144,23 +128,6 @@ def test_small_groups_are_left_out_and_too_few_samples_refused() -> None:
     fewer = small[small.obs["donor"] != "d1"].copy()
     with pytest.raises(ValueError, match="2 pair\\(s\\) with at least 10 cells"):
         donor_test(fewer, design)
-
-
-def test_designs_that_do_not_fit_are_refused() -> None:
-    paired = simulated(paired=True)
-    unpaired = simulated(paired=False)
-    with pytest.raises(NoSamples, match="no sample key"):
-        make_design(paired.obs, None, True)
-    with pytest.raises(ValueError, match="obs\\['batch'\\] is missing"):
-        make_design(paired.obs, "batch", True)
-    with pytest.raises(ValueError, match="set paired: false"):
-        make_design(unpaired.obs, "donor", True)
-    with pytest.raises(ValueError, match="set paired: true"):
-        make_design(paired.obs, "donor", False)
-    with pytest.raises(ValueError, match="paired is not set"):
-        make_design(paired.obs, "donor", None)
-    with pytest.raises(ValueError, match="test 'z' is unknown"):
-        make_design(paired.obs, "donor", True, test="z")
 
 
 def test_several_models_sorted_by_p() -> None:

@@ -33,7 +33,7 @@ from sklearn.model_selection import StratifiedKFold
 from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, display_name
 
 from .contract import validate_prepared
-from .donor_tests import condition_levels
+from .samples import condition_levels
 from .scoring import condition_labels, score_factor
 
 log = logging.getLogger(__name__)
