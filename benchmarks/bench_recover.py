@@ -20,7 +20,9 @@ seed ``r`` and deletes genes drawn with seed ``1000 + r``. Data (``--data``):
 
 The real files come through the tests' resolver (tests/helpers/real_files.py: a local
 mirror or a download checked by sha256). Every dataset is log-normalised and then
-centred per gene (``X - X.mean(0)``), as the authors' notebooks do before training. Prints
+centred per gene here (``X - X.mean(0)``), as the authors' notebooks do before training,
+so the numbers do not depend on whether the estimator centres its input itself (centring
+centred data changes nothing). Prints
 one row per (data, term) with the recovered counts of the replicates, their mean and
 spread, the control counts and the number of deleted genes with any non-zero weight;
 writes every replicate to ``benchmarks/out/bench_recover.tsv``.
