@@ -41,6 +41,10 @@ def test_defaults_and_merges():
     demo = dataset_settings(config, "demo")
     assert demo["preprocess"]["min_genes"] == 19  # dataset override
     assert demo["preprocess"]["target_sum"] == 10000  # global default
+    del config["analyses"]
+    check_config(config, SCHEMA, base_dir=ROOT)
+    assert config["analyses"]["refinement"]["min_weight"] == 0.01
+    assert config["analyses"]["donor_test"] == {"test": "t", "min_cells": 10, "alpha": 0.05}
     figs = dataset_figures(config, "demo")
     assert figs["fig3"]["model"] == "ae" and figs["fig3"]["group_key"] == "condition"
 
@@ -66,6 +70,8 @@ BAD = [
     ),
     (lambda c: c["figures"]["fig2"].update(models=["ae", "vae"]), "unknown model 'vae'"),
     (lambda c: c["genesets"]["msigdb_demo"].update(sha256="abc"), "genesets.msigdb_demo.sha256"),
+    (lambda c: c["datasets"]["demo"].pop("paired"), "datasets.demo: 'paired' is a dependency"),
+    (lambda c: c["analyses"]["donor_test"].update(test="anova"), "analyses.donor_test.test"),
     # Figures 1 and 2 are required for every dataset that runs
     (lambda c: c.pop("figures"), "figures.fig1.model: not set for dataset 'demo'"),
     (lambda c: c["figures"].pop("fig1"), "figures.fig1.model: not set for dataset 'demo'"),

@@ -126,6 +126,15 @@ def test_a_figure2_list_may_name_terms_the_size_filter_dropped(prepared, caplog)
     assert "['REACTOME_MISSING'] not among the" in caplog.text
 
 
+def test_the_sample_design_is_checked_before_the_fits(prepared):
+    prepared.obs["donor"] = [f"d{(i // 2) % 4}" for i in range(40)]  # each in both classes
+    check_ready_to_fit(prepared, _needs(samples={"sample_key": "donor", "paired": True}))
+    with pytest.raises(ValueError, match="^data/mine.h5ad: obs\\['individual'\\] is missing"):
+        check_ready_to_fit(prepared, _needs(samples={"sample_key": "individual", "paired": True}))
+    with pytest.raises(ValueError, match="set paired: true"):
+        check_ready_to_fit(prepared, _needs(samples={"sample_key": "donor", "paired": False}))
+
+
 def test_figure3_is_only_checked_when_drawn(prepared):
     needs = _needs()
     needs["figures"]["fig3"] = {"model": "ae"}  # no terms or cell types: not drawn

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anndata as ad
+import pandas as pd
 import pytest
 
 from iae_pipeline.contract import validate_prepared
@@ -68,3 +69,17 @@ def test_simulation_term_must_exist():
     del adata.obs["condition"]
     with pytest.raises(GeneSetError, match=r"simulation terms \['HALLMARK_NOPE'\] not in"):
         simulate_dataset(adata, sets, {"terms": ["HALLMARK_NOPE"]}, data_type="lognorm")
+
+
+def test_simulated_donors_make_a_paired_design_and_change_nothing_else():
+    sets = {"IFNG": ["STAT1", "IRF1", "GBP1", "CXCL10", "IDO1", "ISG15", "IFITM3", "HLA-A"]}
+    sim = {"terms": ["IFNG"], "strength": 1.0, "fraction": 0.5, "seed": 0}
+    plain = simulate_dataset(load_pbmc68k_demo(), sets, sim, data_type="lognorm")
+    donors = simulate_dataset(load_pbmc68k_demo(), sets, sim | {"donors": 6}, data_type="lognorm")
+    assert "donor" not in plain.obs
+    assert (plain.X == donors.X).all()  # the planted draws do not depend on the donors
+    assert (plain.obs["condition"] == donors.obs["condition"]).all()
+    table = pd.crosstab(donors.obs["donor"], donors.obs["condition"])
+    assert table.shape == (6, 2) and table.to_numpy().min() > 30  # both conditions each
+    with pytest.raises(ValueError, match="simulation.donors must be between 2"):
+        simulate_dataset(load_pbmc68k_demo(), sets, sim | {"donors": 1}, data_type="lognorm")

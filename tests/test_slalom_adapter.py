@@ -99,6 +99,28 @@ def test_without_dense_factors_planted_terms_rank_top(planted: ad.AnnData) -> No
     assert accuracy.max() > 0.85
 
 
+def test_factor_signs_follow_the_model_packages_rule(planted: ad.AnnData) -> None:
+    """The documented convention (docs/analyses.md, "Factor sign"): the sum of a factor's
+    weights over its annotated genes (over all genes for a dense factor) is not negative,
+    so a higher loading means more expression of the term's genes."""
+    factors = fit_slalom(planted, {"n_dense": 1, **FAST}, seed=0, setup="signs")
+    genes = list(factors.uns["gene_names"])
+    weights = pd.DataFrame(factors.varm["gene_weights"].T, index=genes, columns=factors.var_names)
+    mask = pd.DataFrame(
+        planted.varm["geneset_mask"].toarray() > 0,
+        index=planted.var_names,
+        columns=list(planted.uns["geneset_terms"]),
+    ).loc[genes]
+    for factor, kind in zip(factors.var_names, factors.var["kind"], strict=True):
+        w = weights[factor]
+        inside = w[mask[factor]].sum() if kind == "annotated" else 0.0
+        assert (inside if inside != 0 else w.sum()) >= 0, factor
+    X = planted.X.toarray() if hasattr(planted.X, "toarray") else np.asarray(planted.X)
+    for term in planted.uns["simulation"]["terms"]:
+        expression = X[:, planted.var_names.isin(mask.index[mask[term]])].mean(axis=1)
+        assert np.corrcoef(factors[:, term].X.ravel(), expression)[0, 1] > 0, term
+
+
 @pytest.mark.slow
 def test_dense_factors_take_the_signal(planted: ad.AnnData) -> None:
     factors = fit_slalom(planted, {"n_dense": 3, **FAST}, seed=0, setup="dense3")

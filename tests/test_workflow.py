@@ -154,6 +154,9 @@ FIGURES = [
     "ae/figures/fig1_cell_type",
     "figures/fig2_accuracy",
     "ae/figures/fig3_groups",
+    "figures/refinement_ae",
+    "figures/donor_test",
+    "figures/baselines",
 ]
 
 
@@ -167,6 +170,21 @@ def test_figures_have_content(run: Path, name: str):
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
+def test_analyses_beyond_the_paper(run: Path):
+    """Refinement, the donor-level test (the demo's simulated donors) and the baselines
+    all see the planted term."""
+    refinement = pd.read_csv(run / "results/demo/ae/refinement.tsv", sep="\t")
+    planted = refinement[refinement.term == PLANTED]
+    assert set(planted.status) >= {"kept", "gained"}
+    donor = pd.read_csv(run / "results/demo/donor_test.tsv", sep="\t")
+    ae = donor[donor.model == "ae"].set_index("term")
+    assert ae.loc[PLANTED, "test"] == "paired t-test" and ae.loc[PLANTED, "n_samples"] == 6
+    assert ae.loc[PLANTED, "significant"] and ae.loc[PLANTED, "effect"] != 0
+    baselines = pd.read_csv(run / "results/demo/baselines.tsv", sep="\t").set_index("term")
+    assert baselines.loc[PLANTED, "gsea_rank"] == 1 and baselines.loc[PLANTED, "score_rank"] == 1
+    assert baselines.loc[PLANTED, "agreement"] == "both"
+
+
 def test_report_is_self_contained(run: Path):
     html = (
         (run / "report.html").read_text(errors="replace") if (run / "report.html").is_file() else ""
@@ -174,6 +192,7 @@ def test_report_is_self_contained(run: Path):
     if not html:  # Snakemake writes a zip when the name ends in .zip; .html is one file
         pytest.fail("report.html was not written")
     assert "fig2_accuracy.png" in html and "runtime.tsv" in html and "summary.tsv" in html
+    assert "donor_test.png" in html and "baselines.png" in html
 
 
 def test_nothing_to_do_when_nothing_changed(run: Path):

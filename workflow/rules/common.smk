@@ -252,7 +252,35 @@ def per_model_targets(dataset, model):
         ]
     if has_figure3(dataset) and figure_settings(dataset, "fig3").get("model") == model:
         targets.append(f"results/{dataset}/{model}/figures/fig3_groups.png")
+    targets.append(f"results/{dataset}/figures/refinement_{model}.png")  # rules/beyond.smk
     return targets
+
+
+# ---- analyses beyond the paper (rules/beyond.smk) ----------------------------------------
+
+
+def analysis_models(dataset):
+    """The models whose results the per-dataset analyses put side by side."""
+    return side_by_side(dataset)
+
+
+def donor_design(dataset):
+    """The dataset's sample design and the test's settings (sample_key empty: none)."""
+    ds = config["datasets"][dataset]
+    test = config["analyses"]["donor_test"]
+    return {
+        "sample_key": ds.get("sample_key", ""),
+        "paired": ds.get("paired"),
+        "control": ds.get("control"),
+        "test": test["test"],
+        "min_cells": test["min_cells"],
+    }
+
+
+def beyond_targets(dataset):
+    """The side-by-side analyses' outputs of one dataset (for rule all); refinement is
+    per model (:func:`per_model_targets`)."""
+    return [f"results/{dataset}/figures/donor_test.png", f"results/{dataset}/figures/baselines.png"]
 
 
 def all_targets():
@@ -267,6 +295,7 @@ def all_targets():
                 f"results/{ds}/scores.tsv",
                 f"results/{ds}/summary.tsv",
                 f"results/{ds}/figures/fig2_accuracy.png",
+                *beyond_targets(ds),  # rules/beyond.smk
             ]
         else:
             print(

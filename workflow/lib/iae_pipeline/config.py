@@ -257,19 +257,24 @@ def model_settings(config: Mapping[str, Any], dataset: str, model: str) -> dict[
 def prefit_requirements(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     """What the steps after preparation will ask of one dataset's prepared data, so that
     :func:`iae_pipeline.contract.check_ready_to_fit` can check it before any fit:
-    ``cv_folds``, the merged ``figures``, and the ``covariates`` of each autoencoder."""
+    ``cv_folds``, the merged ``figures``, the ``covariates`` of each autoencoder and the
+    ``samples`` design of the donor-level test (``None`` without a sample key)."""
     ds = config["datasets"][dataset]
     covariates = {}
     for model, spec in (config.get("models") or {}).items():
         options = model_settings(config, dataset, model)
         if spec.get("kind") == "autoencoder" and options.get("covariates"):
             covariates[model] = list(options["covariates"])
+    samples = None
+    if ds.get("sample_key"):  # the donor-level test's design
+        samples = {k: ds.get(k) for k in ("sample_key", "paired", "control")}
     return {
         "dataset": dataset,
         "source": ds.get("path") if ds.get("source") == "h5ad" else f"datasets.{dataset}",
         "cv_folds": int((config.get("scoring") or {}).get("cv_folds", 5)),
         "figures": dataset_figures(config, dataset),
         "covariates": covariates,
+        "samples": samples,
     }
 
 

@@ -49,6 +49,8 @@ import scipy.sparse as sp
 
 from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, display_name
 
+from .samples import make_design
+
 log = logging.getLogger(__name__)
 
 KINDS = ("annotated", "sparse", "dense")
@@ -227,10 +229,11 @@ def check_ready_to_fit(prepared: ad.AnnData, needs: Mapping[str, Any]) -> None:
 
     ``needs`` is :func:`iae_pipeline.config.prefit_requirements`: ``source`` (the user's
     file or ``datasets.<name>``, named in the messages), ``dataset``, ``cv_folds``,
-    ``figures`` and ``covariates`` ({model: obs keys}). Checks: every value of ``X`` is
-    finite; each condition class has at least ``cv_folds`` cells; covariates are obs
-    columns without missing values; the figures' terms and patterns find prepared terms
-    and Figure 3's cell types and groups exist.
+    ``figures``, ``covariates`` ({model: obs keys}) and ``samples`` (the sample design,
+    or none). Checks: every value of ``X`` is finite; each condition class has at least
+    ``cv_folds`` cells; covariates are obs columns without missing values; the figures'
+    terms and patterns find prepared terms and Figure 3's cell types and groups exist; the
+    sample key is a complete obs column whose samples fit the design (paired or not).
     """
     where, dataset = str(needs.get("source", "prepared data")), str(needs.get("dataset", ""))
     check_finite(prepared.X, f"{where}: the prepared expression", prepared.obs_names)
@@ -238,6 +241,8 @@ def check_ready_to_fit(prepared: ad.AnnData, needs: Mapping[str, Any]) -> None:
     for model, keys in (needs.get("covariates") or {}).items():
         _check_covariates(prepared.obs, list(keys), f"models.{model}.options.covariates", where)
     _check_figures(prepared, dict(needs.get("figures") or {}), dataset)
+    if needs.get("samples"):  # the donor-level test's design (datasets.<name>.sample_key)
+        make_design(prepared.obs, **needs["samples"], where=where)
 
 
 def _check_class_sizes(prepared: ad.AnnData, cv_folds: int, where: str) -> None:

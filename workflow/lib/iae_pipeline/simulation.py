@@ -6,6 +6,11 @@ and plants a stimulation on the genes of the configured terms
 (:func:`interpretable_ae.simulate.plant_stimulation`), which sets ``obs['condition']``.
 Its output is read by :func:`iae_pipeline.preprocess.prepare_from_config` in place of
 the dataset's own files.
+
+With ``donors: n`` every cell is also given one of ``n`` simulated donors
+(``obs['donor']``, drawn at random and independently of the condition, so every donor has
+cells in both conditions: a paired design with no donor effect). They let the donor-level
+test run on the demo; they are labels, not biology.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 
 from interpretable_ae.genesets import GeneSetError
@@ -27,6 +33,8 @@ from .orthologs import read_orthologs
 from .preprocess import annotated_lognorm, load_gene_sets
 
 log = logging.getLogger(__name__)
+DONOR_KEY = "donor"
+DONOR_STREAM = 2  # a stream of its own: the planted draws do not change with donors
 
 
 def simulate_dataset(
@@ -71,12 +79,30 @@ def simulate_dataset(
         extra_genes=int(simulation.get("extra_genes", 0)),
         extra_strength=simulation.get("extra_strength"),
     )
+    n_donors = int(simulation.get("donors", 0))
+    if n_donors:
+        out.obs[DONOR_KEY] = simulated_donors(
+            out.n_obs, n_donors, int(simulation.get("seed", 0)), name
+        )
     log.info(
         "%s: planted a stimulation on %d genes (of %s, and %d more at random) in %d cells",
         name, out.uns["simulation"]["n_genes_planted"], terms,
         out.uns["simulation"]["extra_genes"], int((out.obs[CONDITION] == "stimulated").sum()),
     )  # fmt: skip
     return out
+
+
+def simulated_donors(
+    n_cells: int, n_donors: int, seed: int, name: str = "dataset"
+) -> pd.Categorical:
+    """``donor1`` ... ``donor<n>`` drawn uniformly for each cell (seeded, own stream)."""
+    if not 2 <= n_donors <= n_cells:
+        raise ValueError(
+            f"{name}: simulation.donors must be between 2 and the {n_cells} cells, got {n_donors}"
+        )
+    rng = np.random.default_rng((int(seed), DONOR_STREAM))
+    labels = [f"donor{i + 1}" for i in range(n_donors)]
+    return pd.Categorical(np.asarray(labels)[rng.integers(0, n_donors, n_cells)], categories=labels)
 
 
 def simulate_from_config(

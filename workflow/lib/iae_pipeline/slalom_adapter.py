@@ -57,6 +57,8 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from interpretable_ae.signs import factor_signs
+
 from .contract import MASK_KEY, TERMS_KEY, make_factor_anndata, validate_prepared
 
 log = logging.getLogger(__name__)
@@ -451,12 +453,17 @@ def _to_contract(
     posterior = switch > 0.5
     idx = np.asarray(fa.idx_genes)
     genes = adata.var_names[np.flatnonzero(idx) if idx.dtype == bool else idx]
+    weights = fa.W.E1[:, order] * switch
+    # the model package's sign rule (higher loading = more expression of the term's genes);
+    # loadings and weights flip together, so the reconstruction is unchanged
+    n_annotated = sum(kind == "annotated" for _, kind in names.values())
+    signs = factor_signs(weights, prior[:, :n_annotated])
     out = make_factor_anndata(
-        loadings=fa.S.E1[:, order],
+        loadings=fa.S.E1[:, order] * signs,
         obs=adata.obs,
         factor_names=[name for name, _ in names.values()],
         kinds=[kind for _, kind in names.values()],
-        gene_weights=fa.W.E1[:, order] * switch,
+        gene_weights=weights * signs,
         gene_names=list(genes),
         active=fa.doUpdate[order] == 1,
         run=run,
