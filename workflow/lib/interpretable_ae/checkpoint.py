@@ -6,8 +6,10 @@ the best weights so far) and ``state.json`` (epoch, step, history, Adam's settin
 run's fingerprint). It is written under a temporary name and renamed into place, so a
 killed process leaves either the previous checkpoint or the new one, never half of one.
 A rerun with the same fingerprint (training options, initial weights, data statistics,
-genes and terms) continues from the newest checkpoint and ends bit-identical to a run that
-was never interrupted; a checkpoint with another fingerprint is ignored (and replaced).
+genes, terms and device) continues from the newest checkpoint and ends bit-identical to a
+run that was never interrupted (given the same number of torch threads, which the matrix
+products' results depend on); a checkpoint with another fingerprint is ignored (and
+replaced).
 """
 
 from __future__ import annotations

@@ -332,6 +332,7 @@ class InterpretableAutoencoder:
             "arch": self.arch,
             "covariates": self.covariates,
             "n_obs": data.n_obs,
+            "device": str(self.device),  # bit-identical resumes need the same device
             "mean": array_digest(stats.mean),
             "rms": array_digest(stats.rms),
         }
