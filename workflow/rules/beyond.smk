@@ -53,7 +53,9 @@ rule refinement:
 
 rule donor_test:
     input:
-        # no factors without a sample key: the job then only states that no test was run
+        # the prepared data carry the sample design checked before the fits; without a
+        # sample key no factors are read: the job then only states that no test was run
+        prepared="results/{dataset}/prepared.h5ad",
         factors=lambda wc: (
             [factors_path(wc.dataset, m) for m in analysis_models(wc.dataset)]
             if donor_design(wc.dataset)["sample_key"]

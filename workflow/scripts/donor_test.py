@@ -1,6 +1,7 @@
 """Donor-level test of every factor against the condition, the sample as the unit.
 
-Snakemake script: input.factors (one factors.h5ad per model, aligned with params.models;
+Snakemake script: input.prepared (only an ordering: its sample design was checked when it
+was written), input.factors (one factors.h5ad per model, aligned with params.models;
 none when the dataset has no sample key), params.design (sample_key, paired, control,
 test, min_cells), params.alpha, params.labels, params.dataset; output.tsv, output.html,
 output.png, output.pdf; log[0]. Without a sample key the outputs state that no
