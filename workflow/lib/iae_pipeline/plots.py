@@ -462,7 +462,7 @@ def plot_accuracy_bars(
                     text += " (off)"
                 elif n_off:
                     text += f" (off in {n_off} of {len(part)})"
-                ax.text(max(mean, values.max()) + 0.01, y, text, va="center", fontsize=6)
+                ax.text(max(mean, values.max()) + 0.025, y, text, va="center", fontsize=6)
         chance = float(scores["accuracy_chance"].max()) if "accuracy_chance" in scores else None
         if chance is not None and metric.startswith("accuracy"):
             ax.axvline(chance, color="0.3", ls="--", lw=0.8, zorder=0)
