@@ -168,6 +168,14 @@ def _categories(values: pd.Series) -> list[str]:
 # --------------------------------------------------------------------------- layout helpers
 
 
+LOST_SHOWN = 8  # lost genes named under a refinement panel; the table has them all
+
+
+def _count(value: float) -> str:
+    """A count, or a mean count over replicates with one decimal."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
 def _wrap(text: str, width: int = 38) -> str:
     return "\n".join(textwrap.wrap(text, width=width, break_long_words=False)) or text
 
@@ -679,17 +687,20 @@ def plot_refinement(
             row = info.loc[term]
             ax.set_title(
                 _wrap(display_name(term), 34)
-                + f"\n{row['n_annotated']} annotated · {row['n_gained']:.3g} gained · "
-                f"{row['n_lost']:.3g} lost",
+                + f"\n{row['n_annotated']} annotated · {_count(row['n_gained'])} gained · "
+                f"{_count(row['n_lost'])} lost",
                 fontsize=8,
             )
             ax.set_xlabel("weight (mean over replicates)", fontsize=7)
-            lost = str(row["lost"]) if isinstance(row["lost"], str) else ""
+            lost = str(row["lost"]).split(", ") if isinstance(row["lost"], str) else []
             if lost:
+                shown = ", ".join(lost[:LOST_SHOWN])
+                if len(lost) > LOST_SHOWN:
+                    shown += f" and {len(lost) - LOST_SHOWN} more (table)"
                 ax.text(
                     0.0,
                     -0.16 - 0.5 / max(len(part), 1),
-                    _wrap("lost: " + lost, 60),
+                    _wrap("lost: " + shown, 48),
                     transform=ax.transAxes,
                     fontsize=6,
                     va="top",
