@@ -160,7 +160,7 @@ def hidden_features_(layers: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
     differ by 1/n), so that eval mode then computes the same features. The running
     statistics alone lag ~10-30 steps behind at the start of training (momentum 0.1),
     when a head fitted to them misfits what training sees. Holds all of ``x``'s features
-    at once (training passes at most ``train.SOLVE_CELLS`` cells).
+    at once (training passes at most ``training.SOLVE_CELLS`` cells).
     """
     h = x
     for layer in layers:
