@@ -250,16 +250,9 @@ def _legend_outside(ax, handles, title: str, ncol: int = 1) -> None:
 def read_factors_lazily(path: str | Path) -> ad.AnnData:
     """A ``factors.h5ad`` opened in backed mode: the cells, factors and run metadata in
     memory, the loadings left on disk until a figure reads the few columns it draws."""
-    from .contract import validate_factor_anndata
+    from .scoring import read_factors
 
-    try:
-        adata = ad.read_h5ad(path, backed="r")
-    except (OSError, KeyError) as err:
-        raise ValueError(
-            f"{path}: cannot be read as an h5ad file ({err}); rerun the model"
-        ) from None
-    validate_factor_anndata(adata, where=str(path))
-    return adata
+    return read_factors(path, backed=True)
 
 
 def factor_columns(adata: ad.AnnData, names: Sequence[str]) -> np.ndarray:

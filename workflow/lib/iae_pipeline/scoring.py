@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -80,10 +81,11 @@ CHUNK_ELEMENTS = 1 << 24
 ROW_BLOCK_ELEMENTS = 1 << 15
 
 
-def read_factors(path: str) -> ad.AnnData:
-    """Read a ``factors.h5ad`` and check it against the factor contract (naming the file)."""
+def read_factors(path: str | Path, *, backed: bool = False) -> ad.AnnData:
+    """Read a ``factors.h5ad`` and check it against the factor contract (naming the file);
+    ``backed``: the loadings stay on disk until read."""
     try:
-        adata = ad.read_h5ad(path)
+        adata = ad.read_h5ad(path, backed="r" if backed else None)
     except (OSError, KeyError) as err:
         raise ValueError(
             f"{path}: cannot be read as an h5ad file ({err}); rerun the model"
