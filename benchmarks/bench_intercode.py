@@ -32,6 +32,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "lib"))
+from flops import sgemm_rate, train_flops_per_cell  # noqa: E402
+
 from interpretable_ae.genesets import build_mask  # noqa: E402
 from interpretable_ae.model import InterpretableAutoencoder  # noqa: E402
 from interpretable_ae.simulate import simulate_counts  # noqa: E402
@@ -64,27 +66,6 @@ def bf16_hardware() -> str:
     if "avx512_bf16" in flags:
         return "AVX512-BF16, no AMX"
     return "none: no AMX or AVX512-BF16, bfloat16 products are emulated (slow) here"
-
-
-def sgemm_rate(n: int = 2048, repeats: int = 7) -> float:
-    """GFLOP/s of a large square float32 matmul with the current torch threads: the
-    median of ``repeats`` timed products (robust to other jobs on a shared machine)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    out = a @ b
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b, out=out)
-        rates.append(2 * n**3 / (time.perf_counter() - t0) / 1e9)
-    return float(np.median(rates))
-
-
-def train_flops_per_cell(n_genes: int, hidden: list[int], n_factors: int) -> float:
-    """Matmul FLOPs of one training step per cell: forward, and backward without the
-    input gradient of the first layer."""
-    sizes = [n_genes, *hidden, n_factors]
-    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)) + n_factors * n_genes
-    return 2.0 * (3 * macs - n_genes * hidden[0])
 
 
 def recovery(latents: np.ndarray, labels: np.ndarray, names: list[str], planted: list[str]):

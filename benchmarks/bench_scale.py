@@ -34,18 +34,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from flops import matmul_rate, sgemm_rate, train_flops_per_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "lib"))
 HIDDEN = (400, 400)
-
-
-def train_flops_per_cell(n_genes: int, hidden: tuple[int, ...], n_factors: int) -> float:
-    """Matmul FLOPs of one training step per cell: forward, and backward without the
-    input gradient of the first layer."""
-    sizes = [n_genes, *hidden, n_factors]
-    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)) + n_factors * n_genes
-    return 2.0 * (3 * macs - n_genes * hidden[0])
 
 
 def step_gemm_rate(batch: int, n_genes: int, n_factors: int, bf16: bool, repeats: int = 5) -> float:
@@ -61,31 +54,7 @@ def step_gemm_rate(batch: int, n_genes: int, n_factors: int, bf16: bool, repeats
         shapes.append((b, batch, a))  # weight gradient
         if i > 0:
             shapes.append((batch, b, a))  # input gradient
-    flops = seconds = 0.0
-    for m, k, n in shapes:
-        x, y = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-        out = x @ y
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            torch.mm(x, y, out=out)
-            times.append(time.perf_counter() - t0)
-        flops += 2.0 * m * k * n
-        seconds += float(np.median(times))
-    return flops / seconds / 1e9
-
-
-def square_sgemm(n: int = 2048, repeats: int = 5) -> float:
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    out = a @ b
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b, out=out)
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / float(np.median(times)) / 1e9
+    return matmul_rate(shapes, dtype, repeats)
 
 
 def peak_rss_mb() -> float:
@@ -141,7 +110,7 @@ def scale_worker(args: argparse.Namespace) -> dict:
         "gflops": flops / epoch_s / 1e9,
         "step_gemm_gflops": gemm,
         "fraction_of_gemm": flops / epoch_s / 1e9 / gemm,
-        "square_sgemm_gflops": square_sgemm(),
+        "square_sgemm_gflops": sgemm_rate(repeats=5),
         "peak_rss_mb": peak_rss_mb(),
         "final_loss": float(ae.final_loss),
         "train_loss": history["train_loss"].tolist(),
