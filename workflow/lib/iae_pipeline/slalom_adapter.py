@@ -57,6 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from interpretable_ae.schedule import SaveSchedule
 from interpretable_ae.signs import factor_signs
 
 from .contract import MASK_KEY, TERMS_KEY, make_factor_anndata, validate_prepared
@@ -583,20 +584,12 @@ def restore_state(fa: Any, path: str | Path, key: str) -> tuple[int, float, floa
 
 
 @dataclass
-class _Checkpoint:
-    """Where and when the loop saves its state (:func:`save_state`)."""
+class _Checkpoint(SaveSchedule):
+    """Where and when (every ``every`` iterations or ``seconds``) the loop saves its state
+    (:func:`save_state`)."""
 
     path: Path
     key: str
     every: int | None = None  # iterations
     seconds: float | None = 600.0
     last: float = dataclasses.field(default_factory=time.monotonic)
-
-    def due(self, iteration: int) -> bool:
-        now = time.monotonic()
-        if (self.every and iteration % self.every == 0) or (
-            self.seconds is not None and now - self.last >= self.seconds
-        ):
-            self.last = now
-            return True
-        return False

@@ -31,6 +31,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .schedule import SaveSchedule
+
 log = logging.getLogger(__name__)
 
 STATE, META = "state.safetensors", "state.json"
@@ -55,7 +57,7 @@ def array_digest(values: np.ndarray | None) -> str:
 
 
 @dataclass
-class Checkpointer:
+class Checkpointer(SaveSchedule):
     """Writes and finds checkpoints in ``directory``: after every ``every`` epochs, or
     after the first epoch that ends ``seconds`` or more after the last checkpoint (either
     may be None)."""
@@ -73,16 +75,6 @@ class Checkpointer:
             raise ValueError(f"checkpoint_seconds must be >= 0 or None, got {self.seconds}")
         if self.every is None and self.seconds is None:
             raise ValueError("give checkpoint_every or checkpoint_seconds (or no checkpoint_dir)")
-
-    def due(self, epoch: int) -> bool:
-        """Whether to save after ``epoch`` epochs (and if so, restart the clock)."""
-        now = time.monotonic()
-        if (self.every and epoch % self.every == 0) or (
-            self.seconds is not None and now - self.last >= self.seconds
-        ):
-            self.last = now
-            return True
-        return False
 
     def _saved(self) -> list[Path]:
         if not self.directory.is_dir():
