@@ -245,10 +245,3 @@ def top_refined_terms(
         return [t for t in terms if t in present], [t for t in terms if t not in present]
     best = summary.sort_values("weight_norm", ascending=False, kind="stable")
     return best["term"].head(n).tolist(), []
-
-
-def factor_gene_weights(table: pd.DataFrame, term: str, n: int = 15) -> pd.DataFrame:
-    """The ``n`` genes a factor uses most (kept or gained, by median rank), with status,
-    mean weight and fraction of replicates; for the refinement figure."""
-    part = table[(table["term"] == term) & table["status"].isin(["kept", "gained"])]
-    return part.sort_values(["median_rank", "gene"], kind="stable").head(n).reset_index(drop=True)

@@ -104,13 +104,6 @@ def read_runs(models: Sequence[str], paths: Sequence[str]) -> dict[str, ad.AnnDa
     return {m: read_factors(p) for m, p in zip(models, paths, strict=True)}
 
 
-def run_label(adata: ad.AnnData, model: str, labels: Mapping[str, str] | None = None) -> str:
-    """Display label of a model: ``labels[model]``, else ``uns['run']['label']``, else the name."""
-    if labels and model in labels:
-        return str(labels[model])
-    return str(adata.uns.get("run", {}).get("label", "") or model)
-
-
 def condition_labels(
     adata: ad.AnnData, key: str = "condition", min_per_class: int = 2
 ) -> np.ndarray:
