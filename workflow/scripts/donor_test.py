@@ -14,12 +14,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.donor_tests import donor_tests, empty_result
-from iae_pipeline.plots import finish_figure, message_figure, plot_volcano
+from iae_pipeline.analyses.donor_tests import donor_tests, empty_result
+from iae_pipeline.figures.plots import finish_figure, message_figure, plot_volcano
 from iae_pipeline.runner import run_script
 from iae_pipeline.samples import NoSamples
-from iae_pipeline.scoring import read_runs
-from iae_pipeline.tables import write_table
+from iae_pipeline.score.scoring import read_runs
+from iae_pipeline.score.tables import write_table
 
 
 def main(smk) -> None:

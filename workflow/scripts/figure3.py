@@ -12,7 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.plots import (
+from iae_pipeline.figures.plots import (
     figure_title,
     finish_figure,
     plot_group_loadings,

@@ -11,7 +11,7 @@ param, so that editing e.g. a figure's terms never re-runs preparation and the f
 
 from iae_pipeline.config import prefit_requirements
 from iae_pipeline.contract import check_ready_to_fit
-from iae_pipeline.preprocess import dataset_inputs, prepare_from_config
+from iae_pipeline.prepare.preprocess import dataset_inputs, prepare_from_config
 from iae_pipeline.runner import run_script
 
 

@@ -47,9 +47,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from iae_pipeline.samples import make_design
 from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, display_name
-
-from .samples import make_design
 
 log = logging.getLogger(__name__)
 

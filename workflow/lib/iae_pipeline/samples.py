@@ -4,7 +4,7 @@ condition level is the control.
 
 Plain pandas: the preparation step checks a configured design against the prepared cells
 before any fit (:func:`iae_pipeline.contract.check_ready_to_fit`), and the donor-level test
-(:mod:`iae_pipeline.donor_tests`) and the baselines use it.
+(:mod:`iae_pipeline.analyses.donor_tests`) and the baselines use it.
 """
 
 from __future__ import annotations
