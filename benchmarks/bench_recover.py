@@ -53,9 +53,8 @@ from helpers.real_files import real_file  # noqa: E402
 from iae_pipeline.prepare.datasets import load_pbmc68k_demo  # noqa: E402
 from iae_pipeline.prepare.preprocess import normalize_log, prepare  # noqa: E402
 from iae_pipeline.prepare.simulation import simulate_dataset  # noqa: E402
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY  # noqa: E402
 from interpretable_ae.genesets import (  # noqa: E402
-    MASK_KEY,
-    TERMS_KEY,
     build_mask,
     merge_gene_sets,
     read_gmt,

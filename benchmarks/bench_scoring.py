@@ -51,11 +51,10 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import accuracy_score, roc_auc_score  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: E402
 
-from iae_pipeline.contract import make_factor_anndata  # noqa: E402
+from iae_pipeline.contract import make_factor_anndata, read_factors  # noqa: E402
 from iae_pipeline.figures.plots import (  # noqa: E402
     plot_group_loadings,
     plot_term_scatter,
-    read_factors_lazily,
     save_figure,
 )
 from iae_pipeline.score.scoring import (  # noqa: E402
@@ -123,7 +122,8 @@ def check_against_sklearn(adata, factors: list[int], seed: int = 0) -> dict[str,
 SCORE_RULE = """
 import sys, time
 sys.path.insert(0, {lib!r})
-from iae_pipeline.score.scoring import read_factors, score_replicate
+from iae_pipeline.score.scoring import score_replicate
+from iae_pipeline.contract import read_factors
 from iae_pipeline.score.tables import write_table
 t0, c0 = time.perf_counter(), time.process_time()
 table = score_replicate(read_factors({path!r}), "bench", "sim", cv_folds=5, seed=0)
@@ -170,13 +170,13 @@ def one_size(n_cells: int, n_factors: int, sklearn_factors: int, check_factors: 
         del adata
         out |= score_rule(path, Path(tmp) / "scores.tsv")
         t0, c0 = time.perf_counter(), time.process_time()
-        lazy = read_factors_lazily(path)
+        lazy = read_factors(path, backed=True)
         for key in ("condition", "cell_type"):
             fig, _ = plot_term_scatter(lazy, ["TERM_299", "TERM_150"], key, seed=0)
             save_figure(fig, Path(tmp) / f"fig1_{key}.png", Path(tmp) / f"fig1_{key}.pdf")
         out["figure1_s"], out["figure1_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         t0, c0 = time.perf_counter(), time.process_time()
-        lazy = read_factors_lazily(path)
+        lazy = read_factors(path, backed=True)
         fig, _ = plot_group_loadings(lazy, ["TERM_299", "TERM_150"], CELL_TYPES[:4], "group")
         save_figure(fig, Path(tmp) / "fig3.png", Path(tmp) / "fig3.pdf")
         out["figure3_s"], out["figure3_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from iae_pipeline.contract import validate_prepared
 from iae_pipeline.fit.autoencoder import split_options
-from interpretable_ae.genesets import MASK_KEY, TERMS_KEY
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY
 from interpretable_ae.model import InterpretableAutoencoder
 
 log = logging.getLogger(__name__)

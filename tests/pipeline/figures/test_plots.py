@@ -15,15 +15,17 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from helpers.script_runner import call_main  # noqa: E402
-from iae_pipeline.contract import make_factor_anndata  # noqa: E402
-from iae_pipeline.figures.plots import (  # noqa: E402
-    category_colors,
+from iae_pipeline.contract import (
     factor_columns,
+    make_factor_anndata,  # noqa: E402
+    read_factors,
+)
+from iae_pipeline.figures.plots import (
+    category_colors,
     lookup_terms,
     plot_accuracy_bars,
     plot_group_loadings,
     plot_term_scatter,
-    read_factors_lazily,
     resolve_term,
     save_figure,
     select_terms,
@@ -216,7 +218,7 @@ def test_figure1_subsamples_large_data_and_reads_lazily(tmp_path):
     assert plot_term_scatter(adata, [IFN, BCR], "condition", max_cells=None)[1] == []
     path = tmp_path / "f.h5ad"
     adata.write_h5ad(path)
-    lazy = read_factors_lazily(path)
+    lazy = read_factors(path, backed=True)
     assert lazy.isbacked
     assert np.array_equal(factor_columns(lazy, [BCR, IFN]), adata[:, [BCR, IFN]].X)
     assert np.array_equal(factor_columns(adata, [BCR, IFN]), adata[:, [BCR, IFN]].X)
@@ -224,7 +226,7 @@ def test_figure1_subsamples_large_data_and_reads_lazily(tmp_path):
     assert notes == []
     (tmp_path / "bad.h5ad").write_text("no")
     with pytest.raises(ValueError, match="bad.h5ad"):
-        read_factors_lazily(tmp_path / "bad.h5ad")
+        read_factors(tmp_path / "bad.h5ad", backed=True)
 
 
 def test_figure3_groups(tmp_path):

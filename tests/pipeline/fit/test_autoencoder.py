@@ -10,7 +10,8 @@ import yaml
 from helpers import ROOT
 from iae_pipeline.contract import validate_factor_anndata
 from iae_pipeline.fit.autoencoder import fit_autoencoder, option_names, split_options
-from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, build_mask
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY
+from interpretable_ae.genesets import build_mask
 from interpretable_ae.training import DECODER_SOLVES, LR_DECAYS, PRECISIONS, TrainConfig
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"

@@ -15,6 +15,7 @@ from iae_pipeline.prepare.datasets import (
     MACOSKO_CLASSES,
     DatasetError,
     detect_data_type,
+    is_centred,
     liao_cell_ids,
     load_dataset,
     load_pbmc68k_demo,
@@ -341,3 +342,21 @@ def test_unknown_source_and_missing_role():
         load_dataset({"source": "geo"}, {})
     with pytest.raises(DatasetError, match="file role 'clusters' missing"):
         load_dataset({"source": "macosko"}, {"expression": "x.txt.gz"})
+
+
+@pytest.mark.parametrize("offset, centred", [(0.5, True), (2.0, False)])
+def test_the_workflow_and_the_estimator_share_one_centring_rule(offset, centred):
+    """A gene whose mean sits just inside (or outside) the tolerance is centred for the
+    input's detection and for the estimator alike: one rule, not two tolerances."""
+    from interpretable_ae.conventions import CENTRED_TOLERANCE
+    from interpretable_ae.data import Statistics
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    X -= X.mean(axis=0)
+    rms = np.sqrt((X**2).mean(axis=0))
+    X[:, 1] += offset * CENTRED_TOLERANCE * rms[1]  # gene 1 near the border
+    mean = X.mean(axis=0)
+    stats = Statistics(mean, np.sqrt((X**2).mean(axis=0)))
+    assert is_centred(X) is centred
+    assert stats.looks_centred() is centred

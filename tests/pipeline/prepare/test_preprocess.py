@@ -21,7 +21,8 @@ from iae_pipeline.prepare.preprocess import (
     prepare,
     prepare_from_config,
 )
-from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, GeneSetError
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY
+from interpretable_ae.genesets import GeneSetError
 
 DEMO_TERM = "HALLMARK_INTERFERON_GAMMA_RESPONSE"
 

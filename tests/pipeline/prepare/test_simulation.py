@@ -10,7 +10,8 @@ from iae_pipeline.contract import validate_prepared
 from iae_pipeline.prepare.datasets import load_pbmc68k_demo
 from iae_pipeline.prepare.preprocess import prepare, prepare_from_config
 from iae_pipeline.prepare.simulation import simulate_dataset, simulate_from_config
-from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, GeneSetError
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY
+from interpretable_ae.genesets import GeneSetError
 from interpretable_ae.simulate import simulate_counts
 
 DEMO_TERM = "HALLMARK_INTERFERON_GAMMA_RESPONSE"

@@ -272,7 +272,7 @@ def test_score_scripts_per_replicate_then_per_model_then_side_by_side(planted, t
 
 
 def test_unreadable_factor_file_names_the_file(tmp_path):
-    from iae_pipeline.score.scoring import read_factors
+    from iae_pipeline.contract import read_factors
 
     bad = tmp_path / "factors.h5ad"
     bad.write_text("not hdf5")

@@ -13,12 +13,11 @@ import pandas as pd
 import pytest
 
 from helpers.script_runner import call_main
-from iae_pipeline.contract import make_factor_anndata
+from iae_pipeline.contract import make_factor_anndata, read_run
 from iae_pipeline.score.tables import (
     RUNTIME_COLUMNS,
     TOP_TERM_COLUMNS,
     read_benchmark,
-    read_run,
     runtime_table,
     to_html,
     to_markdown,

@@ -33,7 +33,8 @@ from sklearn.model_selection import StratifiedKFold
 from iae_pipeline.contract import validate_prepared
 from iae_pipeline.samples import condition_levels
 from iae_pipeline.score.scoring import condition_labels, score_factor
-from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, display_name
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY
+from interpretable_ae.genesets import display_name
 
 log = logging.getLogger(__name__)
 

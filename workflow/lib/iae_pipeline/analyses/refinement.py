@@ -29,7 +29,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from iae_pipeline.contract import validate_factor_anndata, validate_prepared
-from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, display_name
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY
+from interpretable_ae.genesets import display_name
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from iae_pipeline.contract import factor_columns, term_key
 from iae_pipeline.files import staged
 from interpretable_ae.genesets import display_name
 
@@ -56,11 +57,6 @@ FIG_RC = {
 
 
 # --------------------------------------------------------------------------- terms
-
-
-def term_key(name: str) -> str:
-    """Case- and punctuation-insensitive key of a term's display name."""
-    return re.sub(r"[^A-Z0-9]+", " ", display_name(str(name)).upper()).strip()
 
 
 @dataclass(frozen=True)
@@ -244,27 +240,6 @@ def _legend_outside(ax, handles, title: str, ncol: int = 1) -> None:
 
 
 # --------------------------------------------------------------------------- Figure 1
-
-
-def read_factors_lazily(path: str | Path) -> ad.AnnData:
-    """A ``factors.h5ad`` opened in backed mode: the cells, factors and run metadata in
-    memory, the loadings left on disk until a figure reads the few columns it draws."""
-    from iae_pipeline.score.scoring import read_factors
-
-    return read_factors(path, backed=True)
-
-
-def factor_columns(adata: ad.AnnData, names: Sequence[str]) -> np.ndarray:
-    """Cells x ``names`` loadings as float64, read in one go (also from a backed AnnData)."""
-    if not names:
-        return np.empty((adata.n_obs, 0))
-    idx = adata.var_names.get_indexer(list(names))
-    order = np.argsort(idx)
-    block = adata.X[:, np.sort(idx)] if adata.isbacked else adata.X[:, idx[order]]
-    block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
-    out = np.empty_like(block, dtype=np.float64)
-    out[:, order] = block
-    return out
 
 
 def subsample_cells(n_obs: int, max_cells: int | None, seed: int) -> np.ndarray | None:

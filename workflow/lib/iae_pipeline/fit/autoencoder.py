@@ -79,5 +79,5 @@ def fit_autoencoder(
         seconds, ae.final_loss, len(ae.active_terms(kind=None)), len(ae.factor_names),
     )  # fmt: skip
     # no wall time in the contract: a rerun writes the same bytes (Table 1 has the timings)
-    factors = factors_from_estimator(ae.to_anndata(), {"setup": setup})
+    factors = factors_from_estimator(ae, {"setup": setup})
     return ae, factors

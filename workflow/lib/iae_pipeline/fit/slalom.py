@@ -58,6 +58,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from iae_pipeline.contract import MASK_KEY, TERMS_KEY, make_factor_anndata, validate_prepared
+from interpretable_ae.conventions import unannotated_name
 from interpretable_ae.schedule import SaveSchedule
 from interpretable_ae.signs import factor_signs
 
@@ -324,8 +325,8 @@ def _factor_names(terms: list[str], n_sparse: int, n_dense: int) -> dict[str, tu
     dense (slalom's 'bias' column of the hurdle model is not a factor)."""
     return (
         {f"term{k}": (t, "annotated") for k, t in enumerate(terms)}
-        | {f"hiddenSparse{i}": (f"sparse_{i}", "sparse") for i in range(n_sparse)}
-        | {f"hidden{i}": (f"dense_{i}", "dense") for i in range(n_dense)}
+        | {f"hiddenSparse{i}": (unannotated_name("sparse", i), "sparse") for i in range(n_sparse)}
+        | {f"hidden{i}": (unannotated_name("dense", i), "dense") for i in range(n_dense)}
     )
 
 

@@ -34,7 +34,8 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
-from iae_pipeline.contract import check_finite
+from iae_pipeline.prepare.checks import check_finite
+from interpretable_ae.conventions import centred_genes
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +155,10 @@ def gene_moments(X: np.ndarray | sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
 
 
 def is_centred(X: np.ndarray | sp.spmatrix) -> bool:
-    """Every gene's mean is 0 up to float32 rounding (``adata.X -= adata.X.mean(0)``)."""
+    """Every gene counts as centred (``adata.X -= adata.X.mean(0)``), by the rule the
+    estimator uses too (:func:`interpretable_ae.conventions.centred_genes`)."""
     mean, sd = gene_moments(X)
-    return bool(np.all(np.abs(mean) <= 1e-5 + 1e-3 * sd))
+    return bool(np.all(centred_genes(mean, np.hypot(mean, sd))))
 
 
 def log_centred(X: np.ndarray | sp.spmatrix, where: str) -> None:

@@ -52,9 +52,8 @@ from iae_pipeline.prepare.datasets import (
     two_classes,
 )
 from iae_pipeline.prepare.orthologs import read_orthologs, translate_by_case, translate_gene_sets
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY
 from interpretable_ae.genesets import (
-    MASK_KEY,
-    TERMS_KEY,
     GeneSetError,
     build_mask,
     merge_gene_sets,
@@ -397,7 +396,7 @@ def prepare_from_config(
     check: Callable[[ad.AnnData], None] | None = None,
 ) -> ad.AnnData:
     """Load, prepare and write (atomically) one dataset from its config entries; ``check``
-    (e.g. :func:`iae_pipeline.contract.check_ready_to_fit`) runs before the write."""
+    (e.g. :func:`iae_pipeline.prepare.checks.check_ready_to_fit`) runs before the write."""
     name = str(dataset.get("name", "dataset"))
     opts = dict(dataset.get("preprocess") or {})
     unknown = set(opts) - PREPROCESS_KEYS

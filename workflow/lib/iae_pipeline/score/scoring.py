@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -78,29 +77,6 @@ SUMMARY_COLUMNS = (
 # summed over in blocks of ROW_BLOCK_ELEMENTS values (256 KB, in the CPU cache).
 CHUNK_ELEMENTS = 1 << 24
 ROW_BLOCK_ELEMENTS = 1 << 15
-
-
-def read_factors(path: str | Path, *, backed: bool = False) -> ad.AnnData:
-    """Read a ``factors.h5ad`` and check it against the factor contract (naming the file);
-    ``backed``: the loadings stay on disk until read."""
-    try:
-        adata = ad.read_h5ad(path, backed="r" if backed else None)
-    except (OSError, KeyError) as err:
-        raise ValueError(
-            f"{path}: cannot be read as an h5ad file ({err}); rerun the model"
-        ) from None
-    validate_factor_anndata(adata, where=str(path))
-    return adata
-
-
-def read_runs(models: Sequence[str], paths: Sequence[str]) -> dict[str, ad.AnnData]:
-    """``{model: factors}`` from model names aligned with their ``factors.h5ad`` paths."""
-    models, paths = list(models), [str(p) for p in paths]
-    if len(models) != len(paths):
-        raise ValueError(
-            f"{len(models)} model name(s) but {len(paths)} factor file(s); they must be aligned"
-        )
-    return {m: read_factors(p) for m, p in zip(models, paths, strict=True)}
 
 
 def condition_labels(

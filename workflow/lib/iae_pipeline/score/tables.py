@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
-import h5py
 import numpy as np
 import pandas as pd
-from anndata.io import read_elem
 
 from iae_pipeline.contract import validate_factor_anndata
 from iae_pipeline.files import staged
@@ -69,36 +67,6 @@ def read_benchmark(path: str | Path) -> pd.DataFrame:
     for col in BENCHMARK_COLUMNS:
         table[col] = pd.to_numeric(table[col], errors="coerce")
     return table
-
-
-def read_run(path: str | Path) -> dict[str, Any]:
-    """``uns['run']`` of a ``factors.h5ad``, read alone (the loadings stay on disk)."""
-    try:
-        with h5py.File(path, "r") as handle:
-            if "uns/run" not in handle:
-                raise ValueError(
-                    f"{path}: no uns['run'] in the factors file; rerun the model that wrote it"
-                )
-            return dict(read_elem(handle["uns/run"]))
-    except OSError as err:
-        raise ValueError(
-            f"{path}: cannot be read as an h5ad file ({err}); rerun the model"
-        ) from None
-
-
-def read_factor_var(path: str | Path) -> pd.DataFrame:
-    """``var`` of a ``factors.h5ad`` (kind, active, weight_norm per factor), read alone."""
-    try:
-        with h5py.File(path, "r") as handle:
-            var = read_elem(handle["var"])
-    except (OSError, KeyError) as err:
-        raise ValueError(
-            f"{path}: cannot be read as an h5ad file ({err}); rerun the model"
-        ) from None
-    missing = [c for c in ("kind", "active", "weight_norm") if c not in var.columns]
-    if missing:
-        raise ValueError(f"{path} breaks the factor contract: var lacks {missing}; rerun the model")
-    return var
 
 
 def _converged(flags: Sequence[Any]) -> str | float:
