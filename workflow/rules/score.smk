@@ -11,22 +11,28 @@ localrules:
     runtime_table,
 
 
+# One job per fit: the replicates (rep{r}) and the random-mask fits (null{k},
+# analyses.random_masks). Each job also scores its fit with the condition labels permuted
+# within samples (seeded with `seed`): the label control of the calibration.
 rule score:
     input:
-        factors="results/{dataset}/{model}/rep{rep}/factors.h5ad",
+        factors="results/{dataset}/{model}/{fit}/factors.h5ad",
+        prepared="results/{dataset}/prepared.h5ad",
         code=code("score"),
     output:
-        scores="results/{dataset}/{model}/rep{rep}/scores.tsv",
+        scores="results/{dataset}/{model}/{fit}/scores.tsv",
+        permuted="results/{dataset}/{model}/{fit}/scores_permuted.tsv",
     params:
         dataset="{dataset}",
         model="{model}",
-        replicate="{rep}",
+        replicate=lambda wc: fit_index(wc.fit),
         cv_folds=config["scoring"]["cv_folds"],
         seed=config["seed"],
+        design=lambda wc: donor_design(wc.dataset),
     log:
-        "logs/{dataset}/score_{model}_rep{rep}.log",
+        "logs/{dataset}/score_{model}_{fit}.log",
     benchmark:
-        "results/benchmarks/{dataset}/score_{model}_rep{rep}.tsv"
+        "results/benchmarks/{dataset}/score_{model}_{fit}.tsv"
     resources:
         mem_mb=4000,
         runtime=60,

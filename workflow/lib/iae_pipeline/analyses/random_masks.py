@@ -20,7 +20,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from interpretable_ae.genesets import MASK_KEY, TERMS_KEY
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY
 
 MASK_STREAM = 11  # the permutation's own stream: it never repeats a fit's own draws
 RANDOM_MASK_KEY = "random_mask"
@@ -99,3 +99,9 @@ def random_mask_data(prepared: ad.AnnData, seed: int) -> ad.AnnData:
     out.varm[MASK_KEY] = mask
     out.uns[RANDOM_MASK_KEY] = {"seed": int(seed), "permutation": perm.astype(np.int64)}
     return out
+
+
+def mark_random_fit(factors: ad.AnnData, seed: int) -> ad.AnnData:
+    """Record in a factor file's ``uns['run']`` that it was fitted on random mask ``seed``."""
+    factors.uns["run"] = {**dict(factors.uns["run"]), "random_mask_seed": int(seed)}
+    return factors
