@@ -1,0 +1,138 @@
+"""The calibration in memory, as the workflow runs it from files: the autoencoder fitted on
+the real mask (replicates) and on random masks, every fit's response shares, then
+:func:`iae_pipeline.analyses.calibration.calibrate` with the true labels and with labels
+permuted within samples. For the slow tests and ``benchmarks/bench_calibration.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from iae_pipeline.analyses.calibration import Calibration, GroupRule, calibrate, split_sentence
+from iae_pipeline.analyses.null import NullSettings
+from iae_pipeline.analyses.random_masks import null_seed, random_mask_data
+from iae_pipeline.fit.autoencoder import fit_autoencoder
+from iae_pipeline.score.response import permuted_condition, response_shares
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY
+from interpretable_ae.genesets import build_mask
+
+# the authors' Kang notebook (config/paper.yaml)
+PAPER = {"epochs": 80, "batch_size": 62, "lr": 1e-3, "lambda0": 0.1, "lambda1": 0.93,
+         "lambda3": 0.57}  # fmt: skip
+
+
+@dataclass
+class Run:
+    """The fits of one dataset and their calibration with the true and permuted labels."""
+
+    prepared: ad.AnnData
+    real: list[ad.AnnData]
+    null: list[ad.AnnData]
+    true: Calibration
+    permuted: Calibration
+
+
+def prepared_from(adata: ad.AnnData, gene_sets: Mapping[str, Sequence[str]]) -> ad.AnnData:
+    """Prepared data from simulated log-normalised cells and their gene sets."""
+    mask, terms = build_mask(adata.var_names, gene_sets, 1)
+    out = ad.AnnData(
+        X=sp.csr_matrix(np.asarray(adata.X, dtype=np.float32)),
+        obs=adata.obs.copy(),
+        var=pd.DataFrame(index=adata.var_names.copy()),
+    )
+    out.varm[MASK_KEY] = mask
+    out.uns[TERMS_KEY] = np.asarray(terms, dtype=object)
+    return out
+
+
+def fits(prepared: ad.AnnData, replicates: int, random: int, options=PAPER, seed: int = 0):
+    """``(real, null)`` factor files: replicate r with seed ``seed + r``, random fit k on the
+    mask permuted with seed ``seed + k`` (as the workflow seeds them), one torch thread."""
+    torch.set_num_threads(1)
+    real = [
+        fit_autoencoder(prepared, options, seed=seed + r, progress=False)[1]
+        for r in range(replicates)
+    ]
+    null = []
+    for k in range(random):
+        s = null_seed(seed, k)
+        null.append(fit_autoencoder(random_mask_data(prepared, s), options, seed=s,
+                                    progress=False)[1])  # fmt: skip
+    return real, null
+
+
+def share_table(prepared, factors, condition, sample_key, column: str) -> pd.DataFrame:
+    """Long table (``column``, term, kind, response_share) of several fits."""
+    frames = []
+    for i, f in enumerate(factors):
+        shares = response_shares(f, prepared, condition=condition, sample_key=sample_key)
+        frames.append(pd.DataFrame({column: i, "term": shares.index,
+                                    "kind": f.var["kind"].astype(str).to_numpy(),
+                                    "response_share": shares.to_numpy()}))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def calibrate_fits(
+    prepared: ad.AnnData,
+    real: list[ad.AnnData],
+    null: list[ad.AnnData],
+    *,
+    sample_key: str | None = None,
+    permute: int | None = None,
+    settings: NullSettings | None = None,
+    **groups: Any,
+) -> Calibration:
+    """The response share calibrated, with the true labels or (``permute``: a seed) with
+    the labels permuted within samples."""
+    condition = prepared.obs["condition"]
+    if permute is not None:
+        samples = prepared.obs[sample_key] if sample_key else None
+        condition = permuted_condition(condition, permute, samples)
+    r = share_table(prepared, real, condition, sample_key, "replicate")
+    n = share_table(prepared, null, condition, sample_key, "fit")
+    terms = [str(t) for t in prepared.uns[TERMS_KEY]]
+    return calibrate(r, n, prepared.varm[MASK_KEY], terms, rule=GroupRule(**groups),
+                     settings=settings)  # fmt: skip
+
+
+def run(prepared, replicates: int, random: int, *, sample_key=None, permute: int = 0) -> Run:
+    """Fit, then calibrate with the true labels and with labels permuted (seed ``permute``)."""
+    real, null = fits(prepared, replicates, random)
+    true = calibrate_fits(prepared, real, null, sample_key=sample_key)
+    permuted = calibrate_fits(prepared, real, null, sample_key=sample_key, permute=permute)
+    return Run(prepared, real, null, true, permuted)
+
+
+def group_of(calibration: Calibration, term: str) -> pd.Series:
+    """The group row holding ``term``."""
+    group = calibration.terms.set_index("term").loc[term, "group"]
+    return calibration.groups.set_index("group").loc[group]
+
+
+def significant(calibration: Calibration) -> tuple[int, int]:
+    """How many groups and terms pass the FDR level."""
+    return int(calibration.groups["significant"].sum()), int(calibration.terms["significant"].sum())
+
+
+def describe(calibration: Calibration, term: str) -> str:
+    """One line on the group of ``term``: rank, share, spread, null p, FDR, the split."""
+    row = group_of(calibration, term)
+    return (
+        f"group {row['group_name']} ({row['members']} terms): rank {row['rank']} of "
+        f"{len(calibration.groups)}, share {row['score_mean']:.2f} ± {row['score_sd']:.2f}, "
+        f"null 95 % {row['null_q95']:.2f}, p {row['pvalue']:.2g} ({row['p_method']}), "
+        f"FDR {row['padj']:.2g}; {split_sentence(calibration.split, int(row.name))}"
+    )
+
+
+def null_spread(values: np.ndarray) -> str:
+    """Median and range, for the docs."""
+    return f"median {np.median(values):.2f} ({np.min(values):.2f}–{np.max(values):.2f})"
