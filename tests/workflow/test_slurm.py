@@ -192,6 +192,9 @@ def test_profile_is_for_snakemake_9_and_the_slurm_plugin(site_env: pytest.Monkey
     assert rules["fit_slalom"]["runtime"] >= 24 * 60
     assert profile["set-threads"]["fit_slalom"] == 1
     assert "gpu" not in rules["fit_autoencoder"]
+    for rule in ("fit_autoencoder", "fit_slalom"):  # a random-mask fit is a fit like them
+        assert rules[f"{rule}_null"] == rules[rule]
+        assert profile["set-threads"][f"{rule}_null"] == profile["set-threads"][rule]
     assert "slurm_account" not in profile["default-resources"]
 
     site_env.setenv("IAE_SLURM_ACCOUNT", "lab")
@@ -202,6 +205,7 @@ def test_profile_is_for_snakemake_9_and_the_slurm_plugin(site_env: pytest.Monkey
     assert site["default-resources"]["slurm_partition"] == "cpu"
     gpu = site["set-resources"]["fit_autoencoder"]
     assert gpu["gpu"] == 1 and gpu["slurm_partition"] == "a100"
+    assert site["set-resources"]["fit_autoencoder_null"] == gpu
     assert "gpu" not in site["set-resources"]["fit_slalom"]
 
 

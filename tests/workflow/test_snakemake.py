@@ -35,13 +35,16 @@ def test_paper_dag_builds_without_network(tmp_path: Path, name: str):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     rules = ["download_dataset", "download_genesets", "prepare", "fit_autoencoder",
-             "fit_slalom", "score", "figure1", "figure2", "figure3", "runtime_table"]  # fmt: skip
+             "fit_slalom", "score", "figure1", "figure2", "figure3", "runtime_table",
+             "fit_autoencoder_null", "calibration", "verdicts"]  # fmt: skip
     if name == "paper_msigdb751.yaml":  # paper.yaml matches mouse genes as the authors did
         rules.append("download_orthologs")
     for rule in rules:
         assert re.search(rf"^{rule}\s+\d+", out, re.M), f"rule {rule} missing from the DAG"
     for dataset in ("kang", "macosko", "liao"):
         assert f"results/{dataset}/scores.tsv" in out
+        assert f"results/{dataset}/ae/null39/factors.h5ad" in out  # 40 random fits, ae only
+        assert f"results/{dataset}/slalom/null0/" not in out
     assert "results/demo" not in out  # --configfile replaces the demo config
 
 

@@ -81,14 +81,36 @@ def calibrated_models(config: Mapping[str, Any]) -> list[str]:
     models = config["models"]
     wanted = spec.get("models")
     if wanted is None:
-        return [m for m, s in models.items() if s["kind"] == "autoencoder"]
+        wanted = [m for m, s in models.items() if s["kind"] == "autoencoder"]
     unknown = [m for m in wanted if m not in models]
     if unknown:
         raise ConfigError(
             f"config error: analyses.random_masks.models: unknown model(s) {unknown}; use "
             f"names defined under models: {', '.join(models)}"
         )
-    return [m for m in models if m in set(wanted)]
+    chosen = [m for m in models if m in set(wanted)]
+    _check_blind_to_labels(config, chosen)
+    return chosen
+
+
+def _check_blind_to_labels(config: Mapping[str, Any], chosen: Sequence[str]) -> None:
+    """The label control rescores the same fits with permuted labels: valid only when no
+    fit saw the condition (as a covariate)."""
+    for model in chosen:
+        places = [(f"models.{model}.options", config["models"][model].get("options") or {})]
+        places += [
+            (f"datasets.{name}.model_options.{model}", (ds.get("model_options") or {})[model])
+            for name, ds in config["datasets"].items()
+            if model in (ds.get("model_options") or {})
+        ]
+        for key, options in places:
+            if "condition" in (options.get("covariates") or []):
+                raise ConfigError(
+                    f"config error: {key}.covariates: the fit sees the condition, so the "
+                    "calibration's label control (which rescores the same fits with permuted "
+                    "labels) would be invalid; remove 'condition' from the covariates or "
+                    "leave this model out of analyses.random_masks.models"
+                )
 
 
 def random_fit_ids(config: Mapping[str, Any], model: str) -> list[int]:
