@@ -69,46 +69,47 @@ def fits(prepared: ad.AnnData, replicates: int, random: int, options=PAPER, seed
     return real, null
 
 
-def share_table(prepared, factors, condition, sample_key, column: str) -> pd.DataFrame:
-    """Long table (``column``, term, kind, response_share) of several fits."""
-    frames = []
-    for i, f in enumerate(factors):
-        shares = response_shares(f, prepared, condition=condition, sample_key=sample_key)
-        frames.append(pd.DataFrame({column: i, "term": shares.index,
-                                    "kind": f.var["kind"].astype(str).to_numpy(),
-                                    "response_share": shares.to_numpy()}))  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
+def long_table(shares: pd.DataFrame, factors: ad.AnnData, column: str, i: int) -> pd.DataFrame:
+    """One fit's shares (one labelling) as score-table rows."""
+    return pd.DataFrame({column: i, "term": shares.index,
+                         "kind": factors.var["kind"].astype(str).to_numpy(),
+                         "response_share": shares.to_numpy()})  # fmt: skip
 
 
-def calibrate_fits(
+def run(
     prepared: ad.AnnData,
-    real: list[ad.AnnData],
-    null: list[ad.AnnData],
+    replicates: int,
+    random: int,
     *,
     sample_key: str | None = None,
-    permute: int | None = None,
+    permute: int = 0,
+    label_permutations: int = 200,
     settings: NullSettings | None = None,
     **groups: Any,
-) -> Calibration:
-    """The response share calibrated, with the true labels or (``permute``: a seed) with
-    the labels permuted within samples."""
-    condition = prepared.obs["condition"]
-    if permute is not None:
-        samples = prepared.obs[sample_key] if sample_key else None
-        condition = permuted_condition(condition, permute, samples)
-    r = share_table(prepared, real, condition, sample_key, "replicate")
-    n = share_table(prepared, null, condition, sample_key, "fit")
-    terms = [str(t) for t in prepared.uns[TERMS_KEY]]
-    return calibrate(r, n, prepared.varm[MASK_KEY], terms, rule=GroupRule(**groups),
-                     settings=settings)  # fmt: skip
-
-
-def run(prepared, replicates: int, random: int, *, sample_key=None, permute: int = 0) -> Run:
-    """Fit, then calibrate with the true labels and with labels permuted (seed ``permute``)."""
+) -> Run:
+    """Fit, then calibrate the response share with the true labels and with the labels
+    permuted within samples (seed ``permute``, permutation 0), each with the label null of
+    ``label_permutations`` more permutations (as the workflow's score jobs compute them)."""
     real, null = fits(prepared, replicates, random)
-    true = calibrate_fits(prepared, real, null, sample_key=sample_key)
-    permuted = calibrate_fits(prepared, real, null, sample_key=sample_key, permute=permute)
-    return Run(prepared, real, null, true, permuted)
+    condition = prepared.obs["condition"]
+    samples = prepared.obs[sample_key] if sample_key else None
+    labels = [condition] + [
+        permuted_condition(condition, permute, samples, index=i)
+        for i in range(label_permutations + 1)
+    ]
+    real_shares = [response_shares(f, prepared, labels, sample_key=sample_key) for f in real]
+    null_shares = [response_shares(f, prepared, labels[:2], sample_key=sample_key) for f in null]
+    label_null = [s.iloc[2:].reset_index(drop=True) for s in real_shares]
+    terms = [str(t) for t in prepared.uns[TERMS_KEY]]
+    out = []
+    for row in (0, 1):  # the true labels, then the permuted ones
+        r = pd.concat([long_table(s.iloc[row], f, "replicate", i)
+                       for i, (s, f) in enumerate(zip(real_shares, real, strict=True))])  # fmt: skip
+        n = pd.concat([long_table(s.iloc[row], f, "fit", i)
+                       for i, (s, f) in enumerate(zip(null_shares, null, strict=True))])  # fmt: skip
+        out.append(calibrate(r, n, prepared.varm[MASK_KEY], terms, label_null=label_null,
+                             rule=GroupRule(**groups), settings=settings))  # fmt: skip
+    return Run(prepared, real, null, *out)
 
 
 def group_of(calibration: Calibration, term: str) -> pd.Series:
@@ -128,7 +129,8 @@ def describe(calibration: Calibration, term: str) -> str:
     return (
         f"group {row['group_name']} ({row['members']} terms): rank {row['rank']} of "
         f"{len(calibration.groups)}, share {row['score_mean']:.2f} ± {row['score_sd']:.2f}, "
-        f"null 95 % {row['null_q95']:.2f}, p {row['pvalue']:.2g} ({row['p_method']}), "
+        f"random groups of its shape: 95 % below {row['null_q95']:.2f}; p random masks "
+        f"{row['pvalue_mask']:.2g} ({row['p_method']}), p labels {row['pvalue_label']:.2g}, "
         f"FDR {row['padj']:.2g}; {split_sentence(calibration.split, int(row.name))}"
     )
 

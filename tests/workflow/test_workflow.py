@@ -212,6 +212,8 @@ def test_random_mask_fits_are_calibrated_with_their_control(run: Path):
             assert not np.allclose(fit.X, rep.X)
         scores = pd.read_csv(run / f"results/demo/ae/null{k}/scores.tsv", sep="\t")
         assert scores["response_share"].notna().all()
+    label_null = pd.read_csv(run / "results/demo/ae/rep0/label_null.tsv", sep="\t")
+    assert label_null.shape == (200, len(prepared.uns["geneset_terms"]))  # the label null
     assert not (run / "results/demo/slalom/null0").exists()  # f-scLVM only when asked
     calib = run / "results/demo/ae/calibration"
     groups = pd.read_csv(calib / "groups.tsv", sep="\t")
@@ -219,8 +221,9 @@ def test_random_mask_fits_are_calibrated_with_their_control(run: Path):
     assert lead["rank"].tolist() == list(range(1, len(lead) + 1))
     assert {"score_mean", "score_sd", "pvalue", "padj", "leader", "leader_count"} <= set(lead)
     assert lead["pvalue"].between(0, 1).all() and (lead["replicates"] == REPLICATES).all()
+    assert (lead["pvalue"] == lead[["pvalue_mask", "pvalue_label"]].max(axis=1)).all()
     planted = pd.read_csv(calib / "terms.tsv", sep="\t").query("term == @PLANTED")
-    assert len(planted) == 2  # one row per calibrated score
+    assert len(planted) == 1 and planted["pvalue_label"].iloc[0] < 0.01  # it responds
     control = pd.read_csv(calib / "control.tsv", sep="\t")
     assert set(control["level"]) == {"group", "term"} and (control["significant"] == 0).all()
     verdicts = pd.read_csv(run / "results/demo/verdicts.tsv", sep="\t")

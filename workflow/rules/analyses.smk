@@ -147,6 +147,7 @@ rule calibration:
         null=lambda wc: fit_tables(wc.dataset, wc.model, "null", "scores"),
         real_permuted=lambda wc: fit_tables(wc.dataset, wc.model, "rep", "scores_permuted"),
         null_permuted=lambda wc: fit_tables(wc.dataset, wc.model, "null", "scores_permuted"),
+        label_null=lambda wc: fit_tables(wc.dataset, wc.model, "rep", "label_null"),
         code=code("calibration"),
     output:
         groups="results/{dataset}/{model}/calibration/groups.tsv",
@@ -175,6 +176,7 @@ rule calibration:
         min_null=RANDOM_MASKS["min_null"],
         alpha=RANDOM_MASKS["alpha"],
         top_n=RANDOM_MASKS["top_n"],
+        label_permutations=RANDOM_MASKS["label_permutations"],
         seed=config["seed"],
         fits=lambda wc: random_fits(wc.model),
     log:

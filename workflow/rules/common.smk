@@ -167,6 +167,13 @@ def null_fit_seed(wildcards):
     return replicate_seed(config["seed"], int(wildcards.k))
 
 
+def label_permutations(model, fit):
+    """Label permutations scored for a fit: those of analyses.random_masks for the replicates
+    of a calibrated model (the label null of its units), none otherwise."""
+    calibrated = model in CALIBRATED and fit.startswith("rep")
+    return int(RANDOM_MASKS["label_permutations"]) if calibrated else 0
+
+
 def random_fits(model):
     """The random-mask fits of ``model`` (none when it is not calibrated)."""
     return random_fit_ids(config, model)

@@ -13,7 +13,8 @@ localrules:
 
 # One job per fit: the replicates (rep{r}) and the random-mask fits (null{k},
 # analyses.random_masks). Each job also scores its fit with the condition labels permuted
-# within samples (seeded with `seed`): the label control of the calibration.
+# within samples (seeded with `seed`): the label control of the calibration; and writes the
+# response shares under analyses.random_masks.label_permutations more permutations.
 rule score:
     input:
         factors="results/{dataset}/{model}/{fit}/factors.h5ad",
@@ -22,6 +23,7 @@ rule score:
     output:
         scores="results/{dataset}/{model}/{fit}/scores.tsv",
         permuted="results/{dataset}/{model}/{fit}/scores_permuted.tsv",
+        label_null="results/{dataset}/{model}/{fit}/label_null.tsv",
     params:
         dataset="{dataset}",
         model="{model}",
@@ -29,6 +31,7 @@ rule score:
         cv_folds=config["scoring"]["cv_folds"],
         seed=config["seed"],
         design=lambda wc: donor_design(wc.dataset),
+        label_permutations=lambda wc: label_permutations(wc.model, wc.fit),
     log:
         "logs/{dataset}/score_{model}_{fit}.log",
     benchmark:

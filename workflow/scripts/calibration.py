@@ -3,7 +3,8 @@ label-permuted control.
 
 Snakemake script: input.prepared, input.real / input.null (score tables of the replicates
 and of the random fits), input.real_permuted / input.null_permuted (the same fits scored
-with the condition labels permuted); params.scores (score columns, the first leads),
+with the condition labels permuted), input.label_null (the replicates' response shares under
+more label permutations: the label null of the true and of the permuted analysis alike); params.scores (score columns, the first leads),
 params.groups (rule, threshold, linkage), params.window, params.min_null, params.alpha,
 params.top_n, params.dataset, params.label; output.groups, output.terms,
 output.split, output.control (TSV), output.html (groups first, then the split, then the
@@ -55,12 +56,14 @@ def main(smk) -> None:
             _tables(smk.input.null_permuted, "fit"),
         ),
     }
+    label_null = [pd.read_csv(p, sep="\t") for p in smk.input.label_null]
     out = {"groups": [], "terms": [], "split": [], "values": [], "control": []}
     for score in smk.params.scores:
         real, null = inputs["true"]
-        result = calibrate(real, null, mask, terms, score=score, rule=rule, settings=settings)
-        control = calibrate(*inputs["permuted"], mask, terms, score=score, rule=rule,
-                            settings=settings)  # fmt: skip
+        result = calibrate(real, null, mask, terms, score=score, label_null=label_null,
+                           rule=rule, settings=settings)  # fmt: skip
+        control = calibrate(*inputs["permuted"], mask, terms, score=score,
+                            label_null=label_null, rule=rule, settings=settings)  # fmt: skip
         for key in ("groups", "terms", "split", "values"):
             out[key].append(getattr(result, key).assign(score=score))
         out["control"].append(control_summary(control, settings.alpha))

@@ -44,9 +44,10 @@ def _timings(smk) -> tuple[pd.Series, pd.Series]:
 def _calibration(smk, lead: str):
     if not smk.input.groups:
         return None, None, ""
-    groups = pd.read_csv(smk.input.groups, sep="\t")
-    terms = pd.read_csv(smk.input.terms, sep="\t")
-    split = pd.read_csv(smk.input.split, sep="\t")
+    groups, terms, split = (
+        pd.read_csv(paths[0], sep="\t")
+        for paths in (smk.input.groups, smk.input.terms, smk.input.split)
+    )
     groups, terms = groups[groups["score"] == lead], terms[terms["score"] == lead]
     return groups, terms, split[split["score"] == lead]
 

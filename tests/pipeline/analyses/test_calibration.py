@@ -73,6 +73,35 @@ def test_the_planted_group_is_first_and_significant_and_its_split_is_reported() 
     assert set(result.values["level"]) == {"group", "term"}
 
 
+def label_null(reps: int = 5, permutations: int = 200, scale: float = 0.02, seed: int = 1):
+    """The replicates' shares under permuted labels: noise of ``scale`` for every term."""
+    rng = np.random.default_rng(seed)
+    return [
+        pd.DataFrame(rng.normal(0, scale, (permutations, len(TERMS) + 1)),
+                     columns=[*TERMS, "dense_0"])
+        for _ in range(reps)
+    ]  # fmt: skip
+
+
+def test_a_unit_is_claimed_only_when_both_nulls_are_rejected() -> None:
+    real, null = scores()
+    settings = NullSettings(min_null=40)
+    clear = calibrate(real, null, mask(), TERMS, label_null=label_null(), settings=settings)
+    first = clear.groups.iloc[0]
+    assert first["pvalue_label"] < 1e-3 and first["pvalue_mask"] < 1e-2 and first["significant"]
+    assert first["pvalue"] == max(first["pvalue_label"], first["pvalue_mask"])
+    # labels that move the planted family as much as the true ones: no claim, whatever
+    # the random masks say
+    noisy = calibrate(real, null, mask(), TERMS, label_null=label_null(scale=0.5),
+                      settings=settings)  # fmt: skip
+    first = noisy.groups.iloc[0]
+    assert first["pvalue_mask"] < 1e-2 and first["pvalue_label"] > 0.05
+    assert not noisy.groups["significant"].any()
+    without = calibrate(real, null, mask(), TERMS, settings=settings)
+    assert without.groups["pvalue_label"].isna().all()
+    assert (without.groups["pvalue"] == without.groups["pvalue_mask"]).all()
+
+
 def test_without_a_response_nothing_passes() -> None:
     real, null = scores(planted=False)
     result = calibrate(real, null, mask(), TERMS, settings=NullSettings(min_null=40))

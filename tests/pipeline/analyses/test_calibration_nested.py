@@ -1,7 +1,7 @@
 """The calibration on a planted response to nested gene sets (child ⊂ parent ⊂
 grandparent) among eight decoy families of the same shape and 40 random sets, 10 seeds:
 the planted group comes first and passes the random-mask null at FDR 0.05; with the labels
-permuted within donors, nothing passes. Each seed: one fit on the real mask, 12 random
+permuted within donors, nothing passes. Each seed: one fit on the real mask, 20 random
 fits (the paper's autoencoder settings, one thread)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from helpers.nested_sets import PLANTED, nested_simulation
 
 pytestmark = pytest.mark.slow
 SEEDS = range(10)
-RANDOM_FITS = 12
+RANDOM_FITS = 20
 
 
 @pytest.fixture(scope="module")

@@ -79,8 +79,8 @@ def calibration(rank: int, padj: float):
     groups = pd.DataFrame(
         {"group": [1, 2], "rank": [rank, 3 - rank], "group_name": ["REACTOME_IMMUNE_SYSTEM", "B"],
          "members": [5, 1], "score_mean": [0.6, 0.1], "score_sd": [0.05, 0.02],
-         "replicates": [5, 5], "null_q95": [0.2, 0.1], "pvalue": [padj / 10, 0.5],
-         "padj": [padj, 0.9]}
+         "replicates": [5, 5], "null_q95": [0.2, 0.1], "pvalue_mask": [padj / 10, 0.5],
+         "pvalue_label": [1e-4, 0.3], "padj": [padj, 0.9]}
     )  # fmt: skip
     terms = pd.DataFrame({"term": [IFN, "B"], "group": [1, 2], "score_mean": [0.3, 0.1]})
     return groups, terms

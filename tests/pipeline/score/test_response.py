@@ -13,10 +13,17 @@ from iae_pipeline.contract import make_factor_anndata
 from iae_pipeline.score.response import (
     contrast_weights,
     factor_shares,
-    measure_response,
+    measure_responses,
+    noise_covariance,
     permuted_condition,
     response_shares,
 )
+
+
+def shares_of(X, labels, Z, w, samples=None):
+    """Factor shares for one labelling, in the whitened metric."""
+    responses = measure_responses(X, [labels], samples, noise_covariance(X, samples))
+    return factor_shares(Z, w, responses)[0]
 
 
 def test_contrast_weights_give_every_sample_the_same_weight() -> None:
@@ -40,6 +47,8 @@ def test_permutation_within_samples_keeps_each_sample_s_counts() -> None:
     pd.testing.assert_frame_equal(before, after)
     assert (permuted != condition).mean() > 0.3
     assert permuted.equals(permuted_condition(condition, seed=4, samples=samples))
+    other = permuted_condition(condition, seed=4, samples=samples, index=1)
+    assert not permuted.equals(other)  # the label null's permutations are other draws
 
 
 def data_with_programme(seed: int = 0, n: int = 600, genes: int = 40):
@@ -59,11 +68,24 @@ def data_with_programme(seed: int = 0, n: int = 600, genes: int = 40):
 
 def test_a_factor_that_reconstructs_the_response_carries_it() -> None:
     X, is_case, Z, w = data_with_programme()
-    shares = factor_shares(Z, w, measure_response(X, is_case))
+    shares = shares_of(X, is_case, Z, w)
     assert shares[1] == pytest.approx(1.0, abs=0.1)
     assert abs(shares[0]) < 0.05
-    against = factor_shares(-Z[:, 1:], w[1:], measure_response(X, is_case))
+    against = shares_of(X, is_case, -Z[:, 1:], w[1:])
     assert against[0] < -0.9  # loadings against the response: a negative share (the sign)
+
+
+def test_the_metric_ignores_the_labels_and_the_response_s_own_variance() -> None:
+    """The covariance is taken over all cells (within samples), not within conditions: a
+    response that shifts the mean adds a rank-one term that changes no share."""
+    X, is_case, Z, w = data_with_programme()
+    total = shares_of(X, is_case, Z, w)
+    within = X.copy()
+    for c in (True, False):
+        within[is_case == c] -= within[is_case == c].mean(0)
+    cov = noise_covariance(within)  # the covariance within conditions
+    responses = measure_responses(X, [is_case], None, cov)
+    np.testing.assert_allclose(factor_shares(Z, w, responses)[0], total, atol=0.02)
 
 
 def test_without_a_response_a_large_programme_carries_no_more_than_noise() -> None:
@@ -76,13 +98,9 @@ def test_without_a_response_a_large_programme_carries_no_more_than_noise() -> No
     Zb = np.c_[Z[:, 0], noise_factor]
     wb = np.vstack([w[0], np.r_[np.zeros(20), np.ones(10), np.zeros(10)]])
     whitened, euclidean = [], []
-    for _ in range(60):
-        labels = rng.permutation(np.arange(len(X)) < len(X) // 2)
-        response = measure_response(X, labels)
-        whitened.append(factor_shares(Zb, wb, response))
-        dx = response.delta
-        dz = Zb.T @ response.contrast
-        euclidean.append(dz * (wb @ dx) / (dx @ dx))
+    labels = [rng.permutation(np.arange(len(X)) < len(X) // 2) for _ in range(60)]
+    whitened = factor_shares(Zb, wb, measure_responses(X, labels, None, noise_covariance(X)))
+    euclidean = factor_shares(Zb, wb, measure_responses(X, labels, None, np.eye(X.shape[1])))
     whitened, euclidean = np.mean(whitened, axis=0), np.mean(euclidean, axis=0)
     assert euclidean[0] > 0.3 and euclidean[0] > 5 * abs(euclidean[1])
     assert whitened[0] < 0.15 and whitened[0] < abs(whitened[1]) + 0.1
@@ -107,17 +125,20 @@ def adata_pair(seed: int = 0):
 
 def test_response_shares_of_a_factor_file() -> None:
     factors, prepared = adata_pair()
-    shares = response_shares(factors, prepared, sample_key="donor")
+    shares = response_shares(factors, prepared, sample_key="donor").iloc[0]
     assert list(shares.index) == ["PROGRAMME", "RESPONSE"]
     assert shares["RESPONSE"] > 0.9 and abs(shares["PROGRAMME"]) < 0.05
     # a factor file over a subset of the genes (f-scLVM without pruned genes) is aligned
     sub = factors.copy()
     sub.varm["gene_weights"] = factors.varm["gene_weights"][:, 5:]
     sub.uns["gene_names"] = factors.uns["gene_names"][5:]
-    assert response_shares(sub, prepared)["RESPONSE"] > 0.9
-    permuted = permuted_condition(prepared.obs["condition"], 0, prepared.obs["donor"])
-    control = response_shares(factors, prepared, condition=permuted, sample_key="donor")
-    assert abs(control["RESPONSE"]) < 0.2
+    assert response_shares(sub, prepared).iloc[0]["RESPONSE"] > 0.9
+    labels = [permuted_condition(prepared.obs["condition"], 0, prepared.obs["donor"], index=i)
+              for i in range(30)]  # fmt: skip
+    null = response_shares(factors, prepared, labels, sample_key="donor")
+    assert null.shape == (30, 2) and null["RESPONSE"].abs().max() < 0.2
+    first = response_shares(factors, prepared, labels[:1], sample_key="donor")
+    np.testing.assert_allclose(first.to_numpy(), null.iloc[:1].to_numpy())  # chunks agree
 
 
 def test_mismatched_files_are_refused() -> None:

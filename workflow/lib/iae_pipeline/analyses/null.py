@@ -16,7 +16,11 @@ the random-mask fits (:mod:`iae_pipeline.analyses.random_masks`):
   with fewer, a generalised Pareto distribution is fitted (maximum likelihood, scipy) to
   the largest ``tail_start`` null values over a threshold halfway to the next one, and
   ``p = N_exc / N · (1 - F(x - t))``; when the Anderson–Darling statistic of the fit
-  exceeds its 5 % point the tail is shortened by ``tail_step`` values. The fitted tail extrapolates at most
+  exceeds its 5 % point the tail is shortened by ``tail_step`` values. The shape is not
+  allowed below 0: a bounded tail fitted to a hundred values puts its end point just beyond
+  the largest of them, and any score beyond it at p = 0 (measured: with labels permuted,
+  random decoy sets then passed FDR 0.05 in 15 % of the simulations); an exponential tail
+  (shape 0, the maximum-likelihood scale) is the lightest one used. The fitted tail extrapolates at most
   ``max_extrapolation`` times below the empirical resolution: ``p >= 1 / (max_extrapolation
   · (N + 1))``. Why a fitted tail: the empirical p of ``K`` random fits cannot fall below
   ``1 / (K·units + 1)``, and Benjamini–Hochberg over hundreds of terms asks less of its
@@ -89,6 +93,8 @@ def gpd_tail_pvalue(null: np.ndarray, observed: float, settings: NullSettings) -
         if np.ptp(excess) <= 0:
             return None
         shape, _, scale = stats.genpareto.fit(excess, floc=0.0)
+        if shape < 0:  # no end point: at most as light as an exponential tail (conservative)
+            shape, scale = 0.0, float(excess.mean())
         if anderson_darling(stats.genpareto.cdf(excess, shape, 0.0, scale)) <= AD_CRITICAL_5:
             return float(n_exc / n * stats.genpareto.sf(observed - threshold, shape, 0.0, scale))
         n_exc -= settings.tail_step
