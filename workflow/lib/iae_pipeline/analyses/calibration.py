@@ -177,16 +177,8 @@ def calibrate(
     """
     rule, settings = rule or GroupRule(), settings or NullSettings()
     terms = model_terms(real)
-    column = {t: j for j, t in enumerate(map(str, mask_terms))}
-    absent = [t for t in terms if t not in column]
-    if absent:
-        raise ValueError(f"term(s) {absent[:3]} are not in the prepared mask; rerun the fits")
-    sub = mask[:, [column[t] for t in terms]]
-    groups = term_groups(sub, terms, rule=rule.rule, threshold=rule.threshold,
-                         method=rule.linkage)  # fmt: skip
+    groups, member = _groups(mask, mask_terms, terms, rule)
     numbers = sorted(groups["group"].unique())
-    member = np.zeros((len(terms), len(numbers)))
-    member[np.arange(len(terms)), groups["group"].to_numpy() - 1] = 1.0
     R = score_matrix(real, "replicate", score, terms)
     N = score_matrix(null, "fit", score, terms)
     additive = score in ADDITIVE
@@ -210,13 +202,25 @@ def calibrate(
     term_table = _term_table(score, terms, groups, R, leads, p_terms, settings.alpha)
     group_table = _group_table(score, info, RG, p_groups, term_table, settings.alpha)
     values = pd.concat(
-        [
-            _long("group", [str(g) for g in numbers], RG, score),
-            _long("term", terms, R, score),
-        ],
+        [_long("group", [str(g) for g in numbers], RG, score), _long("term", terms, R, score)],
         ignore_index=True,
     )
     return Calibration(group_table, term_table, _split(group_table, term_table), values)
+
+
+def _groups(mask, mask_terms, terms, rule: GroupRule) -> tuple[pd.DataFrame, np.ndarray]:
+    """The groups of the model's ``terms`` (from their columns of the mask) and the terms x
+    groups membership matrix."""
+    column = {t: j for j, t in enumerate(map(str, mask_terms))}
+    absent = [t for t in terms if t not in column]
+    if absent:
+        raise ValueError(f"term(s) {absent[:3]} are not in the prepared mask; rerun the fits")
+    sub = mask[:, [column[t] for t in terms]]
+    groups = term_groups(sub, terms, rule=rule.rule, threshold=rule.threshold,
+                         method=rule.linkage)  # fmt: skip
+    member = np.zeros((len(terms), groups["group"].nunique()))
+    member[np.arange(len(terms)), groups["group"].to_numpy() - 1] = 1.0
+    return groups, member
 
 
 def _long(level: str, units: Sequence[str], values: np.ndarray, score: str) -> pd.DataFrame:

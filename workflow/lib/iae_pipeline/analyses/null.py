@@ -1,4 +1,5 @@
-"""Empirical p-values against the random-mask null, with a fitted tail.
+"""Empirical p-values against a null sample, with a fitted tail: the random-mask null of
+terms and groups, and (the same tail) their label-permutation null.
 
 A term's (or a term group's) score is set against the scores of the same kind of unit in
 the random-mask fits (:mod:`iae_pipeline.analyses.random_masks`):
@@ -20,12 +21,12 @@ the random-mask fits (:mod:`iae_pipeline.analyses.random_masks`):
   allowed below 0: a bounded tail fitted to a hundred values puts its end point just beyond
   the largest of them, and any score beyond it at p = 0 (measured: with labels permuted,
   random decoy sets then passed FDR 0.05 in 15 % of the simulations); an exponential tail
-  (shape 0, the maximum-likelihood scale) is the lightest one used. The fitted tail extrapolates at most
-  ``max_extrapolation`` times below the empirical resolution: ``p >= 1 / (max_extrapolation
-  · (N + 1))``. Why a fitted tail: the empirical p of ``K`` random fits cannot fall below
-  ``1 / (K·units + 1)``, and Benjamini–Hochberg over hundreds of terms asks less of its
-  best term; a max-statistic per random fit needs 20 fits for a single p of 0.048 and is
-  never smaller (measured: it passes nothing on the simulation at 10 fits).
+  (shape 0, the maximum-likelihood scale) is the lightest one used. The fitted tail
+  extrapolates at most ``max_extrapolation`` times below the empirical resolution:
+  ``p >= 1 / (max_extrapolation · (N + 1))``. Why a fitted tail: the empirical p of ``K``
+  random fits cannot fall below ``1 / (K·units + 1)``, and Benjamini–Hochberg over hundreds
+  of terms asks less of its best term; a max-statistic per random fit needs 19 fits for a
+  single p below 0.05 and compares every unit with the largest random group.
 - **correction**: Benjamini–Hochberg over the units of one model and level
   (``statsmodels``).
 

@@ -66,6 +66,26 @@ def _panel(ax, rows: pd.DataFrame, values: dict, labels, notes_right, alpha) -> 
     ax.axvline(0, color="0.75", lw=0.6, zorder=0)
 
 
+def _labels(top_groups, top_terms, members):
+    """Row labels and right-margin notes of both panels."""
+    group_labels = [
+        wrap(display_name(r.group_name) + (f" (+{r.members - 1})" if r.members > 1 else ""), 40)
+        for r in top_groups.itertuples()
+    ]
+    group_right = [
+        _p_text(r.padj) + (f"\n{wrap(display_name(r.leader), 26)} leads {r.leader_count}/"
+                           f"{r.replicates}" if r.members > 1 else "")
+        for r in top_groups.itertuples()
+    ]  # fmt: skip
+    term_labels = [wrap(display_name(t), 40) for t in top_terms["term"]]
+    term_right = [
+        _p_text(r.padj) + (f"\nleads its group {r.leads}/{r.replicates}"
+                           if members.get(r.group, 1) > 1 else "")
+        for r in top_terms.itertuples()
+    ]  # fmt: skip
+    return group_labels, group_right, term_labels, term_right
+
+
 def plot_calibration(
     groups: pd.DataFrame,
     terms: pd.DataFrame,
@@ -106,21 +126,7 @@ def plot_calibration(
         level: {unit: grp["value"].to_numpy() for unit, grp in part.groupby("unit")}
         for level, part in values.groupby("level")
     }
-    group_labels = [
-        wrap(display_name(r.group_name) + (f" (+{r.members - 1})" if r.members > 1 else ""), 40)
-        for r in top_groups.itertuples()
-    ]
-    group_right = [
-        _p_text(r.padj) + (f"\n{wrap(display_name(r.leader), 26)} leads {r.leader_count}/"
-                           f"{r.replicates}" if r.members > 1 else "")
-        for r in top_groups.itertuples()
-    ]  # fmt: skip
-    term_labels = [wrap(display_name(t), 40) for t in top_terms["term"]]
-    term_right = [
-        _p_text(r.padj) + (f"\nleads its group {r.leads}/{r.replicates}"
-                           if members.get(r.group, 1) > 1 else "")
-        for r in top_terms.itertuples()
-    ]  # fmt: skip
+    group_labels, group_right, term_labels, term_right = _labels(top_groups, top_terms, members)
     n_rows = max(len(top_groups), len(top_terms))
     with style_context():
         fig = new_figure(10.5, 1.2 + 0.34 * n_rows, notes)
