@@ -49,7 +49,7 @@ def test_the_figure_draws_groups_first_with_their_bands(tmp_path, result) -> Non
     labels = [t.get_text() for t in groups_ax.get_yticklabels()]
     assert labels[0] == "IFN_A (+1)"  # the first group, drawn on top
     texts = " ".join(t.get_text() for t in groups_ax.texts)
-    assert "IFN_A leads 3/4" in texts  # the split, not one term's rank as settled
+    assert "IFN_A\nleads 3/4" in texts  # the split, not one term's rank as settled
     assert "leads its group 1/4" in " ".join(t.get_text() for t in terms_ax.texts)
     dots = np.concatenate([c.get_offsets()[:, 0] for c in groups_ax.collections])
     assert len(dots) == 5 * 4 + 5  # every replicate of every group, and the means

@@ -73,7 +73,7 @@ def _labels(top_groups, top_terms, members):
         for r in top_groups.itertuples()
     ]
     group_right = [
-        _p_text(r.padj) + (f"\n{wrap(display_name(r.leader), 26)} leads {r.leader_count}/"
+        _p_text(r.padj) + (f"\n{wrap(display_name(r.leader), 22)}\nleads {r.leader_count}/"
                            f"{r.replicates}" if r.members > 1 else "")
         for r in top_groups.itertuples()
     ]  # fmt: skip
@@ -129,7 +129,8 @@ def plot_calibration(
     group_labels, group_right, term_labels, term_right = _labels(top_groups, top_terms, members)
     n_rows = max(len(top_groups), len(top_terms))
     with style_context():
-        fig = new_figure(10.5, 1.2 + 0.34 * n_rows, notes)
+        fig = new_figure(12.5, 1.2 + 0.42 * n_rows, notes)
+        fig.get_layout_engine().set(wspace=0.12)  # room for the left panel's notes
         axes = fig.subplots(1, 2)
         _panel(axes[0], top_groups, per_unit.get("group", {}),
                group_labels, group_right, alpha)  # fmt: skip
