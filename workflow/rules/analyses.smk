@@ -18,7 +18,6 @@ rule refinement:
     input:
         prepared="results/{dataset}/prepared.h5ad",
         factors=lambda wc: replicate_factors(wc.dataset, wc.model),
-        code=code("refinement"),
     output:
         genes="results/{dataset}/{model}/refinement.tsv",
         terms="results/{dataset}/{model}/refinement_terms.tsv",
@@ -63,7 +62,6 @@ rule donor_test:
             if donor_design(wc.dataset)["sample_key"]
             else []
         ),
-        code=code("donor_test"),
     output:
         tsv="results/{dataset}/donor_test.tsv",
         html=report(
@@ -99,7 +97,6 @@ rule baselines:
     input:
         prepared="results/{dataset}/prepared.h5ad",
         scores="results/{dataset}/scores.tsv",
-        code=code("baselines"),
     output:
         tsv="results/{dataset}/baselines.tsv",
         html=report(
@@ -148,7 +145,6 @@ rule calibration:
         real_permuted=lambda wc: fit_tables(wc.dataset, wc.model, "rep", "scores_permuted"),
         null_permuted=lambda wc: fit_tables(wc.dataset, wc.model, "null", "scores_permuted"),
         label_null=lambda wc: fit_tables(wc.dataset, wc.model, "rep", "label_null"),
-        code=code("calibration"),
     output:
         groups="results/{dataset}/{model}/calibration/groups.tsv",
         terms="results/{dataset}/{model}/calibration/terms.tsv",
@@ -200,7 +196,6 @@ rule verdicts:
         groups=lambda wc: calibration_outputs(wc.dataset, "groups"),
         terms=lambda wc: calibration_outputs(wc.dataset, "terms"),
         split=lambda wc: calibration_outputs(wc.dataset, "split"),
-        code=code("verdicts"),
     output:
         tsv="results/{dataset}/verdicts.tsv",
         html=report(

@@ -19,7 +19,6 @@ rule score:
     input:
         factors="results/{dataset}/{model}/{fit}/factors.h5ad",
         prepared="results/{dataset}/prepared.h5ad",
-        code=code("score"),
     output:
         scores="results/{dataset}/{model}/{fit}/scores.tsv",
         permuted="results/{dataset}/{model}/{fit}/scores_permuted.tsv",
@@ -48,7 +47,6 @@ rule score:
 rule summarise_model:
     input:
         scores=lambda wc: replicate_scores(wc.dataset, wc.model),
-        code=code("summarise_model"),
     output:
         scores=report(
             "results/{dataset}/{model}/scores.tsv",
@@ -82,7 +80,6 @@ rule summarise_model:
 rule top_terms:
     input:
         factors=lambda wc: replicate_factors(wc.dataset, wc.model),
-        code=code("top_terms"),
     output:
         tsv="results/{dataset}/{model}/top_terms.tsv",
         md="results/{dataset}/{model}/top_terms.md",
@@ -116,7 +113,6 @@ rule gather_scores:
         summaries=lambda wc: [
             f"results/{wc.dataset}/{m}/summary.tsv" for m in side_by_side_inputs(wc.dataset)
         ],
-        code=code("gather_scores"),
     output:
         scores="results/{dataset}/scores.tsv",
         summary=report(
@@ -142,7 +138,6 @@ rule runtime_table:
     input:
         benchmarks=lambda wc: runtime_inputs("benchmarks"),
         factors=lambda wc: runtime_inputs("factors"),
-        code=code("runtime_table"),
     output:
         tsv="results/runtime.tsv",
         md="results/runtime.md",
