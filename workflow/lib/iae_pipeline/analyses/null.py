@@ -20,10 +20,10 @@ the random-mask fits (:mod:`iae_pipeline.analyses.random_masks`):
   exceeds its 5 % point the tail is shortened by ``tail_step`` values. The shape is not
   allowed below 0: a bounded tail fitted to a hundred values puts its end point just beyond
   the largest of them, and any score beyond it at p = 0 (measured: with labels permuted,
-  random decoy sets then passed FDR 0.05 in 15 % of the simulations); an exponential tail
-  (shape 0, the maximum-likelihood scale) is the lightest one used. The fitted tail
-  extrapolates at most ``max_extrapolation`` times below the empirical resolution:
-  ``p >= 1 / (max_extrapolation · (N + 1))``. Why a fitted tail: the empirical p of ``K``
+  random decoy sets then passed FDR 0.05 in 3 of 20 permutations of a simulation); an
+  exponential tail (shape 0, the maximum-likelihood scale) is the lightest one used. The
+  fitted tail extrapolates at most ``max_extrapolation`` times below the empirical
+  resolution: ``p >= 1 / (max_extrapolation · (N + 1))``. Why a fitted tail: the empirical p of ``K``
   random fits cannot fall below ``1 / (K·units + 1)``, and Benjamini–Hochberg over hundreds
   of terms asks less of its best term; a max-statistic per random fit needs 19 fits for a
   single p below 0.05 and compares every unit with the largest random group.
