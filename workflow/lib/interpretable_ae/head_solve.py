@@ -3,7 +3,7 @@ gradient, :func:`solve_decoder_`) and, alternately, the encoder's last layer
 (:func:`solve_head_`), used by training with ``decoder_solve`` "epoch" and "doubling".
 
 For fixed latents ``Z`` (cells x factors) and covariates ``C`` the decoder sub-problem of
-the training objective is convex:
+the training objective is convex::
 
     min_{W, Φ}  (1/n) ||Y - Z Wᵀ - C Φᵀ||²  +  sum_gk l1[g, k] |W[g, k]|
                                           +  sum_k group[k] ||W[:, k]||_2

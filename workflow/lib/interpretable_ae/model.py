@@ -428,7 +428,7 @@ class InterpretableAutoencoder:
         return table.index[keep].tolist()
 
     def term_genes(self, term: str) -> pd.DataFrame:
-        """Genes of a factor by |weight|: those with a non-zero weight or in its gene set.
+        """Genes of a factor by absolute weight: those with a non-zero weight or in its gene set.
 
         Columns: ``weight``, ``in_annotation`` and ``gained`` (non-zero weight outside
         the gene set: what the factor learned beyond the annotation).

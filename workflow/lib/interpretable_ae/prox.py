@@ -1,6 +1,6 @@
 """Closed-form proximal operators of the decoder penalty, in place and vectorised.
 
-The decoder W (genes x factors) is penalised by
+The decoder W (genes x factors) is penalised by::
 
     R(W) = sum_gk L[g, k] |W[g, k]|  +  lambda3 * sum_k ||W[:, k]||_2
 

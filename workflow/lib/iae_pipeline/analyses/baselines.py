@@ -90,7 +90,7 @@ def prerank_gsea(
 ) -> pd.DataFrame:
     """gseapy's prerank GSEA of ``ranking`` for every gene set with ``min_size`` genes in
     it: one row per term with ``gsea_nes``, ``gsea_pvalue``, ``gsea_fdr`` and
-    ``gsea_rank`` (by FDR, then nominal p, then larger |NES|)."""
+    ``gsea_rank`` (by FDR, then nominal p, then larger absolute NES)."""
     import gseapy
 
     if permutations < 10:
