@@ -54,6 +54,52 @@ class TrainConfig:
     training steps whatever the data size. Off by default (the paper's algorithm).
     ``precision="bfloat16"`` runs the network's matrix products in bfloat16 (autocast;
     the weights, Adam, the prox, the loss and every evaluation stay float32).
+
+    Parameters
+    ----------
+    epochs
+        Passes over the training cells.
+    batch_size
+        Cells per optimiser step (the paper's 62).
+    lr
+        Adam's learning rate; also the step of the penalties' proximal operators.
+    lambda0
+        Weight of the latent penalty, the mean of ``||f(y)||²``.
+    lambda1
+        L1 on the decoder weights of annotated factors outside their gene set.
+    lambda2
+        L1 on the decoder weights of sparse factors.
+    lambda3
+        Group lasso on each factor's decoder column (switches factors off).
+    val_fraction
+        Fraction of the cells held out for validation and early stopping (0: none).
+    patience
+        Epochs without a better validation loss before training stops early.
+    seed
+        Seeds the batch order, dropout and the validation split.
+    warmup_epochs
+        Epochs of linear learning-rate warm-up (0: none).
+    lr_decay
+        ``"none"`` (constant, the paper's) or ``"cosine"`` after the warm-up.
+    decoder_solve
+        ``"none"`` (the paper's algorithm), ``"epoch"`` or ``"doubling"``: exact solves of
+        the linear head, as above.
+    precision
+        ``"float32"`` or ``"bfloat16"`` for the network's matrix products.
+
+    Raises
+    ------
+    ValueError
+        An option out of its range, all of them named in one message.
+
+    Examples
+    --------
+    >>> TrainConfig(epochs=80, lr=1e-3).lambda1
+    0.93
+    >>> TrainConfig(epochs=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid training option(s) epochs=0: need epochs >= 1, ...
     """
 
     epochs: int = 50
@@ -95,6 +141,7 @@ class TrainConfig:
             )
 
     def as_dict(self) -> dict[str, Any]:
+        """The options as a plain dictionary (for JSON and the factor file)."""
         return asdict(self)
 
     @classmethod
