@@ -62,15 +62,44 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU."""
+    """The torch device to use.
+
+    Parameters
+    ----------
+    device
+        ``"auto"`` (CUDA when available, else CPU) or any torch device name.
+
+    Returns
+    -------
+    torch.device
+    """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
 
 def expression(adata: ad.AnnData, layer: str | None = None) -> tuple[Any, str]:
-    """``(matrix, name)`` of ``X`` or a layer (dense, sparse or backed; not densified);
-    rejects empty data and a missing layer."""
+    """The expression matrix the model reads: ``X`` or a layer, as stored.
+
+    Parameters
+    ----------
+    adata
+        The data (dense, sparse or backed; never densified here).
+    layer
+        A layer name, or ``None`` for ``X``.
+
+    Returns
+    -------
+    matrix : array-like
+        The matrix itself.
+    name : str
+        Where it was found, for messages (``"X"`` or ``"layers['counts']"``).
+
+    Raises
+    ------
+    ValueError
+        Empty data, or a layer that ``adata`` lacks.
+    """
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(
             f"the AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes); "
@@ -86,8 +115,29 @@ def expression(adata: ad.AnnData, layer: str | None = None) -> tuple[Any, str]:
 def covariate_design(
     obs: pd.DataFrame, keys: Sequence[str]
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Covariate matrix X of eq. 2: one-hot columns for categorical obs keys, z-scored
-    columns for numeric ones. Returns ``(cells x columns float32, spec per key)``."""
+    """The covariate matrix of the paper's eq. 2 from ``obs`` columns.
+
+    Parameters
+    ----------
+    obs
+        The cells' annotations.
+    keys
+        Columns to use: categorical ones become one-hot columns, numeric ones a z-scored
+        column.
+
+    Returns
+    -------
+    design : numpy.ndarray
+        Cells x columns, float32.
+    spec : list of dict
+        Per key, how it was encoded (its categories, or its mean and standard deviation),
+        to encode new data the same way.
+
+    Raises
+    ------
+    ValueError
+        A key that is not a column, or a column with missing values.
+    """
     cols: list[np.ndarray] = []
     spec: list[dict[str, Any]] = []
     for key in keys:
@@ -495,7 +545,13 @@ class InterpretableAutoencoder:
         return self.module.decoder_weight.detach().cpu().numpy()
 
     def get_loadings(self) -> pd.DataFrame:
-        """The decoder W as a genes x factors DataFrame (gene and factor names)."""
+        """The decoder W, the factors' gene weights.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Genes x factors, indexed by gene, columns named by factor.
+        """
         return pd.DataFrame(
             self.decoder_weights,
             index=pd.Index(self.genes, name="gene"),
@@ -508,7 +564,15 @@ class InterpretableAutoencoder:
         return (self.decoder_weights != 0).any(axis=0)
 
     def factor_table(self) -> pd.DataFrame:
-        """One row per factor: kind, active, weight_norm, annotated genes in the data."""
+        """What each factor is.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per factor, indexed by name: ``kind`` (annotated, sparse, dense),
+            ``active`` (kept by group lasso), ``weight_norm`` (L2 norm of its decoder
+            column) and ``n_genes_annotated`` (its gene set's genes in the data).
+        """
         n_ann = np.zeros(len(self.factor_names), dtype=np.int64)
         n_ann[: len(self.terms)] = self.annotation.getnnz(axis=0)
         return pd.DataFrame(
@@ -672,7 +736,13 @@ class InterpretableAutoencoder:
         return out
 
     def params(self) -> dict[str, Any]:
-        """Architecture and training hyper-parameters, flat."""
+        """The architecture and training options, flat (for tables and the factor file).
+
+        Returns
+        -------
+        dict
+            Scalars only: lists are joined with commas.
+        """
         out: dict[str, Any] = {k: v for k, v in self.arch.items() if k != "layer"}
         out["center"] = bool(self.arch.get("center", False))
         out["hidden"] = ",".join(map(str, self.arch["hidden"]))
@@ -683,7 +753,14 @@ class InterpretableAutoencoder:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """What training did: final loss, epochs run, early stop, device (no wall time)."""
+        """What training did.
+
+        Returns
+        -------
+        dict
+            ``final_loss``, ``epochs_run``, ``stopped_early`` and ``device`` (no wall time,
+            so that a saved model's bytes depend on the training only).
+        """
         return {
             "final_loss": float(self.final_loss),
             "epochs_run": len(self._history.train_loss),
