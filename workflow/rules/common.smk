@@ -36,8 +36,8 @@ def library_dir():
 LIB = library_dir()
 # The rules' scripts import the two packages of workflow/lib (the model and the pipeline)
 # through PYTHONPATH, set once here for every job: local, in a conda env or on SLURM.
-# Library modules are not rule inputs (editing one never reruns a fit by itself): every
-# job records the code that made its outputs under results/provenance/ instead
+# Library modules are no inputs of the rules, so editing one never reruns a fit by itself;
+# every job records the code that made its outputs under results/provenance/ instead
 # (iae_pipeline.provenance; `python -m iae_pipeline.provenance` lists older outputs).
 os.environ.update(
     PYTHONPATH=os.pathsep.join([str(LIB), *filter(None, [os.environ.get("PYTHONPATH")])]),
