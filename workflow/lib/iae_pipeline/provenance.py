@@ -81,6 +81,16 @@ def imported_sources(modules: Mapping[str, Any] | None = None) -> dict[str, str]
 def code_digest(sources: Mapping[str, str]) -> str:
     """One sha256 over the sources' paths and hashes: equal digests, equal code.
 
+    Parameters
+    ----------
+    sources
+        ``{path relative to the library: sha256}`` (:func:`imported_sources`).
+
+    Returns
+    -------
+    str
+        The hex digest, independent of the mapping's order.
+
     Examples
     --------
     >>> code_digest({"a.py": "00"}) == code_digest({"a.py": "00"})

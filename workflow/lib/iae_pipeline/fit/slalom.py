@@ -130,7 +130,24 @@ class SlalomOptions:
     def from_mapping(
         cls, options: Mapping[str, Any] | None, where: str = "options"
     ) -> SlalomOptions:
-        """Validated options from a plain mapping (e.g. the Snakemake config)."""
+        """Validated options from a plain mapping (e.g. the Snakemake config).
+
+        Parameters
+        ----------
+        options
+            Field names to values; ``None``: every default.
+        where
+            Names the options in messages (e.g. their config path).
+
+        Returns
+        -------
+        SlalomOptions
+
+        Raises
+        ------
+        ValueError
+            An unknown option, a value of the wrong type, or one out of range.
+        """
         options = dict(options or {})
         fields = {f.name: type(f.default) for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
