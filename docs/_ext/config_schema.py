@@ -117,7 +117,12 @@ def _kind(node: Mapping[str, Any], root: Mapping[str, Any]) -> str:
 
 
 def _constraints(node: Mapping[str, Any]) -> list[str]:
-    out = [template.format(node[key]) for key, template in _BOUNDS if key in node]
+    out = [
+        "not empty" if key.startswith("min") and key != "minimum" and node[key] == 1
+        else template.format(node[key])
+        for key, template in _BOUNDS
+        if key in node
+    ]  # fmt: skip
     if "pattern" in node:
         out.append(f"matches `{node['pattern']}`")
     if "propertyNames" in node and "pattern" in node["propertyNames"]:
@@ -312,9 +317,13 @@ def setup(app: Any) -> dict[str, Any]:
             groups: dict[str, list[Entry]] = {}
             for entry in schema_entries(schema):
                 groups.setdefault(entry.path.split(".")[0], []).append(entry)
+            single = [e for entries in groups.values() if len(entries) == 1 for e in entries]
+            out.append(nodes.rubric("", "Settings of the whole run"))
+            out.append(nodes.definition_list("", *map(entry_nodes, single)))
             for top, entries in groups.items():
-                out.append(nodes.rubric(top, top))
-                out.append(nodes.definition_list("", *map(entry_nodes, entries)))
+                if len(entries) > 1:
+                    out.append(nodes.rubric(top, top))
+                    out.append(nodes.definition_list("", *map(entry_nodes, entries)))
             return out
 
     app.add_directive("config-schema", ConfigSchema)
