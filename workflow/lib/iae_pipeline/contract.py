@@ -131,7 +131,7 @@ def factors_from_estimator(model: Any, run: Mapping[str, Any]) -> ad.AnnData:
     Parameters
     ----------
     model
-        A trained :class:`interpretable_ae.InterpretableAutoencoder` holding its data.
+        A trained :class:`interpretable_ae.model.InterpretableAutoencoder` holding its data.
     run
         Run metadata put on top of the estimator's training summary and hyper-parameters
         (e.g. ``{"setup": "autoencoder"}``).

@@ -33,7 +33,7 @@ def option_names() -> tuple[str, ...]:
     Returns
     -------
     tuple of str
-        The estimator's architecture options and :class:`~interpretable_ae.TrainConfig`'s
+        The estimator's architecture options and :class:`~interpretable_ae.training.TrainConfig`'s
         fields, the seed aside (it comes from the config's ``seed``).
     """
     train = tuple(n for n in TrainConfig.option_names() if n != "seed")
@@ -51,9 +51,9 @@ def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
     Returns
     -------
     architecture : dict
-        Arguments of :class:`~interpretable_ae.InterpretableAutoencoder`.
+        Arguments of :class:`~interpretable_ae.model.InterpretableAutoencoder`.
     training : dict
-        Fields of :class:`~interpretable_ae.TrainConfig`.
+        Fields of :class:`~interpretable_ae.training.TrainConfig`.
 
     Raises
     ------
@@ -103,7 +103,7 @@ def fit_autoencoder(
 
     Returns
     -------
-    model : interpretable_ae.InterpretableAutoencoder
+    model : interpretable_ae.model.InterpretableAutoencoder
         The trained estimator.
     factors : anndata.AnnData
         Its factor file (:func:`iae_pipeline.contract.factors_from_estimator`).
