@@ -24,8 +24,14 @@ class Crash(RuntimeError):
     pass
 
 
-def fit(adata, gene_sets, crash_at: int | None = None, **options) -> InterpretableAutoencoder:
+def fit(
+    adata, gene_sets, crash_at: int | None = None, ran: list[int] | None = None, **options
+) -> InterpretableAutoencoder:
+    """Train on the small data; ``ran`` collects the epochs this call trained."""
+
     def hook(epoch: int) -> None:
+        if ran is not None:
+            ran.append(epoch)
         if epoch == crash_at:
             raise Crash(f"crash after epoch {epoch}")
 
@@ -43,24 +49,46 @@ def assert_same_fit(a: InterpretableAutoencoder, b: InterpretableAutoencoder) ->
     assert a.final_loss == b.final_loss
 
 
+# The group lasso switches most factors off after epoch 4 and the validation loss never gets
+# back to its best: the weights kept are epoch 4's, which only the checkpoint holds.
+BEST_BEFORE_THE_CHECKPOINT = {
+    "val_fraction": 0.2, "patience": 10, "epochs": 8, "lr": 5e-3, "lambda3": 20.0,
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "options",
+    ("options", "every", "crash_at"),
     [
-        {},
-        {"decoder_solve": "doubling", "warmup_epochs": 1.5, "lr_decay": "cosine"},
-        {"val_fraction": 0.2, "patience": 10, "epochs": 8},  # best weights kept across the resume
+        ({}, 2, 3),
+        ({"decoder_solve": "doubling", "warmup_epochs": 1.5, "lr_decay": "cosine"}, 2, 3),
+        (BEST_BEFORE_THE_CHECKPOINT, 5, 6),
     ],
+    ids=["constant", "warm-up, cosine, solves", "best weights in the checkpoint"],
 )
-def test_a_crashed_fit_resumes_to_the_same_result(small_data, tmp_path, options):
+def test_a_crashed_fit_resumes_to_the_same_result(small_data, tmp_path, options, every, crash_at):
     adata, gene_sets = small_data
     ckpt = tmp_path / "checkpoint"
     uninterrupted = fit(adata, gene_sets, **options)
     with pytest.raises(Crash):
-        fit(adata, gene_sets, crash_at=3, checkpoint_dir=ckpt, checkpoint_every=2, **options)
-    assert [p.name for p in ckpt.iterdir()] == ["epoch-000002"]  # every 2 epochs, newest only
-    resumed = fit(adata, gene_sets, checkpoint_dir=ckpt, checkpoint_every=2, **options)
+        fit(
+            adata,
+            gene_sets,
+            crash_at=crash_at,
+            checkpoint_dir=ckpt,
+            checkpoint_every=every,
+            **options,
+        )
+    assert [p.name for p in ckpt.iterdir()] == [f"epoch-{every:06d}"]  # the newest only
+    ran: list[int] = []
+    resumed = fit(adata, gene_sets, ran=ran, checkpoint_dir=ckpt, checkpoint_every=every, **options)
+    epochs = options.get("epochs", OPTIONS["epochs"])
+    assert ran == list(range(every, epochs))  # it went on from the checkpoint, not from the start
     assert_same_fit(resumed, uninterrupted)
     assert not ckpt.exists()  # removed once training ended
+    if options is BEST_BEFORE_THE_CHECKPOINT:
+        history = uninterrupted.history
+        assert history.attrs["best_epoch"] < every and not history.attrs["stopped_early"]
+        assert history["n_active"].iloc[-1] < uninterrupted.active.sum()
 
 
 def test_checkpoints_by_time(small_data, tmp_path):
