@@ -28,7 +28,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "lib"))
-from iae_pipeline.scoring import score_factor  # noqa: E402
+from iae_pipeline.score.scoring import score_factor  # noqa: E402
 from interpretable_ae import InterpretableAutoencoder  # noqa: E402
 from interpretable_ae.genesets import build_mask, read_gmt  # noqa: E402
 

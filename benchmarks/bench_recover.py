@@ -7,7 +7,7 @@ Remove ``k`` annotated genes from a term's mask (the genes stay in the data), re
 autoencoder (:class:`interpretable_ae.model.InterpretableAutoencoder`, as the workflow
 fits it) and count how many come back among the term's top ``n_top`` genes by absolute
 weight (``n_top`` = the term's annotated genes in the data); ``k`` random genes outside the
-term give the chance level (:mod:`iae_pipeline.recovery`). Replicate ``r`` trains with
+term give the chance level (:mod:`recovery`). Replicate ``r`` trains with
 seed ``r`` and deletes genes drawn with seed ``1000 + r``. Data (``--data``):
 
 - ``demo``: the demo's data, built by the workflow's own steps (pbmc68k_reduced, the
@@ -47,14 +47,14 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "workflow" / "lib"), str(ROOT / "tests")]
+from recovery import SCOPES, delete_and_recover  # noqa: E402
+
 from helpers.real_files import real_file  # noqa: E402
-from iae_pipeline.datasets import load_pbmc68k_demo  # noqa: E402
-from iae_pipeline.preprocess import normalize_log, prepare  # noqa: E402
-from iae_pipeline.recovery import SCOPES, delete_and_recover  # noqa: E402
-from iae_pipeline.simulation import simulate_dataset  # noqa: E402
+from iae_pipeline.prepare.datasets import load_pbmc68k_demo  # noqa: E402
+from iae_pipeline.prepare.preprocess import normalize_log, prepare  # noqa: E402
+from iae_pipeline.prepare.simulation import simulate_dataset  # noqa: E402
+from interpretable_ae.conventions import MASK_KEY, TERMS_KEY  # noqa: E402
 from interpretable_ae.genesets import (  # noqa: E402
-    MASK_KEY,
-    TERMS_KEY,
     build_mask,
     merge_gene_sets,
     read_gmt,

@@ -9,10 +9,10 @@ For each size, in a fresh process (so that its peak memory is its own): simulate
 separating it), then
 
 - ``score``: the score rule's work in a process of its own (read the factors.h5ad, score
-  every factor with :func:`iae_pipeline.scoring.score_replicate`, 5-fold CV, write the
+  every factor with :func:`iae_pipeline.score.scoring.score_replicate`, 5-fold CV, write the
   table), with its peak memory;
 - ``sklearn``: the same scores with scikit-learn, factor by factor
-  (:func:`iae_pipeline.scoring.score_factor`, ``LogisticRegression`` with its defaults and
+  (:func:`iae_pipeline.score.scoring.score_factor`, ``LogisticRegression`` with its defaults and
   ``cross_val_predict``), timed on ``--sklearn-factors`` factors and scaled to all;
 - ``max |diff|``: the batched solver's coefficients against scikit-learn's solved to 1e-12
   (``newton-cholesky``) on ``--check-factors`` factors, and the largest difference of
@@ -51,14 +51,13 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import accuracy_score, roc_auc_score  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: E402
 
-from iae_pipeline.contract import make_factor_anndata  # noqa: E402
-from iae_pipeline.plots import (  # noqa: E402
+from iae_pipeline.contract import make_factor_anndata, read_factors  # noqa: E402
+from iae_pipeline.figures.plots import (  # noqa: E402
     plot_group_loadings,
     plot_term_scatter,
-    read_factors_lazily,
     save_figure,
 )
-from iae_pipeline.scoring import (  # noqa: E402
+from iae_pipeline.score.scoring import (  # noqa: E402
     fit_logistic_1d,
     score_factor,
     score_factors,
@@ -123,8 +122,9 @@ def check_against_sklearn(adata, factors: list[int], seed: int = 0) -> dict[str,
 SCORE_RULE = """
 import sys, time
 sys.path.insert(0, {lib!r})
-from iae_pipeline.scoring import read_factors, score_replicate
-from iae_pipeline.tables import write_table
+from iae_pipeline.score.scoring import score_replicate
+from iae_pipeline.contract import read_factors
+from iae_pipeline.score.tables import write_table
 t0, c0 = time.perf_counter(), time.process_time()
 table = score_replicate(read_factors({path!r}), "bench", "sim", cv_folds=5, seed=0)
 write_table(table, tsv={out!r})
@@ -170,13 +170,13 @@ def one_size(n_cells: int, n_factors: int, sklearn_factors: int, check_factors: 
         del adata
         out |= score_rule(path, Path(tmp) / "scores.tsv")
         t0, c0 = time.perf_counter(), time.process_time()
-        lazy = read_factors_lazily(path)
+        lazy = read_factors(path, backed=True)
         for key in ("condition", "cell_type"):
             fig, _ = plot_term_scatter(lazy, ["TERM_299", "TERM_150"], key, seed=0)
             save_figure(fig, Path(tmp) / f"fig1_{key}.png", Path(tmp) / f"fig1_{key}.pdf")
         out["figure1_s"], out["figure1_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         t0, c0 = time.perf_counter(), time.process_time()
-        lazy = read_factors_lazily(path)
+        lazy = read_factors(path, backed=True)
         fig, _ = plot_group_loadings(lazy, ["TERM_299", "TERM_150"], CELL_TYPES[:4], "group")
         save_figure(fig, Path(tmp) / "fig3.png", Path(tmp) / "fig3.pdf")
         out["figure3_s"], out["figure3_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0

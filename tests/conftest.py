@@ -17,7 +17,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "tests"))  # the helpers package
 
 from helpers.real_files import real_file  # noqa: E402

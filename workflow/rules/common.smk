@@ -252,11 +252,11 @@ def per_model_targets(dataset, model):
         ]
     if has_figure3(dataset) and figure_settings(dataset, "fig3").get("model") == model:
         targets.append(f"results/{dataset}/{model}/figures/fig3_groups.png")
-    targets.append(f"results/{dataset}/figures/refinement_{model}.png")  # rules/beyond.smk
+    targets.append(f"results/{dataset}/figures/refinement_{model}.png")  # rules/analyses.smk
     return targets
 
 
-# ---- analyses beyond the paper (rules/beyond.smk) ----------------------------------------
+# ---- analyses beyond the paper (rules/analyses.smk) ----------------------------------------
 
 
 def analysis_models(dataset):
@@ -277,7 +277,7 @@ def donor_design(dataset):
     }
 
 
-def beyond_targets(dataset):
+def analyses_targets(dataset):
     """The side-by-side analyses' outputs of one dataset (for rule all); refinement is
     per model (:func:`per_model_targets`)."""
     return [f"results/{dataset}/figures/donor_test.png", f"results/{dataset}/figures/baselines.png"]
@@ -295,7 +295,7 @@ def all_targets():
                 f"results/{ds}/scores.tsv",
                 f"results/{ds}/summary.tsv",
                 f"results/{ds}/figures/fig2_accuracy.png",
-                *beyond_targets(ds),  # rules/beyond.smk
+                *analyses_targets(ds),  # rules/analyses.smk
             ]
         else:
             print(

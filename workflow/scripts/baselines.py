@@ -13,10 +13,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.baselines import overlap_matrix, read_model_scores, run_baselines
-from iae_pipeline.plots import finish_figure, plot_agreement
+from iae_pipeline.analyses.baselines import overlap_matrix, read_model_scores, run_baselines
+from iae_pipeline.figures.plots import finish_figure, plot_agreement
 from iae_pipeline.runner import run_script
-from iae_pipeline.tables import write_table
+from iae_pipeline.score.tables import write_table
 
 
 def main(smk) -> None:

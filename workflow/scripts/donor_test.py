@@ -14,12 +14,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.donor_tests import donor_tests, empty_result
-from iae_pipeline.plots import finish_figure, message_figure, plot_volcano
+from iae_pipeline.analyses.donor_tests import donor_tests, empty_result
+from iae_pipeline.contract import read_factor_files
+from iae_pipeline.figures.plots import finish_figure, message_figure, plot_volcano
 from iae_pipeline.runner import run_script
 from iae_pipeline.samples import NoSamples
-from iae_pipeline.scoring import read_runs
-from iae_pipeline.tables import write_table
+from iae_pipeline.score.tables import write_table
 
 
 def main(smk) -> None:
@@ -33,7 +33,7 @@ def main(smk) -> None:
                 "cell-level p-value would treat thousands of cells as independent samples); "
                 f"set datasets.{dataset}.sample_key and paired to run it"
             )
-        runs = read_runs(smk.params.models, smk.input.factors)
+        runs = read_factor_files(smk.params.models, smk.input.factors)
         table, used = donor_tests(runs, design, alpha=float(smk.params.alpha), where=dataset)
     except NoSamples as err:
         logging.warning("%s", err)

@@ -12,17 +12,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.plots import (
-    figure_title,
-    finish_figure,
-    plot_term_scatter,
-    read_factors_lazily,
-)
+from iae_pipeline.contract import read_factors
+from iae_pipeline.figures.plots import figure_title, finish_figure, plot_term_scatter
 from iae_pipeline.runner import run_script
 
 
 def main(smk) -> None:
-    adata = read_factors_lazily(smk.input.factors)
+    adata = read_factors(smk.input.factors, backed=True)
     title = figure_title(adata, str(smk.params.get("dataset", "")), smk.params.get("label", ""))
     max_cells = smk.params.get("max_cells", 50_000)
     for key, png, pdf in (

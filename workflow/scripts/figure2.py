@@ -12,9 +12,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.plots import finish_figure, plot_accuracy_bars
+from iae_pipeline.figures.plots import finish_figure, plot_accuracy_bars
 from iae_pipeline.runner import run_script
-from iae_pipeline.scoring import read_scores
+from iae_pipeline.score.scoring import read_scores
 
 
 def main(smk) -> None:

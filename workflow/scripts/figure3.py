@@ -12,17 +12,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.plots import (
-    figure_title,
-    finish_figure,
-    plot_group_loadings,
-    read_factors_lazily,
-)
+from iae_pipeline.contract import read_factors
+from iae_pipeline.figures.plots import figure_title, finish_figure, plot_group_loadings
 from iae_pipeline.runner import run_script
 
 
 def main(smk) -> None:
-    adata = read_factors_lazily(smk.input.factors)
+    adata = read_factors(smk.input.factors, backed=True)
     fig, notes = plot_group_loadings(
         adata,
         list(smk.params.terms),

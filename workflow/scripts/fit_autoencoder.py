@@ -1,7 +1,7 @@
 """Snakemake script: fit the interpretable autoencoder on prepared data.
 
 Input ``prepared`` (prepared-data contract). Params: ``options`` (the model's options,
-see :mod:`iae_pipeline.ae_adapter`), ``seed``, ``setup``. Outputs: ``factors`` (factor
+see :mod:`iae_pipeline.fit.autoencoder`), ``seed``, ``setup``. Outputs: ``factors`` (factor
 contract h5ad) and ``model`` (a directory written by ``InterpretableAutoencoder.save``),
 both renamed into place only once complete. The training state is checkpointed every 10
 minutes (at an epoch's end) in ``checkpoint/`` beside them (not an output): a rerun after a
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from iae_pipeline.ae_adapter import fit_autoencoder
 from iae_pipeline.config import check_device
 from iae_pipeline.contract import read_prepared
 from iae_pipeline.files import staged
+from iae_pipeline.fit.autoencoder import fit_autoencoder
 from iae_pipeline.runner import run_script
 
 

@@ -1,7 +1,7 @@
 """Snakemake script: fit f-scLVM (slalom) on prepared data, write the factor contract.
 
 Input ``prepared`` (prepared-data h5ad). Params: ``options`` (dict of
-:class:`iae_pipeline.slalom_adapter.SlalomOptions` fields, e.g. n_dense 0 or 3),
+:class:`iae_pipeline.fit.slalom.SlalomOptions` fields, e.g. n_dense 0 or 3),
 ``seed``, ``setup`` (the setup's name). Output ``factors`` (factor-contract h5ad), written
 to a temporary file and renamed. Log ``log[0]`` (warnings captured). Threads: BLAS is
 capped at ``threads``. More cells than the ``max_cells`` option: refused before the data
@@ -21,8 +21,8 @@ from pathlib import Path
 import anndata as ad
 
 from iae_pipeline.files import remove, staged
+from iae_pipeline.fit.slalom import SlalomFitError, SlalomOptions, check_size, fit_slalom
 from iae_pipeline.runner import is_disk_full, run_script
-from iae_pipeline.slalom_adapter import SlalomFitError, SlalomOptions, check_size, fit_slalom
 
 
 def main(smk) -> None:

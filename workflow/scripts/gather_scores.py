@@ -10,8 +10,13 @@ import logging
 import pandas as pd
 
 from iae_pipeline.runner import run_script
-from iae_pipeline.scoring import SUMMARY_COLUMNS, combine_replicates, read_scores, read_summary
-from iae_pipeline.tables import write_table
+from iae_pipeline.score.scoring import (
+    SUMMARY_COLUMNS,
+    combine_replicates,
+    read_scores,
+    read_summary,
+)
+from iae_pipeline.score.tables import write_table
 
 
 def main(smk) -> None:

@@ -5,13 +5,13 @@ planted-condition step), ``genesets`` (GMT paths in the order of datasets.<name>
 and optionally ``orthologs``. Params: ``dataset`` (its dict, preprocess defaults merged),
 ``genesets`` (the gene-set dicts, each with ``name``), ``seed``. Before the output is
 written, the prepared data are checked against what the fits, scoring and figures will ask
-of them (``iae_pipeline.contract.check_ready_to_fit``, from the config: read here, not a
+of them (``iae_pipeline.prepare.checks.check_ready_to_fit``, from the config: read here, not a
 param, so that editing e.g. a figure's terms never re-runs preparation and the fits).
 """
 
 from iae_pipeline.config import prefit_requirements
-from iae_pipeline.contract import check_ready_to_fit
-from iae_pipeline.preprocess import dataset_inputs, prepare_from_config
+from iae_pipeline.prepare.checks import check_ready_to_fit
+from iae_pipeline.prepare.preprocess import dataset_inputs, prepare_from_config
 from iae_pipeline.runner import run_script
 
 

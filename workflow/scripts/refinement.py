@@ -14,11 +14,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.plots import finish_figure, plot_refinement
-from iae_pipeline.refinement import refinement_table, term_summary, top_refined_terms
+from iae_pipeline.analyses.refinement import refinement_table, term_summary, top_refined_terms
+from iae_pipeline.contract import read_factors
+from iae_pipeline.figures.plots import finish_figure, plot_refinement
 from iae_pipeline.runner import run_script
-from iae_pipeline.scoring import read_factors
-from iae_pipeline.tables import write_table
+from iae_pipeline.score.tables import write_table
 
 
 def main(smk) -> None:

@@ -9,8 +9,9 @@ output.md, optional output.html; log[0].
 
 import logging
 
+from iae_pipeline.contract import read_run
 from iae_pipeline.runner import run_script
-from iae_pipeline.tables import read_run, runtime_table, write_table
+from iae_pipeline.score.tables import runtime_table, write_table
 
 
 def main(smk) -> None:

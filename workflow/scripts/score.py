@@ -8,9 +8,10 @@ output.scores (TSV); log[0].
 
 import logging
 
+from iae_pipeline.contract import read_factors
 from iae_pipeline.runner import run_script
-from iae_pipeline.scoring import read_factors, score_replicate
-from iae_pipeline.tables import write_table
+from iae_pipeline.score.scoring import score_replicate
+from iae_pipeline.score.tables import write_table
 
 
 def main(smk) -> None:

@@ -6,9 +6,9 @@ preprocess defaults merged) and ``genesets`` (the gene-set dicts, each with ``na
 Output ``simulated``: log-normalised annotated genes with ``obs['condition']``.
 """
 
-from iae_pipeline.preprocess import dataset_inputs
+from iae_pipeline.prepare.preprocess import dataset_inputs
+from iae_pipeline.prepare.simulation import simulate_from_config
 from iae_pipeline.runner import run_script
-from iae_pipeline.simulation import simulate_from_config
 
 
 def main(smk) -> None:

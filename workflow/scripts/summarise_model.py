@@ -9,8 +9,8 @@ log[0].
 import logging
 
 from iae_pipeline.runner import run_script
-from iae_pipeline.scoring import combine_replicates, read_scores, summarise_scores
-from iae_pipeline.tables import write_table
+from iae_pipeline.score.scoring import combine_replicates, read_scores, summarise_scores
+from iae_pipeline.score.tables import write_table
 
 
 def main(smk) -> None:

@@ -7,8 +7,9 @@ log[0]. Only each file's var table is read, never the loadings.
 
 import logging
 
+from iae_pipeline.contract import read_factor_var
 from iae_pipeline.runner import run_script
-from iae_pipeline.tables import read_factor_var, top_terms_over_replicates, write_table
+from iae_pipeline.score.tables import top_terms_over_replicates, write_table
 
 
 def main(smk) -> None:

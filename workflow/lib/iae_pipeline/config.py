@@ -256,7 +256,7 @@ def model_settings(config: Mapping[str, Any], dataset: str, model: str) -> dict[
 
 def prefit_requirements(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     """What the steps after preparation will ask of one dataset's prepared data, so that
-    :func:`iae_pipeline.contract.check_ready_to_fit` can check it before any fit:
+    :func:`iae_pipeline.prepare.checks.check_ready_to_fit` can check it before any fit:
     ``cv_folds``, the merged ``figures``, the ``covariates`` of each autoencoder and the
     ``samples`` design of the donor-level test (``None`` without a sample key)."""
     ds = config["datasets"][dataset]

@@ -1,16 +1,16 @@
-"""The output contract every factor model honours (the autoencoder, f-scLVM, ...).
+"""The two files every stage exchanges, and their one home: writers, readers, validators.
 
-A fitted model is written as one AnnData, ``factors.h5ad``, so that scoring and plots
-never ask which model made it:
+**The factor file**, ``factors.h5ad``: every factor model (the autoencoder, f-scLVM, ...)
+writes one, so that scoring, the figures and the analyses never ask which model made it.
 
 - ``X``: cells x factors loadings (float32, dense).
 - ``obs``: the cells, with at least ``condition`` and ``cell_type`` copied from the
   prepared data.
 - ``var_names``: factor names (full term names for annotated factors,
-  ``sparse_0``, ``dense_0``, ... otherwise); ``var['kind']`` is one of
-  ``annotated`` / ``sparse`` / ``dense``; ``var['active']`` (bool) says whether the
-  factor survived (group lasso or slalom's relevance switch); ``var['weight_norm']``
-  is the L2 norm of the factor's gene weights (decoder column).
+  ``sparse_0``, ``dense_0``, ... otherwise: :mod:`interpretable_ae.conventions`);
+  ``var['kind']`` is one of ``annotated`` / ``sparse`` / ``dense``; ``var['active']``
+  (bool) says whether the factor survived (group lasso or slalom's relevance switch);
+  ``var['weight_norm']`` is the L2 norm of the factor's gene weights (decoder column).
 - ``varm['gene_weights']``: factors x genes weights (the transposed decoder W),
   with the gene names in ``uns['gene_names']``.
 - ``uns['run']``: run metadata, a flat dict of scalars/strings: at least ``model``,
@@ -18,7 +18,12 @@ never ask which model made it:
   hyper-parameters) besides. Never a wall time: a rerun with the same seed writes the same
   bytes; timings live in Snakemake's benchmark files (Table 1).
 
-The prepared data every model reads, ``prepared.h5ad``:
+Written by :func:`make_factor_anndata` (:func:`factors_from_estimator` for the
+autoencoder), checked by :func:`validate_factor_anndata`, read by :func:`read_factors`
+(whole or backed), :func:`read_factor_files`, :func:`read_run` and
+:func:`read_factor_var` (one group alone), :func:`factor_columns` (a few loadings).
+
+**The prepared data** every model reads, ``prepared.h5ad``:
 
 - ``X``: log-normalised expression, cells x genes (CSR float32; readers accept dense
   too); genes are the highly variable genes in at least one kept term.
@@ -28,35 +33,30 @@ The prepared data every model reads, ``prepared.h5ad``:
   1 where the gene is in the term); ``uns['geneset_terms']``: the full term names.
 - ``uns['prepare']``: what preparation did (dataset, species, counts kept, ...).
 
-:func:`check_ready_to_fit` checks prepared data against what the later steps will ask of
-it (finite values, cells per condition class for the CV folds, covariates, the figures'
-terms), so that a fit never starts on data a later step would refuse.
+Read by :func:`read_prepared`, checked by :func:`validate_prepared`; what the later
+steps will ask of it is checked before any fit by
+:func:`iae_pipeline.prepare.checks.check_ready_to_fit`.
 """
 
 from __future__ import annotations
 
-import difflib
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import h5py
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+from anndata.io import read_elem
 
-from interpretable_ae.genesets import MASK_KEY, TERMS_KEY, display_name
+from interpretable_ae.conventions import KINDS, MASK_KEY, TERMS_KEY
+from interpretable_ae.genesets import display_name
 
-from .samples import make_design
-
-log = logging.getLogger(__name__)
-
-KINDS = ("annotated", "sparse", "dense")
 REQUIRED_OBS = ("condition", "cell_type")
+REQUIRED_VAR = ("kind", "active", "weight_norm")
 REQUIRED_RUN = ("model", "setup", "seed")
-UNANNOTATED = re.compile(r"^(sparse|dense)_\d+$")  # names of the unannotated factors
 
 
 def make_factor_anndata(
@@ -94,22 +94,33 @@ def make_factor_anndata(
     return out
 
 
-def factors_from_estimator(results: ad.AnnData, run: Mapping[str, Any]) -> ad.AnnData:
-    """The contract AnnData of an estimator's results AnnData
-    (:meth:`interpretable_ae.model.InterpretableAutoencoder.to_anndata`): its
-    hyper-parameters and training summary become ``uns['run']``, with ``run`` on top."""
+def factors_from_estimator(model: Any, run: Mapping[str, Any]) -> ad.AnnData:
+    """The factor file of a trained autoencoder, on its training data.
+
+    Parameters
+    ----------
+    model
+        A trained :class:`interpretable_ae.InterpretableAutoencoder` holding its data.
+    run
+        Run metadata put on top of the estimator's training summary and hyper-parameters
+        (e.g. ``{"setup": "autoencoder"}``).
+
+    Returns
+    -------
+    anndata.AnnData
+        The factor file (:func:`make_factor_anndata`).
+    """
     meta: dict[str, Any] = {"model": "autoencoder", "setup": ""}
-    meta |= dict(results.uns.get("summary", {}))
-    meta |= dict(results.uns.get("params", {}))
-    meta |= dict(run)
+    meta |= model.summary() | model.params() | dict(run)
+    table = model.factor_table()
     return make_factor_anndata(
-        results.X,
-        results.obs,
-        list(results.var_names),
-        results.var["kind"].astype(str).tolist(),
-        np.ascontiguousarray(np.asarray(results.varm["gene_weights"]).T),
-        list(results.uns["gene_names"]),
-        results.var["active"].to_numpy(dtype=bool),
+        model.get_latent_representation(),
+        model.adata.obs,
+        list(model.factor_names),
+        table["kind"].astype(str).tolist(),
+        model.decoder_weights,
+        list(model.genes),
+        table["active"].to_numpy(dtype=bool),
         meta,
     )
 
@@ -120,7 +131,7 @@ def validate_factor_anndata(adata: ad.AnnData, where: str = "factors") -> None:
     for key in REQUIRED_OBS:
         if key not in adata.obs:
             problems.append(f"obs['{key}'] is missing")
-    for key in ("kind", "active", "weight_norm"):
+    for key in REQUIRED_VAR:
         if key not in adata.var:
             problems.append(f"var['{key}'] is missing")
     if "kind" in adata.var and not set(adata.var["kind"].astype(str)) <= set(KINDS):
@@ -152,6 +163,85 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def read_factors(path: str | Path, *, backed: bool = False) -> ad.AnnData:
+    """Read a factor file and check it against the contract.
+
+    Parameters
+    ----------
+    path
+        A ``factors.h5ad``.
+    backed
+        Leave the loadings on disk until read (the cells, factors and run metadata are
+        in memory): for figures that draw a few factors of many cells.
+
+    Returns
+    -------
+    anndata.AnnData
+        The factor file; an unreadable or non-conforming file raises ValueError naming it.
+    """
+    try:
+        adata = ad.read_h5ad(path, backed="r" if backed else None)
+    except (OSError, KeyError) as err:
+        raise ValueError(
+            f"{path}: cannot be read as an h5ad file ({err}); rerun the model"
+        ) from None
+    validate_factor_anndata(adata, where=str(path))
+    return adata
+
+
+def read_factor_files(models: Sequence[str], paths: Sequence[str]) -> dict[str, ad.AnnData]:
+    """``{model: factors}`` from model names aligned with their factor files."""
+    models, paths = list(models), [str(p) for p in paths]
+    if len(models) != len(paths):
+        raise ValueError(
+            f"{len(models)} model name(s) but {len(paths)} factor file(s); they must be aligned"
+        )
+    return {m: read_factors(p) for m, p in zip(models, paths, strict=True)}
+
+
+def read_run(path: str | Path) -> dict[str, Any]:
+    """``uns['run']`` of a factor file, read alone (the loadings stay on disk)."""
+    try:
+        with h5py.File(path, "r") as handle:
+            if "uns/run" not in handle:
+                raise ValueError(
+                    f"{path}: no uns['run'] in the factors file; rerun the model that wrote it"
+                )
+            return dict(read_elem(handle["uns/run"]))
+    except OSError as err:
+        raise ValueError(
+            f"{path}: cannot be read as an h5ad file ({err}); rerun the model"
+        ) from None
+
+
+def read_factor_var(path: str | Path) -> pd.DataFrame:
+    """``var`` of a factor file (kind, active, weight_norm per factor), read alone."""
+    try:
+        with h5py.File(path, "r") as handle:
+            var = read_elem(handle["var"])
+    except (OSError, KeyError) as err:
+        raise ValueError(
+            f"{path}: cannot be read as an h5ad file ({err}); rerun the model"
+        ) from None
+    missing = [c for c in REQUIRED_VAR if c not in var.columns]
+    if missing:
+        raise ValueError(f"{path} breaks the factor contract: var lacks {missing}; rerun the model")
+    return var
+
+
+def factor_columns(adata: ad.AnnData, names: Sequence[str]) -> np.ndarray:
+    """Cells x ``names`` loadings as float64, read in one go (also from a backed file)."""
+    if not names:
+        return np.empty((adata.n_obs, 0))
+    idx = adata.var_names.get_indexer(list(names))
+    order = np.argsort(idx)
+    block = adata.X[:, np.sort(idx)] if adata.isbacked else adata.X[:, idx[order]]
+    block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+    out = np.empty_like(block, dtype=np.float64)
+    out[:, order] = block
+    return out
+
+
 def read_prepared(path: str | Path) -> ad.AnnData:
     """Read a ``prepared.h5ad`` and check its contract; errors name the file and the fix."""
     try:
@@ -180,157 +270,8 @@ def validate_prepared(adata: ad.AnnData, where: str = "prepared data") -> None:
         raise ValueError(f"{where} is not prepared data: " + "; ".join(problems))
 
 
-# ---- before the fits ----------------------------------------------------------------------
-
-
-def check_finite(
-    X: Any, where: str, obs_names: Sequence[str] | None = None, chunk: int = 4096
-) -> None:
-    """Refuse NaN or infinite values, checking every value: a sparse matrix's stored values,
-    a dense (or backed) matrix in chunks of ``chunk`` cells (never a second full copy)."""
-    n_bad, rows = 0, np.empty(0, dtype=np.int64)
-    if sp.issparse(X):
-        X = X if X.format == "csr" else sp.csr_matrix(X)
-        bad = np.flatnonzero(~np.isfinite(X.data))
-        n_bad = bad.size
-        rows = np.unique(np.searchsorted(X.indptr, bad, side="right") - 1)
-    else:
-        found = []
-        for start in range(0, X.shape[0], chunk):
-            bad = ~np.isfinite(np.asarray(X[start : start + chunk]))
-            if bad.any():
-                n_bad += int(bad.sum())
-                found.append(start + np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1)))
-        rows = np.concatenate(found) if found else rows
-    if n_bad:
-        first = f"'{obs_names[rows[0]]}'" if obs_names is not None else f"row {rows[0]}"
-        raise ValueError(
-            f"{where}: {n_bad} NaN or infinite value(s) in {rows.size} cell(s) (first: {first}); "
-            "remove those cells or fix the values (the models need finite values)"
-        )
-
-
 def term_key(name: str) -> str:
-    """Case- and punctuation-insensitive key of a term's display name (how figures match)."""
+    """Case- and punctuation-insensitive key of a term's display name: how the config's
+    term names find the factors (``"Interferon signaling"`` finds
+    ``REACTOME_INTERFERON_SIGNALING``)."""
     return re.sub(r"[^A-Z0-9]+", " ", display_name(str(name)).upper()).strip()
-
-
-def _missing_terms(terms: Sequence[str], queries: Sequence[str]) -> list[str]:
-    keys = {term_key(t) for t in terms}
-    return [
-        str(q)
-        for q in queries
-        if str(q) not in terms and term_key(q) not in keys and not UNANNOTATED.match(str(q))
-    ]
-
-
-def check_ready_to_fit(prepared: ad.AnnData, needs: Mapping[str, Any]) -> None:
-    """Refuse prepared data that a later step would refuse, before any fit starts.
-
-    ``needs`` is :func:`iae_pipeline.config.prefit_requirements`: ``source`` (the user's
-    file or ``datasets.<name>``, named in the messages), ``dataset``, ``cv_folds``,
-    ``figures``, ``covariates`` ({model: obs keys}) and ``samples`` (the sample design,
-    or none). Checks: every value of ``X`` is finite; each condition class has at least
-    ``cv_folds`` cells; covariates are obs columns without missing values; the figures'
-    terms and patterns find prepared terms and Figure 3's cell types and groups exist; the
-    sample key is a complete obs column whose samples fit the design (paired or not).
-    """
-    where, dataset = str(needs.get("source", "prepared data")), str(needs.get("dataset", ""))
-    check_finite(prepared.X, f"{where}: the prepared expression", prepared.obs_names)
-    _check_class_sizes(prepared, int(needs.get("cv_folds", 5)), where)
-    for model, keys in (needs.get("covariates") or {}).items():
-        _check_covariates(prepared.obs, list(keys), f"models.{model}.options.covariates", where)
-    _check_figures(prepared, dict(needs.get("figures") or {}), dataset)
-    if needs.get("samples"):  # the donor-level test's design (datasets.<name>.sample_key)
-        make_design(prepared.obs, **needs["samples"], where=where)
-
-
-def _check_class_sizes(prepared: ad.AnnData, cv_folds: int, where: str) -> None:
-    counts = prepared.obs["condition"].value_counts()
-    small = {str(k): int(v) for k, v in counts.items() if v < cv_folds}
-    if not small:
-        return
-    fewest = min(small.values())
-    if fewest >= 2:
-        fix = f"lower scoring.cv_folds to {fewest} or less, or keep more cells"
-    else:
-        fix = (
-            "a class needs at least 2 cells for any cross-validation: choose another "
-            "condition (condition_key / condition_positive) or keep more cells"
-        )
-    raise ValueError(
-        f"{where}: condition class(es) {small} have fewer cells than scoring.cv_folds = "
-        f"{cv_folds} after preparation (each fold needs every class); {fix}"
-    )
-
-
-def _check_covariates(obs: pd.DataFrame, keys: list[str], key: str, where: str) -> None:
-    for cov in keys:
-        if cov not in obs:
-            raise ValueError(
-                f"{key}: '{cov}' is not an obs column of {where} (obs: {list(obs.columns)[:15]}); "
-                "use one of them or remove it"
-            )
-        n_missing = int(obs[cov].isna().sum())
-        if n_missing:
-            raise ValueError(
-                f"{key}: obs['{cov}'] of {where} has {n_missing} missing value(s); fill them or "
-                "remove the covariate"
-            )
-
-
-def _check_figures(prepared: ad.AnnData, figures: Mapping[str, Any], dataset: str) -> None:
-    terms = [str(t) for t in prepared.uns[TERMS_KEY]]
-
-    def refuse(key: str, what: str) -> None:
-        raise ValueError(
-            f"figures.{key} (dataset {dataset}): {what}; fix the figures settings (terms are "
-            "matched exactly or by display name, ignoring case and punctuation)"
-        )
-
-    def check_names(key: str, queries: Sequence[str]) -> None:
-        missing = _missing_terms(terms, queries)
-        if missing:
-            close = difflib.get_close_matches(missing[0], terms, n=2, cutoff=0.6)
-            hint = f" (closest: {close})" if close else ""
-            refuse(
-                key,
-                f"{missing} not among the {len(terms)} prepared terms{hint}; a set with too few "
-                "genes in the data is dropped by preprocess.min_genes",
-            )
-
-    fig1, fig2, fig3 = (dict(figures.get(f) or {}) for f in ("fig1", "fig2", "fig3"))
-    check_names("fig1.terms", fig1.get("terms") or [])
-    spec = fig2.get("terms")
-    if isinstance(spec, str):
-        try:
-            pattern = re.compile(spec, flags=re.IGNORECASE)
-        except re.error as err:
-            refuse("fig2.terms", f"'{spec}' is not a valid regular expression ({err})")
-        if not any(pattern.search(t) or pattern.search(display_name(t)) for t in terms):
-            refuse("fig2.terms", f"the pattern '{spec}' matches none of the {len(terms)} terms")
-    elif spec:  # a list: terms a size filter removed are reported in the figure, not fatal
-        missing = _missing_terms(terms, spec)
-        if len(missing) == len(spec):
-            check_names("fig2.terms", spec)
-        elif missing:
-            log.warning(
-                "figures.fig2.terms (dataset %s): %s not among the %d prepared terms (dropped "
-                "by preprocess.min_genes, or misspelt); Figure 2 reports them as absent",
-                dataset, missing, len(terms),
-            )  # fmt: skip
-    if fig3.get("terms") and fig3.get("cell_types"):  # Figure 3 is drawn
-        check_names("fig3.terms", fig3["terms"])
-        absent = sorted(
-            set(map(str, fig3["cell_types"])) - set(prepared.obs["cell_type"].astype(str))
-        )
-        if absent:
-            refuse("fig3.cell_types", f"{absent} are not cell types of the data")
-        group_key = str(fig3.get("group_key", "group"))
-        if group_key not in prepared.obs:
-            refuse("fig3.group_key", f"'{group_key}' is not an obs column of the prepared data")
-        absent = sorted(
-            set(map(str, fig3.get("groups") or [])) - set(prepared.obs[group_key].astype(str))
-        )
-        if absent:
-            refuse("fig3.groups", f"{absent} are not values of obs['{group_key}']")

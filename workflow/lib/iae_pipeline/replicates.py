@@ -6,7 +6,7 @@ seed is recorded here, from measurements (config/README.md, "Replicates"):
 
 - ``autoencoder``: yes (weight initialisation, minibatch order, dropout).
 - ``slalom``: yes, through the order in which its factors are updated: slalom shuffles it
-  at every iteration with numpy's global RNG, which :func:`~iae_pipeline.slalom_adapter.fit_slalom`
+  at every iteration with numpy's global RNG, which :func:`~iae_pipeline.fit.slalom.fit_slalom`
   seeds. Its initialisation and pre-training reseed with a fixed 222 and do not depend on it.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .config import ConfigError
+from iae_pipeline.config import ConfigError
 
 # model kind -> whether two seeds give two different fits (measured; see the docstring)
 SEED_DEPENDENT: dict[str, bool] = {"autoencoder": True, "slalom": True}

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .files import remove
+from iae_pipeline.files import remove
 
 QUIET_LOGGERS = ("fontTools", "matplotlib.font_manager", "PIL", "numba", "h5py")
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

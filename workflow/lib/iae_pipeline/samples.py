@@ -3,8 +3,8 @@ patient), whether every sample is seen in both conditions (paired) or in one, an
 condition level is the control.
 
 Plain pandas: the preparation step checks a configured design against the prepared cells
-before any fit (:func:`iae_pipeline.contract.check_ready_to_fit`), and the donor-level test
-(:mod:`iae_pipeline.donor_tests`) and the baselines use it.
+before any fit (:func:`iae_pipeline.prepare.checks.check_ready_to_fit`), and the donor-level test
+(:mod:`iae_pipeline.analyses.donor_tests`) and the baselines use it.
 """
 
 from __future__ import annotations

@@ -33,12 +33,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .conventions import centred_genes
+
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 4096  # rows per chunk of the statistics pass, evaluation and latents
 WINDOW_BYTES = 256 * 2**20  # stored bytes of backed data read into memory at a time
 MERGE_ENTRIES = 2**16  # stored entries between two needed rows of backed data read through
-CENTRED_TOLERANCE = 1e-4  # |mean| <= this x root mean square: the gene is centred already
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,14 @@ class Statistics:
     rms: np.ndarray
 
     def centring_means(self) -> np.ndarray:
-        """The means to subtract (float32): means within :data:`CENTRED_TOLERANCE` root
-        mean squares of 0 are taken as 0, so that centring centred data changes nothing."""
-        centred = np.abs(self.mean) <= CENTRED_TOLERANCE * self.rms
-        return np.where(centred, 0.0, self.mean).astype(np.float32)
+        """The means to subtract (float32): the means of genes that count as centred
+        already (:func:`~interpretable_ae.conventions.centred_genes`) are taken as 0, so
+        that centring centred data changes nothing."""
+        return np.where(centred_genes(self.mean, self.rms), 0.0, self.mean).astype(np.float32)
 
     def looks_centred(self) -> bool:
         """Whether every gene's mean is within tolerance of 0."""
-        return bool((np.abs(self.mean) <= CENTRED_TOLERANCE * self.rms).all())
+        return bool(centred_genes(self.mean, self.rms).all())
 
 
 # ---------------------------------------------------------------------- stored matrices

@@ -27,9 +27,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 MSIGDB_PREFIXES = ("REACTOME_", "HALLMARK_")
-# where an AnnData carries its annotation: genes x terms matrix I and the term names
-MASK_KEY = "geneset_mask"
-TERMS_KEY = "geneset_terms"
 log = logging.getLogger(__name__)
 
 

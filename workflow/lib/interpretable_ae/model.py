@@ -39,8 +39,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .checkpoint import Checkpointer, array_digest
+from .conventions import KINDS, MASK_KEY, TERMS_KEY, unannotated_name
 from .data import CHUNK_ROWS, CellData
-from .genesets import MASK_KEY, TERMS_KEY, build_mask
+from .genesets import build_mask
 from .module import LinearDecoderAE, flip_factors_
 from .prox import l1_weights
 from .signs import factor_signs
@@ -49,7 +50,6 @@ from .training import TrainConfig, TrainHistory, evaluate, train_model
 __all__ = ["InterpretableAutoencoder", "factor_signs", "training_config"]
 
 KEY = "interpretable_ae"  # the default key_added of write_results
-KINDS = ("annotated", "sparse", "dense")
 MEANS_KEY = "gene_means"  # the centring means, beside the network in WEIGHTS_FILE
 WEIGHTS_FILE, ANNOTATION_FILE, CONFIG_FILE = (
     "model.safetensors",
@@ -250,8 +250,8 @@ class InterpretableAutoencoder:
         n_cov = sum(len(c["categories"]) if c["kind"] == "categorical" else 1 for c in covariates)
         self.factor_names = (
             list(terms)
-            + [f"sparse_{i}" for i in range(arch["n_sparse"])]
-            + [f"dense_{i}" for i in range(arch["n_dense"])]
+            + [unannotated_name("sparse", i) for i in range(arch["n_sparse"])]
+            + [unannotated_name("dense", i) for i in range(arch["n_dense"])]
         )
         self.kinds = (
             ["annotated"] * len(terms) + ["sparse"] * arch["n_sparse"] + ["dense"] * arch["n_dense"]

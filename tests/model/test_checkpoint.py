@@ -1,0 +1,198 @@
+"""Resumable training: a fit killed mid-way and rerun ends bit-identical to one never stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from helpers import LIB
+from interpretable_ae import InterpretableAutoencoder
+
+OPTIONS = {"epochs": 6, "batch_size": 32, "progress": False}
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def fit(
+    adata, gene_sets, crash_at: int | None = None, ran: list[int] | None = None, **options
+) -> InterpretableAutoencoder:
+    """Train on the small data; ``ran`` collects the epochs this call trained."""
+
+    def hook(epoch: int) -> None:
+        if ran is not None:
+            ran.append(epoch)
+        if epoch == crash_at:
+            raise Crash(f"crash after epoch {epoch}")
+
+    ae = InterpretableAutoencoder(adata, gene_sets, n_dense=1, hidden=(32, 32), seed=0)
+    return ae.train(**(OPTIONS | options), on_epoch_end=hook)
+
+
+def assert_same_fit(a: InterpretableAutoencoder, b: InterpretableAutoencoder) -> None:
+    for (name, x), (_, y) in zip(
+        a.module.state_dict().items(), b.module.state_dict().items(), strict=True
+    ):
+        assert torch.equal(x, y), name
+    assert a.history.drop(columns="seconds").equals(b.history.drop(columns="seconds"))
+    assert a.history.attrs == b.history.attrs
+    assert a.final_loss == b.final_loss
+
+
+# The group lasso switches most factors off after epoch 4 and the validation loss never gets
+# back to its best: the weights kept are epoch 4's, which only the checkpoint holds.
+BEST_BEFORE_THE_CHECKPOINT = {
+    "val_fraction": 0.2, "patience": 10, "epochs": 8, "lr": 5e-3, "lambda3": 20.0,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "every", "crash_at"),
+    [
+        ({}, 2, 3),
+        ({"decoder_solve": "doubling", "warmup_epochs": 1.5, "lr_decay": "cosine"}, 2, 3),
+        (BEST_BEFORE_THE_CHECKPOINT, 5, 6),
+    ],
+    ids=["constant", "warm-up, cosine, solves", "best weights in the checkpoint"],
+)
+def test_a_crashed_fit_resumes_to_the_same_result(small_data, tmp_path, options, every, crash_at):
+    adata, gene_sets = small_data
+    ckpt = tmp_path / "checkpoint"
+    uninterrupted = fit(adata, gene_sets, **options)
+    with pytest.raises(Crash):
+        fit(
+            adata,
+            gene_sets,
+            crash_at=crash_at,
+            checkpoint_dir=ckpt,
+            checkpoint_every=every,
+            **options,
+        )
+    assert [p.name for p in ckpt.iterdir()] == [f"epoch-{every:06d}"]  # the newest only
+    ran: list[int] = []
+    resumed = fit(adata, gene_sets, ran=ran, checkpoint_dir=ckpt, checkpoint_every=every, **options)
+    epochs = options.get("epochs", OPTIONS["epochs"])
+    assert ran == list(range(every, epochs))  # it went on from the checkpoint, not from the start
+    assert_same_fit(resumed, uninterrupted)
+    assert not ckpt.exists()  # removed once training ended
+    if options is BEST_BEFORE_THE_CHECKPOINT:
+        history = uninterrupted.history
+        assert history.attrs["best_epoch"] < every and not history.attrs["stopped_early"]
+        assert history["n_active"].iloc[-1] < uninterrupted.active.sum()
+
+
+def test_checkpoints_by_time(small_data, tmp_path):
+    adata, gene_sets = small_data
+    ckpt = tmp_path / "checkpoint"
+    with pytest.raises(Crash):  # seconds=0: a checkpoint at the end of every epoch
+        fit(
+            adata,
+            gene_sets,
+            crash_at=3,
+            checkpoint_dir=ckpt,
+            checkpoint_every=None,
+            checkpoint_seconds=0,
+        )
+    assert [p.name for p in ckpt.iterdir()] == ["epoch-000003"]
+    with pytest.raises(Crash):  # an hour: none yet (the first run's checkpoint stays)
+        fit(
+            adata,
+            gene_sets,
+            crash_at=5,
+            checkpoint_dir=ckpt,
+            checkpoint_every=None,
+            checkpoint_seconds=3600,
+        )
+    assert [p.name for p in ckpt.iterdir()] == ["epoch-000003"]
+    with pytest.raises(ValueError, match="give checkpoint_every or checkpoint_seconds"):
+        fit(adata, gene_sets, checkpoint_dir=ckpt, checkpoint_every=None)
+
+
+def test_a_checkpoint_of_another_run_is_ignored(small_data, tmp_path, caplog):
+    adata, gene_sets = small_data
+    ckpt = tmp_path / "checkpoint"
+    with pytest.raises(Crash):
+        fit(adata, gene_sets, crash_at=2, checkpoint_dir=ckpt)
+    with caplog.at_level(logging.INFO, logger="interpretable_ae.checkpoint"):
+        other = fit(adata, gene_sets, lr=2e-3, checkpoint_dir=ckpt)
+    assert "ignoring the checkpoint" in caplog.text
+    assert_same_fit(other, fit(adata, gene_sets, lr=2e-3))
+    with pytest.raises(Crash):
+        fit(adata, gene_sets, crash_at=2, checkpoint_dir=ckpt)
+    (next(ckpt.glob("epoch-*")) / "state.safetensors").write_bytes(b"torn")
+    with caplog.at_level(logging.INFO, logger="interpretable_ae.checkpoint"):
+        assert_same_fit(fit(adata, gene_sets, checkpoint_dir=ckpt), fit(adata, gene_sets))
+    assert "ignoring the unreadable checkpoint" in caplog.text
+    with pytest.raises(Crash):
+        fit(adata, gene_sets, crash_at=2, checkpoint_dir=ckpt)
+    changed = adata.copy()
+    changed.X[0, 0] += 1.0  # other data: another run, too
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="interpretable_ae.checkpoint"):
+        fit(changed, gene_sets, checkpoint_dir=ckpt)
+    assert "ignoring the checkpoint" in caplog.text
+
+
+CHILD = textwrap.dedent(
+    """
+    import logging, os, sys, time
+    from interpretable_ae import InterpretableAutoencoder
+    from interpretable_ae.simulate import simulate_counts
+
+    logging.basicConfig(level=logging.INFO)
+    adata, gene_sets = simulate_counts(n_cells=300, n_genes=120, n_sets=8, set_size=(5, 15))
+
+    def hook(epoch):
+        if epoch == 3 and os.environ.get("HANG"):
+            print("hanging", flush=True)
+            time.sleep(600)
+
+    ae = InterpretableAutoencoder(adata, gene_sets, hidden=(32, 32), seed=0)
+    ae.train(epochs=6, batch_size=32, decoder_solve="doubling", progress=False,
+             on_epoch_end=hook, checkpoint_dir=sys.argv[1] or None, checkpoint_every=1)
+    ae.save(sys.argv[2])
+    """
+)
+
+
+def test_a_fit_killed_with_sigkill_resumes_bit_identical(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = {"PYTHONPATH": str(LIB), "PATH": os.environ.get("PATH", ""), "OMP_NUM_THREADS": "1"}
+    ckpt = tmp_path / "checkpoint"
+
+    def run(checkpoint: str, out: str, **extra: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, str(script), checkpoint, out],
+            env=env | extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    doomed = run(str(ckpt), str(tmp_path / "never"), HANG="1")
+    deadline = time.monotonic() + 300
+    while not (ckpt / "epoch-000003").is_dir():
+        assert doomed.poll() is None, doomed.communicate()
+        assert time.monotonic() < deadline, "no checkpoint after 300 s"
+        time.sleep(0.2)
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+    assert doomed.returncode == -signal.SIGKILL
+    logs = []
+    for proc in (run(str(ckpt), str(tmp_path / "resumed")), run("", str(tmp_path / "straight"))):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        logs.append(err)
+    assert "resuming from" in logs[0] and "(epoch 3)" in logs[0]
+    assert "resuming from" not in logs[1]
+    for name in ("model.safetensors", "config.json"):
+        resumed = (tmp_path / "resumed" / name).read_bytes()
+        assert resumed == (tmp_path / "straight" / name).read_bytes(), name
+    assert not ckpt.exists()

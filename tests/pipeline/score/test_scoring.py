@@ -1,0 +1,280 @@
+"""Factor scoring: univariate logistic regression of the condition on each factor, per
+replicate, and the summary over replicates."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from helpers.script_runner import call_main
+from iae_pipeline.contract import make_factor_anndata
+from iae_pipeline.score.scoring import (
+    SCORE_COLUMNS,
+    SUMMARY_COLUMNS,
+    auroc_columns,
+    combine_replicates,
+    fit_logistic_1d,
+    read_scores,
+    read_summary,
+    score_binary,
+    score_factors,
+    score_runs,
+    standardise,
+    summarise_scores,
+)
+from interpretable_ae.genesets import build_mask
+from interpretable_ae.simulate import simulate_counts
+
+
+def mean_expression_model(adata: ad.AnnData, gene_sets: dict, model: str) -> ad.AnnData:
+    """A stand-in "model": each annotated factor is the mean expression of its genes."""
+    mask, terms = build_mask(adata.var_names, gene_sets, min_genes=5)
+    weights = mask.toarray()
+    loadings = np.asarray(adata.X) @ weights / weights.sum(axis=0)
+    return make_factor_anndata(
+        loadings,
+        adata.obs,
+        terms,
+        ["annotated"] * len(terms),
+        weights,
+        adata.var_names,
+        np.ones(len(terms), bool),
+        {"model": model, "setup": "test", "seed": 0, "seconds": 0.0},
+    )
+
+
+@pytest.fixture(scope="module")
+def planted() -> tuple[ad.AnnData, list[str]]:
+    adata, sets = simulate_counts(
+        n_cells=240, n_genes=200, n_sets=10, set_size=(10, 20), n_planted=2, strength=1.0, seed=3
+    )
+    return mean_expression_model(adata, sets, "mean"), adata.uns["simulation"]["terms"]
+
+
+def test_planted_terms_rank_first(planted):
+    factors, truth = planted
+    table = score_runs({"mean": factors}, "sim", cv_folds=3, seed=0)
+    assert list(table.columns) == list(SCORE_COLUMNS)
+    assert len(table) == factors.n_vars
+    for col in ("accuracy_train", "accuracy_cv", "auroc", "accuracy_chance"):
+        assert table[col].between(0, 1).all(), col
+    top = table.sort_values("rank")["term"].head(len(truth))
+    assert set(top) == set(truth)
+    hits = table.set_index("term").loc[truth]
+    others = table[~table["term"].isin(truth)]
+    assert (hits["accuracy_cv"] > 0.8).all() and (hits["auroc"] > 0.85).all()
+    assert others["accuracy_train"].median() < 0.7
+    assert sorted(table["rank"]) == list(range(1, len(table) + 1))
+
+
+def test_scores_are_seeded_and_shuffled_labels_give_chance(planted):
+    factors, _ = planted
+    a = score_factors(factors, cv_folds=3, seed=1)
+    b = score_factors(factors, cv_folds=3, seed=1)
+    pd.testing.assert_frame_equal(a, b)
+    shuffled = factors.copy()
+    rng = np.random.default_rng(0)
+    shuffled.obs["condition"] = rng.permutation(shuffled.obs["condition"].to_numpy())
+    null = score_factors(shuffled, cv_folds=3, seed=1)
+    assert null["auroc"].between(0.3, 0.7).all()
+    assert null["accuracy_cv"].median() < 0.6
+
+
+def test_constant_factor_scores_chance(planted):
+    factors, _ = planted
+    off = factors.copy()
+    off.X[:, 0] = 0.0
+    row = score_factors(off, cv_folds=3).iloc[0]
+    assert row["accuracy_train"] == pytest.approx(row["accuracy_chance"])
+    assert row["auroc"] == pytest.approx(0.5)
+
+
+def test_three_level_condition(planted):
+    factors, truth = planted
+    multi = factors.copy()
+    stim = multi.obs["condition"].astype(str).to_numpy() == "stimulated"
+    levels = np.where(stim, np.where(np.arange(multi.n_obs) % 2 == 0, "mild", "severe"), "healthy")
+    multi.obs["condition"] = pd.Categorical(levels)
+    table = score_factors(multi, cv_folds=3)
+    assert table["auroc"].between(0, 1).all()
+    assert table.set_index("term").loc[truth, "auroc"].min() > 0.7
+    assert table["accuracy_chance"].iloc[0] == pytest.approx((~stim).mean())
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda a: a.obs.__setitem__("condition", "x"), "single level"),
+        (lambda a: a.obs.__setitem__("condition", ["a"] * (a.n_obs - 2) + ["b"] * 2), "fewer"),
+        (lambda a: a.X.__setitem__((0, 0), np.nan), "NaN"),
+        (lambda a: a.obs.drop(columns="condition", inplace=True), "condition"),
+    ],
+)
+def test_bad_input_raises_value_error(planted, edit, message):
+    bad = planted[0].copy()
+    edit(bad)
+    with pytest.raises(ValueError, match=message):
+        score_factors(bad, cv_folds=3)
+
+
+def sklearn_reference(x: np.ndarray, y: np.ndarray, cv: StratifiedKFold):
+    """Coefficients and scores of one factor with scikit-learn, solved to 1e-12."""
+    clf = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=1000)
+    X = standardise(x[:, None])
+    clf.fit(X, y)
+    coef = (clf.intercept_[0], clf.coef_[0, 0])
+    acc_train = accuracy_score(y, clf.predict(X))
+    proba = cross_val_predict(clf, X, y, cv=cv, method="predict_proba")
+    return coef, (acc_train, accuracy_score(y, proba.argmax(axis=1)), roc_auc_score(y, proba[:, 1]))
+
+
+def test_batched_newton_matches_scikit_learn_at_kang_size():
+    """13,500 cells (Kang / Macosko size) x factors from useless to separable, imbalanced."""
+    rng = np.random.default_rng(7)
+    n = 13_500
+    y = (rng.random(n) < 0.3).astype(int)
+    shifts = [0.0, 0.05, 0.3, 1.0, 2.5]
+    X = np.column_stack(
+        [rng.normal(size=n) + s * y for s in shifts]
+        + [
+            rng.exponential(size=n) * (1 + 3 * y),
+            np.where(y == 1, 5.0, 0.0) + 0.01 * rng.normal(size=n),
+        ]
+    )
+    x = standardise(X)
+    a, b = fit_logistic_1d(x, y)
+    cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    ours = score_binary(X, y, cv)
+    for j in range(X.shape[1]):
+        (a_ref, b_ref), metrics = sklearn_reference(X[:, j], y, cv)
+        assert abs(a[j] - a_ref) < 1e-6 and abs(b[j] - b_ref) < 1e-6, (j, a[j], a_ref, b[j], b_ref)
+        assert np.allclose(ours[j], metrics, atol=1e-9, rtol=0), (j, ours[j], metrics)
+    assert ours[-1, 1] > 0.99 and abs(ours[0, 2] - 0.5) < 0.05  # separable; useless
+
+
+def test_auroc_columns_counts_ties_half():
+    y = np.array([0, 0, 1, 1, 1])
+    scores = np.array([[0.1, 1.0], [0.4, 1.0], [0.35, 1.0], [0.8, 1.0], [0.9, 1.0]])
+    expected = [roc_auc_score(y, scores[:, j]) for j in range(2)]
+    assert np.allclose(auroc_columns(y, scores), expected) and expected[1] == 0.5
+
+
+def replicate_table(values: dict[str, list[float]], model: str = "ae") -> pd.DataFrame:
+    """Score rows of several replicates: ``{term: [accuracy_cv of replicate 0, 1, ...]}``."""
+    rows = []
+    n_reps = len(next(iter(values.values())))
+    for r in range(n_reps):
+        rep = pd.DataFrame(
+            {
+                "dataset": "d", "model": model, "setup": model, "replicate": r, "seed": 10 + r,
+                "term": list(values), "display_name": list(values), "kind": "annotated",
+                "accuracy_train": [v[r] + 0.01 for v in values.values()],
+                "accuracy_cv": [v[r] for v in values.values()],
+                "auroc": [v[r] + 0.1 for v in values.values()],
+                "accuracy_chance": 0.5, "weight_norm": 1.0, "active": [True, True, r != 0],
+            }
+        )  # fmt: skip
+        rep["rank"] = rep["accuracy_cv"].rank(ascending=False, method="first").astype(int)
+        rows.append(rep)
+    return combine_replicates(rows)
+
+
+def test_summary_over_replicates():
+    scores = replicate_table({"A": [0.9, 0.7, 0.8], "B": [0.8, 0.85, 0.75], "C": [0.5, 0.6, 0.55]})
+    summary = summarise_scores(scores)
+    assert list(summary.columns) == list(SUMMARY_COLUMNS)
+    row = summary.set_index("term")
+    assert row.loc["A", "accuracy_cv_mean"] == pytest.approx(0.8)
+    assert row.loc["A", "accuracy_cv_sd"] == pytest.approx(0.1)
+    assert row.loc["A", "auroc_mean"] == pytest.approx(0.9)
+    assert row.loc["A", "first_fraction"] == pytest.approx(2 / 3)  # first in replicates 0, 2
+    assert row.loc["B", "first_fraction"] == pytest.approx(1 / 3)
+    assert row.loc["B", "rank_median"] == 2 and row.loc["C", "rank_median"] == 3
+    assert row.loc["C", "active_fraction"] == pytest.approx(2 / 3)
+    assert list(summary["term"]) == ["A", "B", "C"]  # by mean CV accuracy (0.8, 0.8 -> AUROC)
+    assert list(summary["rank_of_mean"]) == [1, 2, 3] and (summary["replicates"] == 3).all()
+    one = summarise_scores(scores[scores["replicate"] == 0])
+    assert one["accuracy_cv_sd"].isna().all() and (one["replicates"] == 1).all()
+    with pytest.raises(ValueError, match="twice"):
+        combine_replicates([scores, scores[scores["replicate"] == 1]])
+
+
+def test_score_scripts_per_replicate_then_per_model_then_side_by_side(planted, tmp_path):
+    factors, truth = planted
+    per_model = {}
+    for model in ("ae", "slalom"):
+        paths = []
+        for rep in (0, 1):
+            fit = factors.copy()
+            fit.uns["run"] = {**fit.uns["run"], "seed": rep, "setup": model}
+            fit.X = fit.X + np.random.default_rng(rep).normal(scale=0.3, size=fit.shape)
+            h5 = tmp_path / f"{model}{rep}.h5ad"
+            fit.write_h5ad(h5)
+            out = tmp_path / f"{model}_rep{rep}.tsv"
+            call_main(
+                "score",
+                input={"factors": str(h5)},
+                params={"dataset": "sim", "model": model, "replicate": rep, "cv_folds": 3,
+                        "seed": 0},
+                output={"scores": str(out)},
+            )  # fmt: skip
+            paths.append(str(out))
+        per_model[model] = {k: str(tmp_path / f"{model}_{k}.tsv") for k in ("scores", "summary")}
+        call_main(
+            "summarise_model",
+            input={"scores": paths},
+            params={"replicates": [0, 1], "model": model},
+            output=per_model[model],
+        )
+        with pytest.raises(ValueError, match="expected"):
+            call_main(
+                "summarise_model",
+                input={"scores": paths[:1]},
+                params={"replicates": [0, 1], "model": model},
+                output={k: str(tmp_path / f"bad_{k}.tsv") for k in ("scores", "summary")},
+            )
+    table = read_scores(per_model["ae"]["scores"])
+    assert list(table.columns) == list(SCORE_COLUMNS)
+    assert sorted(set(table["replicate"])) == [0, 1] and list(table["seed"].unique()) == [0, 1]
+    assert table["active"].dtype == bool and len(table) == 2 * factors.n_vars
+    summary = read_summary(per_model["ae"]["summary"])
+    assert set(summary["term"].head(len(truth))) == set(truth)
+    assert (summary["replicates"] == 2).all() and summary["accuracy_cv_sd"].notna().all()
+
+    gathered = {k: str(tmp_path / f"all_{k}.tsv") for k in ("scores", "summary")}
+    call_main(
+        "gather_scores",
+        input={
+            "scores": [per_model[m]["scores"] for m in ("ae", "slalom")],
+            "summaries": [per_model[m]["summary"] for m in ("ae", "slalom")],
+        },
+        params={"models": ["ae", "slalom"]},
+        output=gathered,
+    )
+    both = read_scores(gathered["scores"])
+    assert list(dict.fromkeys(both["model"])) == ["ae", "slalom"]
+    assert len(read_summary(gathered["summary"])) == 2 * factors.n_vars
+    with pytest.raises(ValueError, match="expected"):
+        call_main(
+            "gather_scores",
+            input={
+                "scores": [per_model["ae"]["scores"]],
+                "summaries": [per_model["ae"]["summary"]],
+            },
+            params={"models": ["slalom"]},
+            output={k: str(tmp_path / f"bad_all_{k}.tsv") for k in ("scores", "summary")},
+        )
+
+
+def test_unreadable_factor_file_names_the_file(tmp_path):
+    from iae_pipeline.contract import read_factors
+
+    bad = tmp_path / "factors.h5ad"
+    bad.write_text("not hdf5")
+    with pytest.raises(ValueError, match="factors.h5ad"):
+        read_factors(str(bad))
