@@ -12,8 +12,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
+from matplotlib.patches import PathPatch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from helpers.figures import bars, points, record_saved_figures  # noqa: E402
 from helpers.script_runner import call_main  # noqa: E402
 from iae_pipeline.contract import (
     factor_columns,
@@ -229,12 +231,39 @@ def test_figure1_subsamples_large_data_and_reads_lazily(tmp_path):
         read_factors(tmp_path / "bad.h5ad", backed=True)
 
 
+def assert_boxes_show(ax, adata, term: str, groups: list[str]) -> None:
+    """Figure 3's panel of ``term``: a box per cell type and group, whose quartiles are those
+    of the group's cells, in the group's colour, with those cells' loadings as points."""
+    colours = category_colors(groups)
+    cell_type, condition = adata.obs["cell_type"].to_numpy(), adata.obs["condition"].to_numpy()
+    x = adata[:, term].X.ravel()
+    boxes = sorted(
+        (p for p in ax.patches if isinstance(p, PathPatch)),
+        key=lambda p: p.get_path().vertices[:, 0].mean(),
+    )
+    clouds = sorted(
+        (np.asarray(c.get_offsets()) for c in ax.collections if len(c.get_offsets())),
+        key=lambda o: o[:, 0].mean(),
+    )
+    assert len(boxes) == len(clouds) == len(CELL_TYPES) * len(groups)
+    for k, (box, cloud) in enumerate(zip(boxes, clouds, strict=True)):
+        kind, group = CELL_TYPES[k // len(groups)], groups[k % len(groups)]
+        values = x[(cell_type == kind) & (condition == group)]
+        heights = box.get_path().vertices[:, 1]
+        assert [heights.min(), heights.max()] == pytest.approx(np.percentile(values, [25, 75]))
+        assert box.get_facecolor()[:3] == pytest.approx(to_rgb(colours[group]))
+        assert sorted(cloud[:, 1]) == pytest.approx(sorted(values))
+
+
 def test_figure3_groups(tmp_path):
     adata = fake_factors("ae", 2.5)
+    groups = ["control", "stimulated"]
     fig, notes = plot_group_loadings(
-        adata, [IFN, BCR], CELL_TYPES, "condition", ["control", "stimulated"], title="demo"
+        adata, [IFN, BCR], CELL_TYPES, "condition", groups, title="demo"
     )
     assert notes == []
+    for ax, term in zip(fig.axes, [IFN, BCR], strict=True):
+        assert_boxes_show(ax, adata, term, groups)
     save_figure(fig, tmp_path / "f3.png", tmp_path / "f3.pdf")
     assert_image(tmp_path / "f3.png")
     assert_pdf(tmp_path / "f3.pdf")
@@ -246,9 +275,11 @@ def test_figure3_groups(tmp_path):
         plot_group_loadings(adata, [IFN, BCR], CELL_TYPES, "group")
 
 
-def test_figure_scripts(tmp_path, scores):
+def test_figure_scripts(tmp_path, scores, monkeypatch):
     factors = tmp_path / "ae.h5ad"
-    fake_factors("ae", 2.5).write_h5ad(factors)
+    adata = fake_factors("ae", 2.5)
+    adata.write_h5ad(factors)
+    saved = record_saved_figures(monkeypatch)
     out1 = {
         "by_condition": tmp_path / "1a.png",
         "by_cell_type": tmp_path / "1b.png",
@@ -291,6 +322,17 @@ def test_figure_scripts(tmp_path, scores):
     )
     for png in ("1a.png", "1b.png", "2.png", "3.png"):
         assert_image(tmp_path / png)
+    # what the scripts drew: figure 1's cells at their IFN loadings (its other term is absent:
+    # one axis), figure 2's bars at the mean accuracies, figure 3's boxes of the groups'
+    # loadings (all 0 for the switched-off term)
+    fig1a, _, fig2, fig3 = saved
+    shown = points(fig1a.axes[0])[:, 0]
+    assert len(shown) == 100 and set(shown) <= set(adata[:, IFN].X.ravel().astype(float))
+    ifn = scores[(scores["term"] == IFN)].groupby("model")["accuracy_train"].mean()
+    widths = sorted(b.get_width() for b in bars(fig2.axes[0]) if b.get_width() > 0)
+    assert set(ifn.round(9)) <= set(np.round(widths, 9))
+    for ax, term in zip(fig3.axes, [IFN, GAMMA], strict=True):
+        assert_boxes_show(ax, adata, term, ["control", "stimulated"])
     for pdf in ("1a.pdf", "1b.pdf", "2.pdf", "3.pdf"):
         assert_pdf(tmp_path / pdf)
     assert not list(tmp_path.glob(".*tmp*"))  # temporary files were renamed away
