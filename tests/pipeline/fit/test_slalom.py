@@ -84,11 +84,17 @@ def test_trains_on_buettner_and_ranks_cell_cycle_high(real: Path) -> None:
     assert run["converged"] and run["iterations"] > 700 and run["n_dense"] == 3
     annotated = factors.var[factors.var["kind"] == "annotated"]
     assert len(annotated) == len(adata.uns["geneset_terms"])
-    top = annotated.sort_values("relevance", ascending=False).index[:3]
-    assert any(key in term for term in top for key in CELL_CYCLE), list(top)
-    # the most relevant cell-cycle factor tells the stages apart (chance: 0.36)
-    best = next(t for t in top if any(key in t for key in CELL_CYCLE))
-    assert _accuracy(factors[:, [best]], stage)[best] > 0.6
+    ranked = annotated.sort_values("relevance", ascending=False).index
+    cell_cycle = [t for t in ranked if any(key in t for key in CELL_CYCLE)]
+    assert len(cell_cycle) == 4 and len(ranked) == 18
+    # the most relevant factor is a cell-cycle term (4 of 18: chance 0.22) and it is the
+    # factor that tells the stages apart: more accurate than every other annotated factor by
+    # 0.2 (they sit at the chance level, 0.36; both together by chance: 4/18 x 1/18 = 0.012).
+    # Not an absolute accuracy bar: the stages shift global expression, so the mean
+    # expression of unrelated terms (IMMUNE_SYSTEM, METABOLISM_OF_LIPIDS...) reaches 0.65.
+    assert ranked[0] in cell_cycle, list(ranked[:3])
+    accuracy = _accuracy(factors[:, list(ranked)], stage)
+    assert accuracy[ranked[0]] > accuracy.drop(ranked[0]).max() + 0.2, accuracy.round(3)
 
 
 @pytest.mark.slow
