@@ -294,12 +294,7 @@ def kang_config(path: Path, real) -> Path:
                 "condition_key": "condition",
                 "cell_type_key": "cell_type",
                 "data_type": "auto",
-                "genesets": ["reactome_v4"],
-                # more than 4 genes: terms of at least 5; every annotated gene kept (131):
-                # pruning the 12 in no kept term leaves the IFN terms second by mean CV
-                # accuracy over seeds 0-4 (0.71 against 0.72 of CYTOKINE_SIGNALING, which
-                # holds every IFN signalling gene)
-                "preprocess": {"min_genes": 4, "prune_genes": False},
+                "genesets": ["reactome_v4"],  # the default preprocessing: 99 genes, 24 terms
             }
         },
         "models": {
@@ -327,10 +322,13 @@ def kang_config(path: Path, real) -> Path:
     return path
 
 
-def test_real_kang_cells_rank_an_interferon_term_first(tmp_path: Path, real):
-    """On 600 real IFN-beta-stimulated and control PBMCs, with the paper's Reactome 4.0 sets
-    and settings, an interferon term has the best mean CV accuracy over 5 replicates (a single
-    replicate can rank it lower). Needs the model to centre the genes, as the authors do."""
+def test_real_kang_cells_rank_an_interferon_term_top(tmp_path: Path, real):
+    """On 600 real IFN-beta-stimulated and control PBMCs, with the paper's Reactome 4.0 sets,
+    settings and the default preprocessing, REACTOME_INTERFERON_SIGNALING is in the top 2 of
+    24 terms by mean CV accuracy over 5 replicates (chance 1/12), and a term ranked above it
+    holds all of its genes (CYTOKINE_SIGNALING_IN_IMMUNE_SYSTEM). Measured over seeds 0-29
+    in groups of 5: first in 2 groups, second behind that term in 4; a single replicate can
+    rank it lower (17th, 23rd). Needs the model to centre the genes, as the authors do."""
     (tmp_path / "work").mkdir()
     work = copy_workflow(tmp_path / "work")
     config = kang_config(tmp_path / "kang.yaml", real)
@@ -343,9 +341,19 @@ def test_real_kang_cells_rank_an_interferon_term_first(tmp_path: Path, real):
     assert (summary["replicates"] == 5).all()
     scores = pd.read_csv(work / "results/kang600/ae/scores.tsv", sep="\t")
     assert sorted(set(scores["seed"])) == [0, 1, 2, 3, 4]
-    best = summary.iloc[0]
-    assert best.term in INTERFERON_TERMS, summary.head(5)[["term", "accuracy_cv_mean"]]
-    assert best.accuracy_cv_mean > 0.7 and best.rank_of_mean == 1
+    ifn = summary[summary["term"].isin(INTERFERON_TERMS)].iloc[0]
+    assert len(summary) == 24 and ifn.rank_of_mean <= 2, summary.head(5)[
+        ["term", "accuracy_cv_mean"]
+    ]
+    assert ifn.accuracy_cv_mean > 0.65
+    prepared = ad.read_h5ad(work / "results/kang600/prepared.h5ad")
+    mask = pd.DataFrame(
+        prepared.varm["geneset_mask"].toarray() > 0,
+        index=prepared.var_names,
+        columns=list(prepared.uns["geneset_terms"]),
+    )
+    for above in summary["term"][summary["rank_of_mean"] < ifn.rank_of_mean]:
+        assert (mask[above] | ~mask[ifn.term]).all(), f"{above} lacks genes of {ifn.term}"
 
 
 def test_finished_side_by_side_before_any_model_finished(tmp_path: Path):
