@@ -9,12 +9,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from helpers import LIB
 from interpretable_ae import InterpretableAutoencoder
+from interpretable_ae.checkpoint import Checkpointer, array_digest, fingerprint
 
 OPTIONS = {"epochs": 6, "batch_size": 32, "progress": False}
 
@@ -196,3 +199,85 @@ def test_a_fit_killed_with_sigkill_resumes_bit_identical(tmp_path):
         resumed = (tmp_path / "resumed" / name).read_bytes()
         assert resumed == (tmp_path / "straight" / name).read_bytes(), name
     assert not ckpt.exists()
+
+
+# ---- the checkpoint files themselves -----------------------------------------------------
+
+
+def _tensors() -> dict[str, torch.Tensor]:
+    return {"w": torch.arange(6.0).reshape(2, 3), "empty": torch.zeros(0)}
+
+
+def test_save_writes_atomically_and_keeps_only_the_newest(tmp_path):
+    ckpt = Checkpointer(tmp_path / "a" / "b" / "checkpoint", every=1)  # parents created
+    first = ckpt.save("run", 1, {"step": 4}, _tensors())
+    stale = ckpt.directory / ".part-left-by-a-crash"
+    stale.mkdir()
+    (ckpt.directory / "notes.txt").write_text("not ours")
+    second = ckpt.save("run", 2, {"step": 8}, _tensors())
+    assert sorted(p.name for p in ckpt.directory.iterdir()) == ["epoch-000002", "notes.txt"]
+    assert not first.exists() and second.name == "epoch-000002"
+    meta, tensors = ckpt.load("run")
+    assert meta["epoch"] == 2 and meta["step"] == 8 and meta["run"] == "run"
+    assert all(torch.equal(tensors[k], v) for k, v in _tensors().items())
+    assert ckpt.save("run", 2, {"step": 9}, _tensors()) == second  # the same epoch again
+    assert ckpt.load("run")[0]["step"] == 9
+    ckpt.clear()
+    assert [p.name for p in ckpt.directory.iterdir()] == ["notes.txt"]  # not ours: kept
+    (ckpt.directory / "notes.txt").unlink()
+    ckpt.save("run", 3, {}, _tensors())
+    (ckpt.directory / ".part-x").mkdir()
+    ckpt.clear()
+    assert not ckpt.directory.exists()  # nothing else in it: removed
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_and_no_partial_one(tmp_path):
+    ckpt = Checkpointer(tmp_path / "ckpt", every=1)
+    ckpt.save("run", 1, {}, _tensors())
+    with pytest.raises(TypeError):
+        ckpt.save("run", 2, {"bad": object()}, _tensors())  # not JSON: fails after the tensors
+    assert [p.name for p in ckpt.directory.iterdir()] == ["epoch-000001"]
+    assert ckpt.load("run")[0]["epoch"] == 1
+
+
+def test_a_directory_without_both_files_is_not_a_checkpoint(tmp_path, caplog):
+    ckpt = Checkpointer(tmp_path, every=1)
+    ckpt.save("run", 1, {}, _tensors())
+    newer = tmp_path / "epoch-000002"
+    newer.mkdir()
+    (newer / "state.json").write_text("{}")  # the tensors never arrived
+    assert ckpt.load("run")[0]["epoch"] == 1
+    assert ckpt.load("other run") is None
+    with caplog.at_level(logging.INFO, logger="interpretable_ae.checkpoint"):
+        assert Checkpointer(tmp_path / "none", every=1).load("run") is None
+    assert caplog.text == ""
+
+
+def test_fingerprints_see_values_not_key_order_and_digests_see_bytes():
+    t = {"a": torch.ones(3), "b": torch.zeros(0)}
+    same = fingerprint({"x": 1, "y": [1, 2]}, t)
+    assert same == fingerprint({"y": [1, 2], "x": 1}, dict(reversed(t.items())))
+    assert same != fingerprint({"x": 1, "y": [2, 1]}, t)
+    assert same != fingerprint({"x": 1, "y": [1, 2]}, {"a": torch.ones(3) * 2, "b": t["b"]})
+    assert fingerprint({"p": Path("a")}, {}) == fingerprint({"p": "a"}, {})  # str() of others
+    assert array_digest(None) == ""
+    assert array_digest(np.arange(3.0)) != array_digest(np.arange(3.0)[::-1])
+    assert array_digest(np.arange(6.0).reshape(2, 3).T) == array_digest(
+        np.ascontiguousarray(np.arange(6.0).reshape(2, 3).T)
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"every": 0}, r"^checkpoint_every must be >= 1 or None, got 0$"),
+        ({"seconds": -1.0}, r"^checkpoint_seconds must be >= 0 or None, got -1.0$"),
+        (
+            {"every": None, "seconds": None},
+            r"^give checkpoint_every or checkpoint_seconds \(or no checkpoint_dir\)$",
+        ),
+    ],
+)
+def test_bad_schedules_are_refused(tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):
+        Checkpointer(tmp_path, **options)
