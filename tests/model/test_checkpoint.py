@@ -167,6 +167,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # three processes, ~7 s: the in-process resume tests above are the quick ones
 def test_a_fit_killed_with_sigkill_resumes_bit_identical(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
