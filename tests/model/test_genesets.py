@@ -191,7 +191,9 @@ def test_html_pages_are_recognised(head):
     assert looks_like_html(head)
 
 
-@pytest.mark.parametrize("head", [b"A\tu\t<html>\tG2\n", b"HTML\tu\tG1\tG2\n", b"<htm\tu\tG1"])
+@pytest.mark.parametrize(
+    "head", [b"A\tu\t<html>\tG2\n", b"HTML\tu\tG1\tG2\n", b"<htm\tu\tG1", b"X<html>\tu\tG1"]
+)
 def test_gmt_lines_are_not_html(head):
     assert not looks_like_html(head)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -124,3 +126,29 @@ def test_the_refusals_name_the_key_and_the_fix() -> None:
         condition_levels(pd.Series(["b", "a"]), control="z", where="w")
     with pytest.raises(ValueError, match=r"^w has 3 level\(s\) \['a', 'b', 'c'\]; the test needs"):
         condition_levels(pd.Series(["a", "b", "c"]), where="w")
+
+
+def test_long_lists_in_the_refusals_are_cut_at_five() -> None:
+    with pytest.raises(
+        ValueError, match=r"^obs\['condition'\] has 7 level\(s\) \['a', 'b', 'c', 'd', 'e'\];"
+    ):
+        condition_levels(pd.Series(list("abcdefg")))
+    wide = cells(True).assign(**{f"c{i}": 0 for i in range(12)})  # 14 columns
+    twelve = str(list(wide.columns)[:12])
+    with pytest.raises(ValueError, match=r"obs keys: " + re.escape(twelve) + r"\); set"):
+        make_design(wide, "batch", True)
+    seven = cells(False, n_donors=14)  # 7 donors per condition
+    with pytest.raises(
+        ValueError, match=re.escape("sample(s) ['d0', 'd1', 'd10', 'd11', 'd12'] of")
+    ):
+        make_design(seven, "donor", True)
+    both = cells(True, n_donors=7)
+    with pytest.raises(ValueError, match=re.escape("sample(s) ['d0', 'd1', 'd2', 'd3', 'd4'] of")):
+        make_design(both, "donor", False)
+
+
+def test_one_cell_per_sample_and_unused_categories() -> None:
+    assert make_design(cells(True), "donor", True, min_cells=1).min_cells == 1
+    obs = cells(True)
+    obs["donor"] = pd.Categorical(obs["donor"], categories=["d0", "d1", "d2", "d3", "gone"])
+    assert make_design(obs, "donor", True).paired  # a category without cells is no sample
