@@ -3,6 +3,8 @@ replicate, and the summary over replicates."""
 
 from __future__ import annotations
 
+import re
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -23,7 +25,9 @@ from iae_pipeline.score.scoring import (
     read_scores,
     read_summary,
     score_binary,
+    score_factor,
     score_factors,
+    score_replicate,
     score_runs,
     standardise,
     summarise_scores,
@@ -299,3 +303,89 @@ def test_unreadable_factor_file_names_the_file(tmp_path):
     bad.write_text("not hdf5")
     with pytest.raises(ValueError, match="factors.h5ad"):
         read_factors(str(bad))
+
+
+def test_score_factor_is_scikit_learn_with_the_given_folds():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 30)
+    x = rng.normal(size=60) + 0.8 * y
+    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=4)
+    X = (x - x.mean()) / x.std()
+    clf = LogisticRegression(max_iter=200)
+    proba = cross_val_predict(clf, X[:, None], y, cv=cv, method="predict_proba")
+    expected = (
+        accuracy_score(y, clf.fit(X[:, None], y).predict(X[:, None])),
+        accuracy_score(y, proba.argmax(axis=1)),
+        roc_auc_score(y, proba[:, 1]),
+    )
+    assert score_factor(x, y, cv) == pytest.approx(expected)
+
+
+def test_score_runs_labels_the_rows_and_passes_its_options(planted):
+    factors, _ = planted
+    regrouped = factors.copy()
+    regrouped.obs["stim"] = regrouped.obs["condition"]  # scored; "condition" shuffled
+    shuffled = np.random.default_rng(1).permutation(regrouped.obs["condition"].to_numpy())
+    regrouped.obs["condition"] = pd.Categorical(shuffled)
+    regrouped.uns["run"] = dict(regrouped.uns["run"], seed=11, setup="wide")
+    table = score_runs(
+        {"b": regrouped, "a": regrouped}, "sim", condition_key="stim", cv_folds=3, seed=7
+    )
+    assert list(table.columns) == list(SCORE_COLUMNS) and table.index.equals(
+        pd.RangeIndex(2 * regrouped.n_vars)
+    )
+    assert list(table["model"].unique()) == ["b", "a"] and set(table["dataset"]) == {"sim"}
+    assert set(table["setup"]) == {"wide"} and set(table["seed"]) == {11}
+    assert set(table["replicate"]) == {0}
+    alone = score_factors(regrouped, condition_key="stim", cv_folds=3, seed=7)
+    for column in ("accuracy_cv", "auroc", "rank"):
+        np.testing.assert_array_equal(table[column][: regrouped.n_vars], alone[column])
+    assert table["accuracy_cv"].max() > 0.8  # the planted terms, by "stim"
+    default = score_replicate(factors, "sim", "m")
+    pd.testing.assert_frame_equal(
+        default.drop(columns=["dataset", "model", "setup", "replicate", "seed"]),
+        score_factors(factors, cv_folds=5, seed=0),
+    )
+    assert set(default["replicate"]) == {0}
+    assert score_replicate(factors, "sim", "m", replicate=3)["replicate"].eq(3).all()
+    with pytest.raises(ValueError, match=r"^no factor files given for dataset 'sim'; check the"):
+        score_runs({}, "sim")
+
+
+def test_score_tables_read_back_and_combine_in_order(tmp_path):
+    scores = replicate_table({"B": [0.9, 0.7], "A": [0.8, 0.85], "C": [0.5, 0.6]})
+    path = tmp_path / "scores.tsv"
+    written = scores.assign(active=["True", "1", "false", "0", "TRUE", "no"])
+    written.to_csv(path, sep="\t", index=False)
+    back = read_scores(str(path))
+    assert back["active"].tolist() == [True, True, False, False, True, False]
+    written.drop(columns=["auroc", "rank"]).to_csv(path, sep="\t", index=False)
+    message = (
+        rf"^{re.escape(str(path))}: score table lacks column\(s\) \['auroc', 'rank'\]; "
+        r"regenerate it with scripts/score.py$"
+    )
+    with pytest.raises(ValueError, match=message):
+        read_scores(str(path))
+    reps = [scores[scores["replicate"] == r] for r in (1, 0)]
+    combined = combine_replicates(reps)
+    assert combined.index.equals(pd.RangeIndex(6))
+    assert combined["replicate"].tolist() == [0, 0, 0, 1, 1, 1]
+    assert combined["term"].tolist() == ["B", "A", "C"] * 2  # a replicate's rows in order
+    with pytest.raises(ValueError, match=r"^no score tables given; check the rule inputs$"):
+        combine_replicates([])
+    overlap = (
+        r"^score tables overlap: \{'dataset': 'd', 'model': 'ae', 'replicate': 1, 'term': 'B'\}"
+    )
+    with pytest.raises(ValueError, match=overlap + " appears twice; give each fit once$"):
+        combine_replicates([scores, reps[0]])
+
+
+def test_summaries_keep_the_models_order_and_tied_terms_order():
+    first = replicate_table({"Z": [0.7, 0.7], "Y": [0.7, 0.7], "X": [0.1, 0.1]}, "slalom")
+    second = replicate_table({"Z": [0.6, 0.6], "Y": [0.9, 0.9], "X": [0.1, 0.1]}, "ae")
+    summary = summarise_scores(pd.concat([first, second], ignore_index=True))
+    assert summary.index.equals(pd.RangeIndex(6))
+    assert summary["model"].tolist() == ["slalom"] * 3 + ["ae"] * 3
+    assert summary["term"].tolist() == ["Z", "Y", "X", "Y", "Z", "X"]  # Z, Y tied: table order
+    with pytest.raises(ValueError, match=r"^score table lacks column\(s\) \['rank'\]; regenerate"):
+        summarise_scores(first.drop(columns="rank"))
