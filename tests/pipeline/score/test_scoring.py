@@ -9,6 +9,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
@@ -21,6 +22,7 @@ from iae_pipeline.score.scoring import (
     SUMMARY_COLUMNS,
     auroc_columns,
     combine_replicates,
+    condition_labels,
     fit_logistic_1d,
     read_scores,
     read_summary,
@@ -389,3 +391,84 @@ def test_summaries_keep_the_models_order_and_tied_terms_order():
     assert summary["term"].tolist() == ["Z", "Y", "X", "Y", "Z", "X"]  # Z, Y tied: table order
     with pytest.raises(ValueError, match=r"^score table lacks column\(s\) \['rank'\]; regenerate"):
         summarise_scores(first.drop(columns="rank"))
+
+
+def test_condition_labels_code_the_sorted_levels_and_name_each_problem():
+    obs = pd.DataFrame({"condition": ["stim", "ctrl", "stim", "ctrl"]})
+    obs.index = [f"c{i}" for i in range(4)]
+    adata = ad.AnnData(np.zeros((4, 1), np.float32), obs=obs)
+    assert condition_labels(adata).tolist() == [1, 0, 1, 0]  # ctrl < stim
+    assert condition_labels(adata, min_per_class=2).tolist() == [1, 0, 1, 0]  # 2 each: enough
+    cases = [
+        ({"key": "group"}, r"^obs\['group'\] is missing; the factors file must carry the condition$"),
+        ({"min_per_class": 3}, r"^obs\['condition'\] level\(s\) \{'ctrl': 2, 'stim': 2\} have "
+         r"fewer than 3 cells, too few for 3-fold cross-validation; lower scoring.cv_folds or "
+         r"drop the level$"),
+    ]  # fmt: skip
+    for options, message in cases:
+        with pytest.raises(ValueError, match=message):
+            condition_labels(adata, **options)
+    uneven = adata.copy()
+    uneven.obs["condition"] = ["a", "b", "b", "b"]
+    with pytest.raises(ValueError, match=r"level\(s\) \{'a': 1\} have fewer than 2 cells"):
+        condition_labels(uneven)
+    missing = adata.copy()
+    missing.obs["condition"] = ["a", None, None, "b"]
+    with pytest.raises(
+        ValueError,
+        match=r"^obs\['condition'\] has 2 missing value\(s\); drop those cells or fill the "
+        r"condition before scoring$",
+    ):
+        condition_labels(missing)
+    single = adata.copy()
+    single.obs["condition"] = "x"
+    with pytest.raises(ValueError, match=r"single level \(\['x'\]\); scoring needs at least two"):
+        condition_labels(single)
+
+
+@pytest.mark.filterwarnings("ignore:Variable names are not unique")  # renamed at once
+def test_score_factors_options_ties_and_refusals(planted):
+    factors, _ = planted
+    twin = factors[:, [0, 0, 1]].copy()
+    twin.var_names = ["first", "second", "other"]
+    table = score_factors(twin, cv_folds=3)
+    assert table["rank"].dtype.kind == "i" and table["weight_norm"].dtype == np.float64
+    assert table["active"].dtype == bool
+    tied = table.set_index("term").loc[["first", "second"], "rank"].tolist()
+    assert tied[1] == tied[0] + 1  # equal scores: ranked in row order
+    binary = score_binary(
+        np.asarray(twin.X, dtype=np.float64),
+        condition_labels(twin),
+        StratifiedKFold(n_splits=3, shuffle=True, random_state=0),
+    )
+    np.testing.assert_array_equal(table[["accuracy_train", "accuracy_cv", "auroc"]], binary)
+    pd.testing.assert_frame_equal(
+        score_factors(factors), score_factors(factors, cv_folds=5, seed=0)
+    )
+    sparse = factors.copy()
+    sparse.X = sp.csr_matrix(factors.X)
+    pd.testing.assert_frame_equal(
+        score_factors(sparse, cv_folds=2), score_factors(factors, cv_folds=2)
+    )
+    with pytest.raises(
+        ValueError, match=r"^cv_folds must be at least 2, got 1; set scoring.cv_folds$"
+    ):
+        score_factors(factors, cv_folds=1)
+    broken = factors.copy()
+    broken.X[3, 1:5] = np.nan
+    names = list(broken.var_names[1:4])
+    with pytest.raises(
+        ValueError,
+        match=re.escape(f"factor(s) {names}; the model run diverged, refit it"),
+    ):
+        score_factors(broken, cv_folds=3)
+    multi = factors.copy()
+    stim = multi.obs["condition"].astype(str).to_numpy() == "stimulated"
+    multi.obs["condition"] = pd.Categorical(
+        np.where(stim, np.where(np.arange(multi.n_obs) % 2 == 0, "mild", "severe"), "healthy")
+    )
+    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=2)
+    y = condition_labels(multi)
+    one = score_factor(np.asarray(multi.X)[:, 0], y, cv)
+    row = score_factors(multi, cv_folds=3, seed=2).iloc[0]
+    assert (row["accuracy_train"], row["accuracy_cv"], row["auroc"]) == pytest.approx(one)
