@@ -17,7 +17,13 @@ import torch
 
 from helpers import LIB
 from interpretable_ae import InterpretableAutoencoder
-from interpretable_ae.checkpoint import Checkpointer, array_digest, fingerprint
+from interpretable_ae.checkpoint import (
+    Checkpointer,
+    array_digest,
+    fingerprint,
+    optimizer_tensors,
+    restore_optimizer,
+)
 
 OPTIONS = {"epochs": 6, "batch_size": 32, "progress": False}
 
@@ -282,3 +288,50 @@ def test_fingerprints_see_values_not_key_order_and_digests_see_bytes():
 def test_bad_schedules_are_refused(tmp_path, options, message):
     with pytest.raises(ValueError, match=message):
         Checkpointer(tmp_path, **options)
+
+
+def test_optimizer_state_round_trips_tensors_and_numbers():
+    """Adam keeps only tensors; an optimiser with numbers in its state (L-BFGS counts its
+    iterations) round-trips as well."""
+    model = torch.nn.Linear(3, 2)
+    for make in (lambda p: torch.optim.Adam(p, lr=0.01), lambda p: torch.optim.LBFGS(p)):
+        opt = make(model.parameters())
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = model(torch.ones(4, 3)).square().sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        tensors, meta = optimizer_tensors(opt)
+        fresh = make(model.parameters())
+        restore_optimizer(fresh, tensors, meta)
+        before, after = opt.state_dict(), fresh.state_dict()
+        assert before["param_groups"] == after["param_groups"]
+        assert before["state"].keys() == after["state"].keys()
+        for pid, state in before["state"].items():
+            assert state.keys() == after["state"][pid].keys()
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor):
+                    assert torch.equal(value, after["state"][pid][key]), key
+                elif not isinstance(value, list):
+                    assert value == after["state"][pid][key], key
+    assert any(not isinstance(v, torch.Tensor) for v in before["state"][0].values())
+
+
+def test_a_checkpoint_is_written_beside_its_place_and_renamed(tmp_path, monkeypatch):
+    """The temporary directory is in the checkpoint directory (a rename within one file
+    system is atomic) and named .part-* (what a later save or clear removes)."""
+    renamed = []
+    rename = os.rename
+
+    def recording(src, dst):
+        renamed.append((Path(src), Path(dst)))
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", recording)
+    ckpt = Checkpointer(tmp_path / "ckpt", every=1)
+    final = ckpt.save("run", 1, {}, _tensors())
+    ((src, dst),) = renamed
+    assert src.parent == ckpt.directory and src.name.startswith(".part-") and dst == final
