@@ -198,7 +198,7 @@ def time_to(result: dict, target: float) -> float | None:
     return None
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, default=13500)
     p.add_argument("--genes", type=int, default=1000)
@@ -216,9 +216,68 @@ def main() -> None:
     p.add_argument("--fast-solve", default=FAST["decoder_solve"], choices=DECODER_SOLVES)
     p.add_argument("--fast-precision", default=FAST["precision"], choices=PRECISIONS)
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    return p.parse_args()
 
+
+def jobs_of(adata, mask, terms, args: argparse.Namespace, fast: dict) -> dict:
+    """The runs compared: intercode, ours at the paper's settings, ours fast in both
+    precisions (speed and recovery both ways)."""
+    other = fast | {"precision": OTHER[fast["precision"]][0]}
+    paper = {"batch_size": PAPER["batch_size"], "lr": PAPER["lr"]}
+    return {
+        "intercode": lambda: run_intercode(adata, mask, terms, args.epochs, args.seed),
+        "ours": lambda: run_ours(adata, mask, terms, args.epochs, args.seed, **paper),
+        "ours_fast": lambda: run_ours(adata, mask, terms, args.epochs, args.seed, **fast),
+        f"ours_fast_{OTHER[fast['precision']][1]}": lambda: run_ours(
+            adata, mask, terms, args.epochs, args.seed, **other
+        ),
+    }
+
+
+def report_rows(runs: dict, target: float, flops_epoch: float, gemm: float, labels, planted):
+    """Per run: speed, loss, time to intercode's final loss, GFLOP/s, planted recovery."""
+    base = runs["intercode"]
+    rows = {}
+    for name, r in runs.items():
+        reached = time_to(r, target)
+        row = {
+            "seconds_per_epoch": r["seconds_per_epoch"],
+            "seconds_per_epoch_without_eval": r["seconds_per_epoch"] - r["eval_seconds_per_epoch"],
+            "seconds_total": r["seconds_total"],
+            "final_loss": r["loss"][-1],
+            "seconds_to_intercode_final_loss": reached,
+            "gflops": flops_epoch / r["seconds_per_epoch"] / 1e9,
+            "recovery": recovery(r["latents"], labels, r["names"], planted),
+            "loss": r["loss"],
+        }
+        row["fraction_of_sgemm"] = row["gflops"] / gemm
+        row["throughput_ratio"] = base["seconds_per_epoch"] / row["seconds_per_epoch"]
+        base_reached = time_to(base, target)
+        row["time_to_loss_ratio"] = base_reached / reached if reached else float("nan")
+        rows[name] = row
+    return rows
+
+
+def print_rows(rows: dict) -> None:
+    print(
+        f"{'model':<15}{'s/epoch':>9}{'(no eval)':>10}{'speed-up':>9}{'final loss':>11}"
+        f"{'s to target':>12}{'speed-up':>9}{'GFLOP/s':>8}{'% sgemm':>8}  planted: rank (accuracy)"
+    )
+    for name, row in rows.items():
+        reached = row["seconds_to_intercode_final_loss"]
+        ranks = ", ".join(f"{v['rank']} ({v['accuracy']:.3f})" for v in row["recovery"].values())
+        print(
+            f"{name:<15}{row['seconds_per_epoch']:>9.2f}{row['seconds_per_epoch_without_eval']:>10.2f}"
+            f"{row['throughput_ratio']:>9.2f}{row['final_loss']:>11.3f}"
+            f"{reached if reached is not None else float('nan'):>12.1f}"
+            f"{row['time_to_loss_ratio']:>9.2f}{row['gflops']:>8.1f}"
+            f"{100 * row['fraction_of_sgemm']:>8.1f}  {ranks}"
+        )
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
     adata, gene_sets = simulate_counts(args.cells, args.genes, args.sets, seed=args.seed)
     mask, terms = build_mask(adata.var_names, gene_sets)
     planted = adata.uns["simulation"]["terms"]
@@ -232,28 +291,7 @@ def main() -> None:
         "decoder_solve": args.fast_solve,
         "precision": args.fast_precision,
     }
-    jobs = {
-        "intercode": lambda: run_intercode(adata, mask, terms, args.epochs, args.seed),
-        "ours": lambda: run_ours(
-            adata,
-            mask,
-            terms,
-            args.epochs,
-            args.seed,
-            batch_size=PAPER["batch_size"],
-            lr=PAPER["lr"],
-        ),
-        "ours_fast": lambda: run_ours(adata, mask, terms, args.epochs, args.seed, **fast),
-        # the same in the other precision: speed and recovery both ways
-        f"ours_fast_{OTHER[fast['precision']][1]}": lambda: run_ours(
-            adata,
-            mask,
-            terms,
-            args.epochs,
-            args.seed,
-            **(fast | {"precision": OTHER[fast["precision"]][0]}),
-        ),  # fmt: skip
-    }
+    jobs = jobs_of(adata, mask, terms, args, fast)
     results: dict[str, list[dict]] = {name: [] for name in jobs}
     for _ in range(args.repeats):  # round robin: changes in machine load hit every model
         for name, job in jobs.items():
@@ -275,40 +313,9 @@ def main() -> None:
         "load_average_1min": [load_before, load_after],
         "target_loss": target,
         "bf16_hardware": bf16_hardware(),
-        "runs": {},
+        "runs": report_rows(runs, target, flops_epoch, gemm, labels, planted),
     }
-    base = runs["intercode"]
-    for name, r in runs.items():
-        reached = time_to(r, target)
-        row = {
-            "seconds_per_epoch": r["seconds_per_epoch"],
-            "seconds_per_epoch_without_eval": r["seconds_per_epoch"] - r["eval_seconds_per_epoch"],
-            "seconds_total": r["seconds_total"],
-            "final_loss": r["loss"][-1],
-            "seconds_to_intercode_final_loss": reached,
-            "gflops": flops_epoch / r["seconds_per_epoch"] / 1e9,
-            "recovery": recovery(r["latents"], labels, r["names"], planted),
-            "loss": r["loss"],
-        }
-        row["fraction_of_sgemm"] = row["gflops"] / gemm
-        row["throughput_ratio"] = base["seconds_per_epoch"] / row["seconds_per_epoch"]
-        base_reached = time_to(base, target)
-        row["time_to_loss_ratio"] = base_reached / reached if reached else float("nan")
-        report["runs"][name] = row
-    print(
-        f"{'model':<15}{'s/epoch':>9}{'(no eval)':>10}{'speed-up':>9}{'final loss':>11}"
-        f"{'s to target':>12}{'speed-up':>9}{'GFLOP/s':>8}{'% sgemm':>8}  planted: rank (accuracy)"
-    )
-    for name, row in report["runs"].items():
-        reached = row["seconds_to_intercode_final_loss"]
-        ranks = ", ".join(f"{v['rank']} ({v['accuracy']:.3f})" for v in row["recovery"].values())
-        print(
-            f"{name:<15}{row['seconds_per_epoch']:>9.2f}{row['seconds_per_epoch_without_eval']:>10.2f}"
-            f"{row['throughput_ratio']:>9.2f}{row['final_loss']:>11.3f}"
-            f"{reached if reached is not None else float('nan'):>12.1f}"
-            f"{row['time_to_loss_ratio']:>9.2f}{row['gflops']:>8.1f}"
-            f"{100 * row['fraction_of_sgemm']:>8.1f}  {ranks}"
-        )
+    print_rows(report["runs"])
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "bench_intercode.json"
     out.write_text(json.dumps(report, indent=1))

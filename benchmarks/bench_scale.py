@@ -4,7 +4,7 @@
     python benchmarks/bench_scale.py --contention
 
 Scale (default): simulated cells x 2,000 genes x 300 gene sets
-(``interpretable_ae.simulate.write_counts_h5ad``: written chunk by chunk to a sparse .h5ad
+(``atlas.write_counts_h5ad``: written chunk by chunk to a sparse .h5ad
 in ``--dir``, reused when present; no step holds the data densely), trained from the file
 in backed mode (``--storage backed``; ``memory`` reads the sparse matrix into memory
 first). Each size runs in a fresh process: seconds per epoch (the training loop; the
@@ -119,7 +119,7 @@ def scale_worker(args: argparse.Namespace) -> dict:
 
 
 def scale(args: argparse.Namespace) -> None:
-    from interpretable_ae.simulate import write_counts_h5ad
+    from atlas import write_counts_h5ad
 
     args.dir.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -52,11 +52,8 @@ from sklearn.metrics import accuracy_score, roc_auc_score  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: E402
 
 from iae_pipeline.contract import make_factor_anndata, read_factors  # noqa: E402
-from iae_pipeline.figures.plots import (  # noqa: E402
-    plot_group_loadings,
-    plot_term_scatter,
-    save_figure,
-)
+from iae_pipeline.figures.loadings import plot_group_loadings, plot_term_scatter  # noqa: E402
+from iae_pipeline.figures.style import save_figure  # noqa: E402
 from iae_pipeline.score.scoring import (  # noqa: E402
     fit_logistic_1d,
     score_factor,

@@ -1,43 +1,73 @@
-"""What a figure shows, read back from its artists: tests compare it with the data drawn."""
+"""Helpers of the figure tests: factor files with a known signal, and checks of images."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-import pytest
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+import pandas as pd
+from matplotlib.colors import to_rgb
+from PIL import Image
+
+from iae_pipeline.contract import make_factor_anndata
+
+IFN = "REACTOME_INTERFERON_SIGNALING"
+BCR = "REACTOME_SIGNALING_BY_THE_B_CELL_RECEPTOR_BCR"
+GAMMA = "HALLMARK_INTERFERON_GAMMA_RESPONSE"
+CELL_TYPES = ["CD14+ Monocyte", "CD19+ B", "CD8+ Cytotoxic T", "Dendritic"]
 
 
-def record_saved_figures(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
-    """Figures saved from now on (any ``Figure.savefig``), each once, in saving order: a
-    workflow script's figure, to compare with the tables it wrote."""
-    saved: list[Figure] = []
-    original = Figure.savefig
+def fake_factors(model: str, ifn_signal: float, seed: int = 0, n_dense: int = 0):
+    """Loadings where IFN separates the condition (by ``ifn_signal``), BCR marks B cells and
+    the gamma response is switched off."""
+    rng = np.random.default_rng(seed)
+    n = 160
+    stim = np.arange(n) % 2 == 1
+    cell_type = np.array(CELL_TYPES)[np.arange(n) // 2 % 4]
+    obs = pd.DataFrame(
+        {
+            "condition": pd.Categorical(np.where(stim, "stimulated", "control")),
+            "cell_type": pd.Categorical(cell_type),
+        },
+        index=[f"cell{i}" for i in range(n)],
+    )
+    names = [IFN, BCR, GAMMA, "REACTOME_OTHER"] + [f"dense_{k}" for k in range(n_dense)]
+    loadings = rng.normal(size=(n, len(names)))
+    loadings[:, 0] += ifn_signal * stim
+    loadings[:, 1] += 2.0 * (cell_type == "CD19+ B")
+    loadings[:, 2] = 0.0
+    if n_dense:
+        loadings[:, 4] += 3.0 * stim
+    weights = rng.normal(size=(20, len(names)))
+    weights[:, 2] = 0.0
+    return make_factor_anndata(
+        loadings,
+        obs,
+        names,
+        ["annotated"] * 4 + ["dense"] * n_dense,
+        weights,
+        [f"g{i}" for i in range(20)],
+        [True, True, False, True] + [True] * n_dense,
+        {"model": model, "setup": "test", "seed": seed, "seconds": 1.0},
+    )
 
-    def savefig(self: Figure, *args, **kwargs):
-        if not any(self is f for f in saved):
-            saved.append(self)
-        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Figure, "savefig", savefig)
-    return saved
-
-
-def bars(ax: Axes) -> list[Rectangle]:
-    """The bars of a bar chart (not the axes' background), in drawing order."""
-    return [p for p in ax.patches if isinstance(p, Rectangle)]
-
-
-def points(ax: Axes) -> np.ndarray:
-    """Every scatter point of ``ax`` (n x 2, data coordinates)."""
-    offsets = [np.asarray(c.get_offsets()) for c in ax.collections if len(c.get_offsets())]
-    return np.concatenate(offsets) if offsets else np.empty((0, 2))
+def assert_image(path: Path, min_ink: float = 0.01) -> np.ndarray:
+    """A readable 300-dpi PNG with drawn content; returns its RGB pixels."""
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        assert round(im.info["dpi"][0]) == 300
+        pixels = np.asarray(im.convert("RGB"), dtype=float) / 255
+    assert min(pixels.shape[:2]) > 300
+    ink = (pixels.min(axis=2) < 0.9).mean()
+    assert ink > min_ink, f"{path} is almost blank ({ink:.3%} ink)"
+    return pixels
 
 
-def same_points(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6) -> bool:
-    """Whether two point sets are equal up to order (rows sorted lexicographically)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape:
-        return False
-    return bool(np.allclose(a[np.lexsort(a.T[::-1])], b[np.lexsort(b.T[::-1])], rtol=rtol))
+def has_colour(pixels: np.ndarray, colour: str, tol: float = 0.06) -> bool:
+    return bool((np.abs(pixels - np.array(to_rgb(colour))).max(axis=2) < tol).any())
+
+
+def assert_pdf(path: Path) -> None:
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 2000

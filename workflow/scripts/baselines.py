@@ -14,7 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 from iae_pipeline.analyses.baselines import overlap_matrix, read_model_scores, run_baselines
-from iae_pipeline.figures.plots import finish_figure, plot_agreement
+from iae_pipeline.figures.analyses import plot_agreement
+from iae_pipeline.figures.style import finish_figure
 from iae_pipeline.runner import run_script
 from iae_pipeline.score.tables import write_table
 

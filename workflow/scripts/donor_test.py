@@ -16,7 +16,8 @@ matplotlib.use("Agg")
 
 from iae_pipeline.analyses.donor_tests import donor_tests, empty_result
 from iae_pipeline.contract import read_factor_files
-from iae_pipeline.figures.plots import finish_figure, message_figure, plot_volcano
+from iae_pipeline.figures.analyses import plot_volcano
+from iae_pipeline.figures.style import finish_figure, message_figure
 from iae_pipeline.runner import run_script
 from iae_pipeline.samples import NoSamples
 from iae_pipeline.score.tables import write_table

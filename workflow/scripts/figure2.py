@@ -12,7 +12,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from iae_pipeline.figures.plots import finish_figure, plot_accuracy_bars
+from iae_pipeline.figures.accuracy import plot_accuracy_bars
+from iae_pipeline.figures.style import finish_figure
 from iae_pipeline.runner import run_script
 from iae_pipeline.score.scoring import read_scores
 

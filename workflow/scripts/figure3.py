@@ -13,7 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 from iae_pipeline.contract import read_factors
-from iae_pipeline.figures.plots import figure_title, finish_figure, plot_group_loadings
+from iae_pipeline.figures.loadings import plot_group_loadings
+from iae_pipeline.figures.style import figure_title, finish_figure
 from iae_pipeline.runner import run_script
 
 

@@ -16,7 +16,8 @@ matplotlib.use("Agg")
 
 from iae_pipeline.analyses.refinement import refinement_table, term_summary, top_refined_terms
 from iae_pipeline.contract import read_factors
-from iae_pipeline.figures.plots import finish_figure, plot_refinement
+from iae_pipeline.figures.analyses import plot_refinement
+from iae_pipeline.figures.style import finish_figure
 from iae_pipeline.runner import run_script
 from iae_pipeline.score.tables import write_table
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from helpers.figures import record_saved_figures
+from helpers.drawn import record_saved_figures
 from helpers.script_runner import run_as_snakemake
 from iae_pipeline.analyses.baselines import (
     agreement_table,

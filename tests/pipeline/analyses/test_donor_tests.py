@@ -12,7 +12,7 @@ from matplotlib.image import imread
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from helpers.figures import points, record_saved_figures, same_points
+from helpers.drawn import points, record_saved_figures, same_points
 from helpers.script_runner import run_as_snakemake
 from iae_pipeline.analyses.donor_tests import RESULT_COLUMNS, donor_test, donor_tests, pseudobulk
 from iae_pipeline.contract import make_factor_anndata

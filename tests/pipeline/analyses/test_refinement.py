@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 from matplotlib.image import imread
 
-from helpers.figures import bars, record_saved_figures
+from helpers.drawn import bars, record_saved_figures
 from helpers.script_runner import run_as_snakemake
 from iae_pipeline.analyses.refinement import (
     GENE_COLUMNS,

@@ -351,67 +351,20 @@ def _train(
         initial=st.epoch,
         total=config.epochs,
     )
-    solve_at = solve_steps(config, len(bounds))
-    low = config.precision == "bfloat16"
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=low)
+    step = _Stepper(model, opt, prox, data, covariates, l1_weights, config, bounds)
     model.train()
     for epoch in bar:
         t0 = time.perf_counter()
         perm = train_idx[torch.randperm(train_idx.numel(), generator=gen)]
-        total = torch.zeros((), device=device)
-        solve_cells = None  # the epoch's first cells, densified at the first solve
-        for (a, b), xb in zip(bounds, data.stream(perm, bounds, device), strict=True):
-            lr = learning_rate(config, st.step, len(bounds))
-            if lr != prox.lr:
-                opt.param_groups[0]["lr"] = lr
-                prox.set_lr(lr)
-            cb = None if covariates is None else covariates[perm[a:b].to(device)]
-            with autocast:
-                z, out = model(xb, cb)
-            loss, _ = objective(xb, z.float(), out.float(), config.lambda0)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            prox(w.data)
-            total.add_(loss.detach(), alpha=b - a)
-            st.step += 1
-            if st.step in solve_at:  # on the epoch's first cells: seeded, no extra draws
-                if solve_cells is None:
-                    cells = perm[:SOLVE_CELLS]
-                    solve_cells = (
-                        data.rows(cells, device),
-                        None if covariates is None else covariates[cells.to(device)],
-                    )
-                _solve_head(model, opt, *solve_cells, l1_weights, config)
-        hist.train_loss.append(float(total) / train_idx.numel())
-        with torch.no_grad():
-            hist.n_active.append(n_active_factors(w))
-        if val_idx.numel():
-            val, _ = evaluate(model, data, config.lambda0, covariates, val_idx.numpy())
-            hist.val_loss.append(val)
-            if val < st.best_loss:
-                st.best_loss, st.stale, hist.best_epoch = val, 0, epoch
-                st.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                st.stale += 1
-        else:
-            hist.best_epoch = epoch
+        hist.train_loss.append(step.epoch(perm, st) / train_idx.numel())
+        _validate(model, data, covariates, val_idx, config, st, epoch)
         hist.seconds.append(time.perf_counter() - t0)
         st.epoch = epoch + 1
         if on_epoch_end is not None:
             on_epoch_end(epoch)
         bar.set_postfix(loss=f"{hist.train_loss[-1]:.4g}", active=hist.n_active[-1], refresh=False)
         if epoch % every == 0 or epoch == config.epochs - 1:
-            val_txt = f", validation loss {hist.val_loss[-1]:.5g}" if hist.val_loss else ""
-            log.info(
-                "epoch %d/%d: train loss %.5g%s, %d active factors, %.2f s",
-                epoch + 1,
-                config.epochs,
-                hist.train_loss[-1],
-                val_txt,
-                hist.n_active[-1],
-                hist.seconds[-1],
-            )
+            _log_epoch(hist, epoch, config.epochs)
         stop = val_idx.numel() > 0 and st.stale >= config.patience
         if checkpoint is not None and st.epoch < config.epochs and not stop:
             if checkpoint.due(st.epoch):
@@ -425,6 +378,87 @@ def _train(
         model.load_state_dict(st.best_state)
     model.eval()
     return hist
+
+
+class _Stepper:
+    """One epoch of stochastic proximal gradient: an Adam step on each batch, then the
+    decoder's proximal operator; the head solves at the scheduled steps."""
+
+    def __init__(
+        self, model: LinearDecoderAE, opt: torch.optim.Adam, prox: DecoderProx,
+        data: CellData, covariates: torch.Tensor | None, l1_weights: torch.Tensor,
+        config: TrainConfig, bounds: list[tuple[int, int]],
+    ) -> None:  # fmt: skip
+        self.model, self.opt, self.prox, self.data = model, opt, prox, data
+        self.covariates, self.l1_weights, self.config, self.bounds = (
+            covariates, l1_weights, config, bounds,
+        )  # fmt: skip
+        self.device = model_device(model)
+        self.solve_at = solve_steps(config, len(bounds))
+        low = config.precision == "bfloat16"
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=low)
+
+    def epoch(self, perm: torch.Tensor, st: _State) -> float:
+        """Run the batches of ``perm`` (the epoch's cell order); the summed loss."""
+        model, opt, prox, config = self.model, self.opt, self.prox, self.config
+        w = model.decoder_weight
+        total = torch.zeros((), device=self.device)
+        solve_cells = None  # the epoch's first cells, densified at the first solve
+        batches = self.data.stream(perm, self.bounds, self.device)
+        for (a, b), xb in zip(self.bounds, batches, strict=True):
+            lr = learning_rate(config, st.step, len(self.bounds))
+            if lr != prox.lr:
+                opt.param_groups[0]["lr"] = lr
+                prox.set_lr(lr)
+            cb = None if self.covariates is None else self.covariates[perm[a:b].to(self.device)]
+            with self.autocast:
+                z, out = model(xb, cb)
+            loss, _ = objective(xb, z.float(), out.float(), config.lambda0)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            prox(w.data)
+            total.add_(loss.detach(), alpha=b - a)
+            st.step += 1
+            if st.step in self.solve_at:  # on the epoch's first cells: seeded, no extra draws
+                if solve_cells is None:
+                    solve_cells = self._solve_cells(perm)
+                _solve_head(model, opt, *solve_cells, self.l1_weights, config)
+        return float(total)
+
+    def _solve_cells(self, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        cells = perm[:SOLVE_CELLS]
+        covariates = None if self.covariates is None else self.covariates[cells.to(self.device)]
+        return self.data.rows(cells, self.device), covariates
+
+
+def _validate(
+    model: LinearDecoderAE, data: CellData, covariates: torch.Tensor | None,
+    val_idx: torch.Tensor, config: TrainConfig, st: _State, epoch: int,
+) -> None:  # fmt: skip
+    """After an epoch: the active factors, the validation loss, and the best weights so
+    far (restored when training ends)."""
+    hist = st.history
+    with torch.no_grad():
+        hist.n_active.append(n_active_factors(model.decoder_weight))
+    if not val_idx.numel():
+        hist.best_epoch = epoch
+        return
+    val, _ = evaluate(model, data, config.lambda0, covariates, val_idx.numpy())
+    hist.val_loss.append(val)
+    if val < st.best_loss:
+        st.best_loss, st.stale, hist.best_epoch = val, 0, epoch
+        st.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        st.stale += 1
+
+
+def _log_epoch(hist: TrainHistory, epoch: int, epochs: int) -> None:
+    val_txt = f", validation loss {hist.val_loss[-1]:.5g}" if hist.val_loss else ""
+    log.info(
+        "epoch %d/%d: train loss %.5g%s, %d active factors, %.2f s",
+        epoch + 1, epochs, hist.train_loss[-1], val_txt, hist.n_active[-1], hist.seconds[-1],
+    )  # fmt: skip
 
 
 def _solve_head(

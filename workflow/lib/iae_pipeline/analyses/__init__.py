@@ -1,0 +1,1 @@
+"""The analyses beyond the paper, each on the prepared data and the factor files."""

@@ -47,7 +47,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,40 +229,12 @@ def fit_slalom(
         )
     start = time.perf_counter()
     with threadpool_limits(limits=n_threads), _seeded_global_rng(seed):
-        with _slalom_quiet(), _numerics(label, iteration=0):
-            fa = slalom.initFA(
-                Y,
-                np.array([f"term{k}" for k in range(len(terms))]),
-                mask,
-                gene_ids=np.asarray(adata.var_names, dtype=object),
-                nHidden=options.n_dense,
-                nHiddenSparse=options.n_sparse,
-                pruneGenes=options.prune_genes,
-                FPR=options.fpr,
-                FNR=options.fnr,
-                noise=options.noise,
-                minGenes=options.min_genes,  # the same '>' filter as _inputs: a no-op here
-                do_preTrain=options.pretrain,
-                dropFactors=options.drop_factors,
-            )
-        _check_state(fa, label, iteration=0)
+        fa = _init_fa(slalom, Y, mask, terms, adata.var_names, options, label)
         np.random.seed(seed)  # initFA reseeded with 222; the update-order shuffles use seed
         names = _factor_names(terms, options.n_sparse, options.n_dense)
         iterations, converged, error, delta = _train(fa, options, label, names, checkpoint)
     log.info("%s: fitted in %.1f s", label, time.perf_counter() - start)
-    if not converged and not options.require_convergence:
-        log.warning(
-            "%s: not converged at max_iterations=%d (the error still changed by %.3g per %d "
-            "iterations, tolerance %g); kept, recorded as uns['run']['converged'] = False",
-            label, iterations, delta, CHECK_EVERY, options.tolerance,
-        )  # fmt: skip
-    if not converged and options.require_convergence:
-        raise SlalomNotConvergedError(
-            f"{label} did not converge: after {iterations} iterations (max_iterations) the "
-            f"reconstruction error still changed by {delta:.3g} per {CHECK_EVERY} iterations "
-            f"(tolerance {options.tolerance:g}); raise max_iterations or tolerance",
-            iteration=iterations,
-        )
+    _judge_convergence(converged, iterations, delta, options, label)
     run = {
         "model": "slalom",
         "setup": setup,
@@ -277,6 +249,53 @@ def fit_slalom(
         **options.as_dict(),
     }
     return _to_contract(fa, adata, names, run)
+
+
+def _init_fa(
+    slalom: Any, Y: np.ndarray, mask: np.ndarray, terms: Sequence[str], genes: Sequence[str],
+    options: SlalomOptions, label: str,
+) -> Any:  # fmt: skip
+    """slalom's ``initFA`` on the prepared inputs, its state checked before training."""
+    with _slalom_quiet(), _numerics(label, iteration=0):
+        fa = slalom.initFA(
+            Y,
+            np.array([f"term{k}" for k in range(len(terms))]),
+            mask,
+            gene_ids=np.asarray(genes, dtype=object),
+            nHidden=options.n_dense,
+            nHiddenSparse=options.n_sparse,
+            pruneGenes=options.prune_genes,
+            FPR=options.fpr,
+            FNR=options.fnr,
+            noise=options.noise,
+            minGenes=options.min_genes,  # the same '>' filter as _inputs: a no-op here
+            do_preTrain=options.pretrain,
+            dropFactors=options.drop_factors,
+        )
+    _check_state(fa, label, iteration=0)
+    return fa
+
+
+def _judge_convergence(
+    converged: bool, iterations: int, delta: float, options: SlalomOptions, label: str
+) -> None:
+    """A fit that did not converge is kept with a warning, or refused when
+    ``require_convergence``."""
+    if converged:
+        return
+    if not options.require_convergence:
+        log.warning(
+            "%s: not converged at max_iterations=%d (the error still changed by %.3g per %d "
+            "iterations, tolerance %g); kept, recorded as uns['run']['converged'] = False",
+            label, iterations, delta, CHECK_EVERY, options.tolerance,
+        )  # fmt: skip
+        return
+    raise SlalomNotConvergedError(
+        f"{label} did not converge: after {iterations} iterations (max_iterations) the "
+        f"reconstruction error still changed by {delta:.3g} per {CHECK_EVERY} iterations "
+        f"(tolerance {options.tolerance:g}); raise max_iterations or tolerance",
+        iteration=iterations,
+    )
 
 
 def check_size(

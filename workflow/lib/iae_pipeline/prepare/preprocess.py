@@ -218,43 +218,14 @@ def prepare(
     )
     n_annotated = adata.n_vars
     _check_obs(adata, name)
-
-    n_hvg = n_annotated
-    if n_top_genes is not None and n_top_genes < adata.n_vars:
-        if data_type == CENTRED:  # dispersions need log-normalised values; variances do not
-            keep = top_variance_genes(adata.X, int(n_top_genes))
-            log.info("%s: centred data: the %d genes of largest variance kept", name, keep.sum())
-        else:
-            sc.pp.highly_variable_genes(adata, n_top_genes=int(n_top_genes), flavor="seurat")
-            keep = adata.var["highly_variable"].to_numpy()
-        adata = adata[:, keep].copy()
-        n_hvg = adata.n_vars
-    if subsample is not None and subsample < adata.n_obs:
-        # a stream of its own, so that it is independent of the simulation's draws even
-        # when both use the same seed (the same stream would pick exactly the planted cells)
-        rng = np.random.default_rng((int(seed), SUBSAMPLE_STREAM))
-        cells = np.sort(rng.choice(adata.n_obs, size=int(subsample), replace=False))
-        adata = adata[cells].copy()
-        _check_obs(adata, f"{name} after subsampling")
-
+    adata = _highly_variable(adata, n_top_genes, data_type, name)
+    n_hvg = adata.n_vars
+    adata = _subsample(adata, subsample, seed, name)
     mask, terms = filter_terms(adata.var_names, sets, min_genes, max_genes)
     n_genes_kept = adata.n_vars
     if prune_genes:
-        in_a_term = np.asarray(mask.getnnz(axis=1)).ravel() > 0
-        adata, mask = adata[:, in_a_term].copy(), mask[in_a_term].tocsr()
-        log.info(
-            "%s: %d of %d genes are in a kept term; the other %d dropped (prune_genes)",
-            name, adata.n_vars, n_genes_kept, n_genes_kept - adata.n_vars,
-        )  # fmt: skip
-    out = ad.AnnData(
-        X=sp.csr_matrix(adata.X, dtype=np.float32),
-        obs=adata.obs.copy(),
-        var=pd.DataFrame(index=adata.var_names.copy()),
-        uns={k: adata.uns[k] for k in ("simulation",) if k in adata.uns},
-    )
-    out.var["n_terms"] = np.asarray(mask.getnnz(axis=1)).ravel()
-    out.varm[MASK_KEY] = mask.astype(np.float32).tocsr()
-    out.uns[TERMS_KEY] = np.asarray(terms, dtype=object)
+        adata, mask = _prune(adata, mask, name)
+    out = _prepared_anndata(adata, mask, terms)
     out.uns["prepare"] = {
         "dataset": name,
         **{k: stats[k] for k in ("species", "data_type", "n_cells_in", "n_genes_in")},
@@ -282,6 +253,62 @@ def prepare(
         min_genes, "" if max_genes is None else f" and fewer than {max_genes}",
     )  # fmt: skip
     validate_prepared(out, name)
+    return out
+
+
+def _highly_variable(
+    adata: ad.AnnData, n_top_genes: int | None, data_type: str, name: str
+) -> ad.AnnData:
+    """The ``n_top_genes`` highly variable genes (scanpy's Seurat flavour; centred data:
+    the largest variances, since dispersions need log-normalised values)."""
+    if n_top_genes is None or n_top_genes >= adata.n_vars:
+        return adata
+    if data_type == CENTRED:
+        keep = top_variance_genes(adata.X, int(n_top_genes))
+        log.info("%s: centred data: the %d genes of largest variance kept", name, keep.sum())
+    else:
+        sc.pp.highly_variable_genes(adata, n_top_genes=int(n_top_genes), flavor="seurat")
+        keep = adata.var["highly_variable"].to_numpy()
+    return adata[:, keep].copy()
+
+
+def _subsample(adata: ad.AnnData, subsample: int | None, seed: int, name: str) -> ad.AnnData:
+    """A seeded random ``subsample`` of the cells (None: all)."""
+    if subsample is None or subsample >= adata.n_obs:
+        return adata
+    # a stream of its own, so that it is independent of the simulation's draws even
+    # when both use the same seed (the same stream would pick exactly the planted cells)
+    rng = np.random.default_rng((int(seed), SUBSAMPLE_STREAM))
+    cells = np.sort(rng.choice(adata.n_obs, size=int(subsample), replace=False))
+    adata = adata[cells].copy()
+    _check_obs(adata, f"{name} after subsampling")
+    return adata
+
+
+def _prune(adata: ad.AnnData, mask: sp.csr_matrix, name: str) -> tuple[ad.AnnData, sp.csr_matrix]:
+    """Drop the genes in no kept term (the authors' ``add_annotations``)."""
+    in_a_term = np.asarray(mask.getnnz(axis=1)).ravel() > 0
+    n_genes = adata.n_vars
+    adata, mask = adata[:, in_a_term].copy(), mask[in_a_term].tocsr()
+    log.info(
+        "%s: %d of %d genes are in a kept term; the other %d dropped (prune_genes)",
+        name, adata.n_vars, n_genes, n_genes - adata.n_vars,
+    )  # fmt: skip
+    return adata, mask
+
+
+def _prepared_anndata(adata: ad.AnnData, mask: sp.csr_matrix, terms: Sequence[str]) -> ad.AnnData:
+    """The prepared data's layout (:mod:`iae_pipeline.contract`): CSR float32 expression,
+    the mask and the terms."""
+    out = ad.AnnData(
+        X=sp.csr_matrix(adata.X, dtype=np.float32),
+        obs=adata.obs.copy(),
+        var=pd.DataFrame(index=adata.var_names.copy()),
+        uns={k: adata.uns[k] for k in ("simulation",) if k in adata.uns},
+    )
+    out.var["n_terms"] = np.asarray(mask.getnnz(axis=1)).ravel()
+    out.varm[MASK_KEY] = mask.astype(np.float32).tocsr()
+    out.uns[TERMS_KEY] = np.asarray(terms, dtype=object)
     return out
 
 
