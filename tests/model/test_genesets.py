@@ -215,3 +215,16 @@ def test_dropped_sets_are_counted_in_the_log(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="interpretable_ae.genesets"):
         read_gmt(path, min_set_size=1)
     assert "dropped" not in caplog.text
+
+
+def test_build_mask_bounds_and_messages():
+    genes = ["A", "B", "C", "D"]
+    sets = {"one": ["A", "X"], "two": ["A", "B"], "four": genes}
+    assert build_mask(genes, sets)[1] == ["one", "two", "four"]  # min_genes 1 by default
+    assert build_mask(genes, sets, min_genes=2, max_genes=4)[1] == ["two", "four"]  # inclusive
+    with pytest.raises(
+        GeneSetError, match=r"^gene names are not unique \(e\.g\. \['A', 'B', 'C'\]\)"
+    ):
+        build_mask(["A", "B", "C", "D", "A", "B", "C", "D"], sets)
+    with pytest.raises(GeneSetError, match=r"largest overlap: 0\); check that the gene sets and "):
+        build_mask(genes, {"none": ["X", "Y"], "empty": []})

@@ -129,3 +129,13 @@ def test_group_prox_with_one_threshold_per_column():
     torch.testing.assert_close(out[:, 0], w[:, 0] / 2)  # shrunk by half its norm
     assert (out[:, 1] == 0).all()  # threshold above its norm
     assert torch.equal(out[:, 2], w[:, 2])  # threshold 0
+
+
+def test_l1_weights_in_the_asked_dtype_exactly():
+    mask = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    weights = l1_weights(
+        mask, n_sparse=1, n_dense=1, lambda1=0.93, lambda2=0.3, dtype=torch.float64
+    )
+    assert weights.dtype == torch.float64
+    expected = torch.tensor([[0.0, 0.93, 0.3, 0.0], [0.93, 0.93, 0.3, 0.0]], dtype=torch.float64)
+    assert torch.equal(weights, expected)  # 0.93 and 0.3 as float64, not rounded to float32

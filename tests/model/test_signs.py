@@ -66,3 +66,10 @@ def test_the_rule_needs_no_torch():
         env={"PYTHONPATH": str(LIB), "PATH": ""},
     )  # fmt: skip
     assert out.stdout.strip() == "False"
+
+
+def test_each_annotated_factor_goes_by_its_own_genes():
+    weights = np.array([[2.0, -1.0], [-1.0, 2.0], [-5.0, -5.0]])
+    annotation = np.array([[1, 0], [0, 1], [0, 0]])
+    np.testing.assert_array_equal(factor_signs(weights, annotation), [1, 1])
+    np.testing.assert_array_equal(factor_signs(weights * [1, -1], annotation), [1, -1])

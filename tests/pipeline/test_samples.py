@@ -152,3 +152,17 @@ def test_one_cell_per_sample_and_unused_categories() -> None:
     obs = cells(True)
     obs["donor"] = pd.Categorical(obs["donor"], categories=["d0", "d1", "d2", "d3", "gone"])
     assert make_design(obs, "donor", True).paired  # a category without cells is no sample
+
+
+def test_defaults_and_where_the_condition_is_named() -> None:
+    assert make_design(cells(True), "donor", True).min_cells == 10
+    three = cells(True)
+    three.loc[0, "condition"] = "other"
+    with pytest.raises(ValueError, match=r"^x obs\['condition'\] has 3 level\(s\)"):
+        make_design(three, "donor", True, where="x")
+    with pytest.raises(
+        ValueError,
+        match=r"^obs\['condition'\]: control level 'z' not found \(levels: \['a', 'b'\]\); fix "
+        r"datasets.<name>.control$",
+    ):
+        condition_levels(pd.Series(["b", "a"]), control="z")
