@@ -278,6 +278,46 @@ def prefit_requirements(config: Mapping[str, Any], dataset: str) -> dict[str, An
     }
 
 
+def lock_path_for(config_file: str | Path) -> Path:
+    """The lock file beside ``config_file``: ``config/paper.yaml`` -> ``config/paper.lock.yaml``.
+
+    Parameters
+    ----------
+    config_file
+        The workflow's (first) config file.
+
+    Returns
+    -------
+    Path
+        The lock file's path, absolute.
+
+    Examples
+    --------
+    >>> lock_path_for("/w/config/paper.yaml").name
+    'paper.lock.yaml'
+    """
+    path = Path(config_file).absolute()
+    return path.with_name(f"{path.stem}.lock.yaml")
+
+
+def checkpoint_seconds(smk: Any) -> float:
+    """Seconds between two saves of a fit's state: the config's ``checkpoint_minutes``
+    (default 10) as the job's ``snakemake`` object carries it.
+
+    Parameters
+    ----------
+    smk
+        The ``snakemake`` object of a fit's script (its ``config`` may be absent).
+
+    Returns
+    -------
+    float
+        ``60 * checkpoint_minutes``; 0 saves after every epoch or iteration.
+    """
+    config = getattr(smk, "config", None) or {}
+    return 60.0 * float(config.get("checkpoint_minutes", 10))
+
+
 def check_device(device: str, where: str = "device") -> None:
     """Refuse a CUDA or MPS device this machine does not have (one line instead of torch's
     traceback); ``auto`` and ``cpu`` always pass. Call it where the fit runs."""
