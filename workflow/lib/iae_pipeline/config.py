@@ -17,9 +17,27 @@ from urllib.parse import urlsplit
 
 import yaml
 
+#: what ``str.splitlines`` takes for a line break (a log reader splits there)
+LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def one_line_text(text: str) -> str:
+    r"""``text`` with every line-break character escaped (``\n``, ``\x85``, ``\u2028``...),
+    so that a message quoting a user's key or value stays one line.
+
+    Examples
+    --------
+    >>> print(one_line_text("files.a\x1eb: bad"))
+    files.a\x1eb: bad
+    """
+    return LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
+
 
 class ConfigError(ValueError):
-    """The config cannot be run as given."""
+    """The config cannot be run as given (the message is kept on one line)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line_text(str(message)))
 
 
 def _key(path: Any) -> str:
