@@ -36,6 +36,6 @@ def assert_one_line(err: BaseException, *names: str) -> None:
 def kind(err: BaseException) -> str:
     """The kind of a refusal, for hypothesis' statistics (``--hypothesis-show-statistics``):
     its message without the file, numbers and quoted values."""
-    text = str(err).split(": ", 1)[-1]
-    text = re.sub(r"0x[0-9a-f]{2}|\d+", "N", text)
-    return re.split(r"[;'\"(\[]", text)[0].strip()[:50]
+    text = re.sub(r"\S*/\S*|'[^']*'|\"[^\"]*\"", "", str(err))  # paths, quoted values
+    text = re.sub(r"0x[0-9a-f]{2}|\d+", "N", text).lstrip(" :")
+    return re.split(r"[;(\[]", text)[0].strip()[:50]
