@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from iae_pipeline.config import check_device, checkpoint_seconds
-from iae_pipeline.contract import read_prepared
+from iae_pipeline.contract import read_prepared, write_factor_file
 from iae_pipeline.files import staged
 from iae_pipeline.fit.autoencoder import fit_autoencoder
 from iae_pipeline.runner import run_script
@@ -35,11 +35,12 @@ def main(smk) -> None:
         setup=smk.params.setup,
         checkpoint_dir=Path(smk.output.model).parent / "checkpoint",
         checkpoint_seconds=checkpoint_seconds(smk),
+        loadings=False,  # streamed into the file: never all cells x factors in memory
     )
     with staged(smk.output.model) as tmp_model:
         ae.save(tmp_model)
         with staged(smk.output.factors, suffix=".part.h5ad") as tmp:
-            factors.write_h5ad(tmp)
+            write_factor_file(factors, tmp, ae.latent_chunks())
 
 
 if __name__ == "__main__":

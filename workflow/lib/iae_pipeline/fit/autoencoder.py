@@ -55,11 +55,14 @@ def fit_autoencoder(
     progress: bool = True,
     checkpoint_dir: str | Path | None = None,
     checkpoint_seconds: float = 600.0,
+    loadings: bool = True,
 ) -> tuple[InterpretableAutoencoder, ad.AnnData]:
     """Train on prepared data; return the model and its factor-contract AnnData. With
     ``checkpoint_dir`` the fit saves its state there after the first epoch that ends
     ``checkpoint_seconds`` after the last save (as the f-scLVM fit does) and a rerun
-    resumes from it (the estimator removes it when training ends)."""
+    resumes from it (the estimator removes it when training ends). ``loadings=False``:
+    the factor AnnData comes without ``X``, for
+    :func:`iae_pipeline.contract.write_factor_file` to stream it from the model."""
     validate_prepared(prepared)
     arch, train = split_options(options)
     ae = InterpretableAutoencoder(prepared, **arch, seed=seed)
@@ -79,5 +82,5 @@ def fit_autoencoder(
         seconds, ae.final_loss, len(ae.active_terms(kind=None)), len(ae.factor_names),
     )  # fmt: skip
     # no wall time in the contract: a rerun writes the same bytes (Table 1 has the timings)
-    factors = factors_from_estimator(ae, {"setup": setup})
+    factors = factors_from_estimator(ae, {"setup": setup}, loadings=loadings)
     return ae, factors
