@@ -91,13 +91,14 @@ def workflow_config(out: Path, epochs: int, top_genes: int | None) -> Path:
     return path
 
 
-def run_workflow(out: Path, config: Path) -> float:
-    """Snakemake in ``out``, one job and one thread at a time; return the wall time."""
+def run_workflow(out: Path, config: Path, omit: list[str]) -> float:
+    """Snakemake in ``out``, one job and one thread at a time, without the rules ``omit``
+    (and what depends on them); return the wall time."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(out),
-         "--cores", "1", "--configfile", str(config)],
+         "--cores", "1", *(["--omit-from", *omit] if omit else []), "--configfile", str(config)],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
@@ -142,13 +143,14 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1, help="one epoch shows a fit's memory")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--top-genes", type=int, help="highly variable genes kept (default: all)")
+    p.add_argument("--omit", nargs="+", default=[], help="rules not run (e.g. baselines)")
     p.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "out" / "memory")
     args = p.parse_args()
     out = args.dir / f"{args.cells}"
     out.mkdir(parents=True, exist_ok=True)
     nonzero = write_inputs(out, args.cells, args.genes, args.base, args.seed)
     load_before = os.getloadavg()
-    wall = run_workflow(out, workflow_config(out, args.epochs, args.top_genes))
+    wall = run_workflow(out, workflow_config(out, args.epochs, args.top_genes), args.omit)
     load_after = os.getloadavg()
     rows = job_peaks(out)
     print(f"{args.cells:,} cells x {args.genes:,} genes, {nonzero:.1%} non-zero; {cpu_model()}, "
