@@ -136,7 +136,7 @@ def test_a_backed_csc_matrix_is_refused_with_the_fix(tmp_path):
 @pytest.mark.skipif(
     not torch.cuda.is_available(),
     reason="needs a CUDA device; on a machine with a GPU and a CUDA build of torch, run "
-    "pytest tests/test_data.py -k cuda",
+    "pytest tests/model/test_data.py -k cuda",
 )
 def test_on_cuda_batches_come_through_pinned_buffers(tmp_path, monkeypatch):
     pinned = []

@@ -229,6 +229,20 @@ def test_worked_example_in_config_readme_is_valid():
     validate_schema(yaml.safe_load(block), SCHEMA)
 
 
+def test_the_schema_is_checked_by_snakemakes_validate(monkeypatch):
+    """The workflow catalog's convention: snakemake.utils.validate checks the schema; the
+    custom checks only add what JSON Schema cannot say."""
+    import snakemake.utils
+
+    from iae_pipeline.config import validate_schema
+
+    seen = []
+    monkeypatch.setattr(snakemake.utils, "validate", lambda *a, **k: seen.append(k))
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    validate_schema(config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    assert seen == [{"set_default": False}]
+
+
 # ---- regression cases found by the fuzzing (test_config_fuzz.py) ---------------------------
 
 

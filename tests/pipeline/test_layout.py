@@ -4,6 +4,7 @@ short, and the names both packages share come from one torch-free module."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,37 @@ def test_the_shared_names_are_defined_once_and_import_without_torch():
             and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
         ]
         assert defined == ["interpretable_ae/conventions.py"], (name, defined)
+
+
+@pytest.mark.parametrize(
+    "script", sorted((ROOT / "workflow" / "scripts").glob("*.py")), ids=lambda p: p.stem
+)
+def test_every_script_runs_through_the_runner(script: Path):
+    """The runner gives every rule one-line errors, no partial outputs and a provenance
+    record; a script that bypasses it would lose all three."""
+    text = script.read_text()
+    assert re.search(r"^from iae_pipeline\.runner import .*\brun_script\b", text, re.M)
+    assert "    run_script(main, snakemake" in text
+
+
+def test_rules_name_no_library_file():
+    """Library modules are not rule inputs: editing one never reruns a fit by itself."""
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        code = [line for line in smk.read_text().splitlines() if not line.strip().startswith("#")]
+        for line in code:  # the only .py files a rule names are its scripts
+            assert "lib/" not in line, (smk.name, line)
+            for path in re.findall(r'"([^"*]+\.py)"', line):
+                assert path.startswith("../scripts/"), (smk.name, line)
+
+
+def test_one_version_number():
+    """pyproject.toml reads the version from the model package; nothing else states one."""
+    import tomllib
+
+    import interpretable_ae
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    attr = project["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    assert attr == "interpretable_ae.__version__" and interpretable_ae.__version__
+    assert "__version__" not in (LIB / "iae_pipeline" / "__init__.py").read_text()

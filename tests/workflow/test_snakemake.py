@@ -26,6 +26,15 @@ def test_lint_is_clean():
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
 
 
+def test_snakefmt_is_clean():
+    """The workflow catalog's formatting (snakefmt, settings in pyproject.toml)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("name", ["paper.yaml", "paper_msigdb751.yaml"])
 def test_paper_dag_builds_without_network(tmp_path: Path, name: str):
     proc = _run(

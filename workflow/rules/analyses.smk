@@ -16,7 +16,6 @@ rule refinement:
     input:
         prepared="results/{dataset}/prepared.h5ad",
         factors=lambda wc: replicate_factors(wc.dataset, wc.model),
-        code=code("refinement"),
     output:
         genes="results/{dataset}/{model}/refinement.tsv",
         terms="results/{dataset}/{model}/refinement_terms.tsv",
@@ -61,7 +60,6 @@ rule donor_test:
             if donor_design(wc.dataset)["sample_key"]
             else []
         ),
-        code=code("donor_test"),
     output:
         tsv="results/{dataset}/donor_test.tsv",
         html=report(
@@ -97,7 +95,6 @@ rule baselines:
     input:
         prepared="results/{dataset}/prepared.h5ad",
         scores="results/{dataset}/scores.tsv",
-        code=code("baselines"),
     output:
         tsv="results/{dataset}/baselines.tsv",
         html=report(

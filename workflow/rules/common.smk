@@ -5,11 +5,14 @@ from pathlib import Path
 
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
 LIB = WORKFLOW_DIR / "lib"
-SCRIPTS = WORKFLOW_DIR / "scripts"
 # The rules' scripts import the two packages of workflow/lib (the model and the pipeline)
 # through PYTHONPATH, set once here for every job: local, in a conda env or on SLURM.
+# Library modules are not rule inputs (editing one never reruns a fit by itself): every
+# job records the code that made its outputs under results/provenance/ instead
+# (iae_pipeline.provenance; `python -m iae_pipeline.provenance` lists older outputs).
 os.environ.update(
-    PYTHONPATH=os.pathsep.join([str(LIB), *filter(None, [os.environ.get("PYTHONPATH")])])
+    PYTHONPATH=os.pathsep.join([str(LIB), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    IAE_PROVENANCE_DIR=os.path.abspath("results/provenance"),
 )
 sys.path.insert(0, str(LIB))
 
@@ -22,12 +25,12 @@ from iae_pipeline.config import (  # noqa: E402
     lock_path_for,
     model_settings,
 )
+from iae_pipeline.provenance import code_digest, file_sha256  # noqa: E402
 from iae_pipeline.replicates import (  # noqa: E402
     model_replicates,
     replicate_seed,
     side_by_side_models,
 )
-from iae_pipeline.sources import script_sources  # noqa: E402
 from snakemake.exceptions import WorkflowError  # noqa: E402
 
 try:
@@ -62,12 +65,6 @@ DOWNLOADED_GENESETS = [
 def _alternatives(names):
     """A wildcard regex matching exactly these names (never matches when empty)."""
     return "|".join(names) if names else "(?!)"
-
-
-def code(script):
-    """The library files ``script`` imports (derived from its imports), as inputs: editing
-    one re-runs the jobs that use it."""
-    return list(script_sources(SCRIPTS / f"{script}.py", LIB))
 
 
 # ---- downloads -------------------------------------------------------------------------
@@ -290,7 +287,18 @@ def analyses_targets(dataset):
     return [f"results/{dataset}/figures/donor_test.png", f"results/{dataset}/figures/baselines.png"]
 
 
+def library_digest():
+    """One digest of the library as it is now (iae_pipeline.provenance)."""
+    sources = {p.relative_to(LIB).as_posix(): file_sha256(p) for p in sorted(LIB.rglob("*.py"))}
+    return code_digest(sources)
+
+
 def all_targets():
+    """Every result, then the table of the code that made them (rules/provenance.smk)."""
+    return results_targets() + ["results/code_versions.tsv"]
+
+
+def results_targets():
     targets = []
     gathered = False
     for ds in DATASETS:

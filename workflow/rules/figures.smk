@@ -15,7 +15,6 @@ localrules:
 rule figure1:
     input:
         factors=lambda wc: factors_path(wc.dataset, wc.model, 0),
-        code=code("figure1"),
     output:
         by_condition=report(
             "results/{dataset}/{model}/figures/fig1_condition.png",
@@ -51,7 +50,6 @@ rule figure1:
 rule figure2:
     input:
         scores="results/{dataset}/scores.tsv",
-        code=code("figure2"),
     output:
         png=report(
             "results/{dataset}/figures/fig2_accuracy.png",
@@ -80,7 +78,6 @@ rule figure2:
 rule figure3:
     input:
         factors=lambda wc: factors_path(wc.dataset, wc.model, 0),
-        code=code("figure3"),
     output:
         png=report(
             "results/{dataset}/{model}/figures/fig3_groups.png",

@@ -12,7 +12,6 @@
 rule fit_autoencoder:
     input:
         prepared="results/{dataset}/prepared.h5ad",
-        code=code("fit_autoencoder"),
     output:
         factors="results/{dataset}/{ae_model}/rep{rep}/factors.h5ad",
         model=directory("results/{dataset}/{ae_model}/rep{rep}/model"),
@@ -39,7 +38,6 @@ rule fit_autoencoder:
 rule fit_slalom:
     input:
         prepared="results/{dataset}/prepared.h5ad",
-        code=code("fit_slalom"),
     output:
         factors="results/{dataset}/{slalom_model}/rep{rep}/factors.h5ad",
     params:

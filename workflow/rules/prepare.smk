@@ -6,7 +6,6 @@
 rule simulate:
     input:
         unpack(dataset_inputs),
-        code=code("simulate"),
     output:
         simulated="results/{dataset}/simulated.h5ad",
     params:
@@ -27,7 +26,6 @@ rule simulate:
 rule prepare:
     input:
         unpack(prepare_inputs),
-        code=code("prepare"),
     output:
         prepared="results/{dataset}/prepared.h5ad",
     params:

@@ -14,7 +14,6 @@ localrules:
 rule score:
     input:
         factors="results/{dataset}/{model}/rep{rep}/factors.h5ad",
-        code=code("score"),
     output:
         scores="results/{dataset}/{model}/rep{rep}/scores.tsv",
     params:
@@ -39,7 +38,6 @@ rule score:
 rule summarise_model:
     input:
         scores=lambda wc: replicate_scores(wc.dataset, wc.model),
-        code=code("summarise_model"),
     output:
         scores=report(
             "results/{dataset}/{model}/scores.tsv",
@@ -73,7 +71,6 @@ rule summarise_model:
 rule top_terms:
     input:
         factors=lambda wc: replicate_factors(wc.dataset, wc.model),
-        code=code("top_terms"),
     output:
         tsv="results/{dataset}/{model}/top_terms.tsv",
         md="results/{dataset}/{model}/top_terms.md",
@@ -107,7 +104,6 @@ rule gather_scores:
         summaries=lambda wc: [
             f"results/{wc.dataset}/{m}/summary.tsv" for m in side_by_side_inputs(wc.dataset)
         ],
-        code=code("gather_scores"),
     output:
         scores="results/{dataset}/scores.tsv",
         summary=report(
@@ -133,7 +129,6 @@ rule runtime_table:
     input:
         benchmarks=lambda wc: runtime_inputs("benchmarks"),
         factors=lambda wc: runtime_inputs("factors"),
-        code=code("runtime_table"),
     output:
         tsv="results/runtime.tsv",
         md="results/runtime.md",

@@ -289,6 +289,17 @@ def test_user_h5ad_condition_from_three_stages(buettner_h5ad):
         read_user_h5ad(buettner_h5ad, "stage", "line")
 
 
+def test_a_two_class_condition_keeps_its_own_labels():
+    """With condition_positive, the rest keeps its label when it is one label (ctrl stays
+    ctrl in every table and figure); several are gathered as 'other'."""
+    from iae_pipeline.prepare.datasets import two_classes
+
+    kang = pd.Series(["ctrl", "stim", "stim", "ctrl"])
+    assert list(two_classes(kang, "kang", positive=["stim"])) == ["ctrl", "stim", "stim", "ctrl"]
+    stages = pd.Series(["G1", "S", "G2M"])
+    assert list(two_classes(stages, "x", positive=["G2M"])) == ["other", "other", "G2M"]
+
+
 def test_user_h5ad_bad_keys_and_one_class(buettner_h5ad):
     with pytest.raises(DatasetError, match="obs has no key 'phase' \\(condition_key\\)"):
         read_user_h5ad(buettner_h5ad, "phase", "line")

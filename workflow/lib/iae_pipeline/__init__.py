@@ -26,7 +26,7 @@ The plumbing, at the root: the prepared data and the factor file, written, read 
 checked in one place (:mod:`.contract`); the sample design (:mod:`.samples`); the config's
 checks and settings (:mod:`.config`), its replicates and seeds (:mod:`.replicates`); the
 scripts' wrapper (:mod:`.runner`), outputs written via temporary paths (:mod:`.files`),
-the library sources a script imports (:mod:`.sources`).
+the code each output was made with (:mod:`.provenance`).
 
 Imports only point down: the stages import the root modules and the model, never each
 other upwards. The model itself is the separate package :mod:`interpretable_ae`, which

@@ -60,20 +60,53 @@ def load_schema(schema_path: str | Path) -> dict[str, Any]:
 
 
 def validate_schema(config: dict[str, Any], schema_path: str | Path) -> None:
-    """Check ``config`` against the JSON schema; raise ConfigError naming the first bad key."""
+    """Check ``config`` against the JSON schema with :func:`snakemake.utils.validate` (the
+    workflow catalog's convention), then fill the defaults the schema declares.
+
+    Parameters
+    ----------
+    config
+        The config, as Snakemake loaded it; defaults are filled in place.
+    schema_path
+        The JSON schema (YAML).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the first bad key and what is wrong with it (a ``oneOf``/``anyOf``
+        error names its most specific cause).
+    """
     import jsonschema  # here: the jobs' environments import this module without it
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        # defaults are filled below: Snakemake's filling also visits every oneOf branch
+        validate(config, str(Path(schema_path).resolve()), set_default=False)
+    except WorkflowError as wrapped:
+        # Snakemake raises it while handling jsonschema's ValidationError
+        if not isinstance(wrapped.__context__, jsonschema.exceptions.ValidationError):
+            raise ConfigError(f"config error: {_one_line(wrapped)}") from None
+        raise ConfigError(_schema_message(config, schema_path)) from None
+    _fill_defaults(load_schema(schema_path), config)
+
+
+def _schema_message(config: dict[str, Any], schema_path: str | Path) -> str:
+    """``config error: <key>: <problem>`` for the best-matching schema error (jsonschema's
+    own ranking, descending into ``oneOf``/``anyOf``), with the number of others."""
+    import jsonschema
 
     schema = load_schema(schema_path)
-    validator_cls = jsonschema.validators.validator_for(schema)
-    errors = list(validator_cls(schema).iter_errors(config))
-    if errors:
-        err = jsonschema.exceptions.best_match(errors)
-        # descend into the most specific error of a oneOf/anyOf/allOf
-        while err.context:
-            err = jsonschema.exceptions.best_match(err.context)
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise ConfigError(f"config error: {_key(err.absolute_path)}: {err.message}{more}")
-    _fill_defaults(schema, config)
+    errors = list(jsonschema.validators.validator_for(schema)(schema).iter_errors(config))
+    err = jsonschema.exceptions.best_match(errors)
+    while err.context:  # descend into the most specific error of a oneOf/anyOf/allOf
+        err = jsonschema.exceptions.best_match(err.context)
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"config error: {_key(err.absolute_path)}: {err.message}{more}"
+
+
+def _one_line(err: BaseException) -> str:
+    return "; ".join(p.strip() for p in str(err).splitlines() if p.strip())
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

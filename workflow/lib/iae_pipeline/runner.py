@@ -14,7 +14,9 @@ with status 1, so the user sees one clear line instead of a library traceback:
 - SIGTERM (Ctrl-C in Snakemake, a cluster's pre-emption) unwinds like an exception, so no
   temporary file is left behind.
 
-An unexpected exception (a bug) keeps its traceback, in the log and on the terminal.
+A job that succeeds records the code that made its outputs
+(:func:`iae_pipeline.provenance.write_record`). An unexpected exception (a bug) keeps its
+traceback, in the log and on the terminal.
 :func:`failed_job_errors` collects the failed jobs' ERROR lines for the workflow's
 ``onerror`` handler, which repeats them at the end of Snakemake's output.
 """
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from iae_pipeline.files import remove
+from iae_pipeline.provenance import write_record
 
 QUIET_LOGGERS = ("fontTools", "matplotlib.font_manager", "PIL", "numba", "h5py")
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -144,6 +147,7 @@ def run_script(
     sys.unraisablehook, sys.excepthook = _log_unraisable, _log_printed
     try:
         main(smk)
+        write_record(smk)  # the code that made the outputs (iae_pipeline.provenance)
         log.info("%s: peak memory %.0f MB (the job's process, getrusage)", name, peak_rss_mb())
     except Terminated:
         log.error("%s: stopped by SIGTERM; outputs removed, rerun to start again", name)

@@ -19,7 +19,7 @@ modules (e.g. reading a GMT) do not need it.
 import importlib
 from typing import Any
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"  # the project's one version (pyproject.toml reads it)
 __all__ = ["InterpretableAutoencoder", "TrainConfig"]
 _LAZY = {"InterpretableAutoencoder": "model", "TrainConfig": "training"}
 

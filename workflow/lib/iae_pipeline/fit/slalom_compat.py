@@ -19,7 +19,7 @@ and the current stack no longer has, and never replaces anything that exists:
     Exactly the names slalom uses are added back, with those same meanings.
 
 Names removed in numpy 2 (NEP 52: ``np.float_``, ``np.NaN``, ...) need no shim: slalom
-uses none of them (``tests/test_slalom.py`` checks its sources).
+uses none of them (``tests/pipeline/fit/test_slalom_compat.py`` checks its sources).
 
 Apply with :func:`apply_shims` before the first ``import slalom``, or call
 :func:`import_slalom`. Applying twice is a no-op. The shims are process wide (they add

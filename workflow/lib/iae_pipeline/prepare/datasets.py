@@ -95,10 +95,12 @@ def unlabelled(values: pd.Series) -> np.ndarray:
 def two_classes(
     values: pd.Series, where: str, positive: Sequence[str] | None = None
 ) -> pd.Categorical:
-    """A two-class condition from ``values``; with ``positive``, those labels vs ``other``.
+    """A two-class condition from ``values``; with ``positive``, those labels against the
+    rest: the rest keeps its own label when it is one label (``ctrl`` stays ``ctrl``), and
+    is called ``other`` when it gathers several.
 
     A cell without a label is an error: it would otherwise become a class 'nan' or, with
-    ``positive``, silently join ``other``."""
+    ``positive``, silently join the rest."""
     missing = unlabelled(values)
     if missing.any():
         raise DatasetError(
@@ -115,7 +117,9 @@ def two_classes(
                 f"{sorted(set(labels))[:10]}"
             )
         name = positive[0] if len(positive) == 1 else "+".join(positive)
-        labels = pd.Series(np.where(labels.isin(positive), name, "other"), index=labels.index)
+        rest = sorted(set(labels) - set(positive))
+        rest_name = rest[0] if len(rest) == 1 else "other"
+        labels = pd.Series(np.where(labels.isin(positive), name, rest_name), index=labels.index)
     classes = sorted(set(labels))
     if len(classes) != 2:
         fix = (
