@@ -84,16 +84,8 @@ def write_counts_h5ad(
                 stored = ad.io.sparse_dataset(f["X"])
             else:
                 stored.append(counts)
-            part = pd.DataFrame({"condition": _condition(stimulated), "cell_type": cell_type})
-            if donors:
-                part["donor"] = crng.integers(0, donors, size=n)
-            obs_parts.append(part)
-        obs = pd.concat(obs_parts, ignore_index=True)
-        obs.index = pd.Index([f"cell{i:07d}" for i in range(n_cells)])
-        obs["cell_type"] = pd.Categorical([f"type_{t}" for t in obs["cell_type"]])
-        if donors:
-            obs["donor"] = pd.Categorical([f"donor_{d}" for d in obs["donor"]])
-        ad.io.write_elem(f, "obs", obs)
+            obs_parts.append(_obs_part(crng, stimulated, cell_type, donors))
+        ad.io.write_elem(f, "obs", _obs(obs_parts, n_cells, donors))
         ad.io.write_elem(f, "var", pd.DataFrame(index=pd.Index(genes)))
         for key in ("obsm", "varm", "layers", "obsp", "varp"):
             ad.io.write_elem(f, key, {})
@@ -107,6 +99,26 @@ def write_counts_h5ad(
         }
         ad.io.write_elem(f, "uns", {"simulation": simulation})
     return gene_sets
+
+
+def _obs_part(
+    crng: np.random.Generator, stimulated: np.ndarray, cell_type: np.ndarray, donors: int
+) -> pd.DataFrame:
+    """One chunk's cells: condition, cell type and (with ``donors``) a random donor."""
+    part = pd.DataFrame({"condition": _condition(stimulated), "cell_type": cell_type})
+    if donors:
+        part["donor"] = crng.integers(0, donors, size=len(stimulated))
+    return part
+
+
+def _obs(parts: list[pd.DataFrame], n_cells: int, donors: int) -> pd.DataFrame:
+    """The chunks' cells as one obs, with cell names and categorical labels."""
+    obs = pd.concat(parts, ignore_index=True)
+    obs.index = pd.Index([f"cell{i:07d}" for i in range(n_cells)])
+    obs["cell_type"] = pd.Categorical([f"type_{t}" for t in obs["cell_type"]])
+    if donors:
+        obs["donor"] = pd.Categorical([f"donor_{d}" for d in obs["donor"]])
+    return obs
 
 
 def _chunk_lognorm(
