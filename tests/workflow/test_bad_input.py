@@ -344,7 +344,8 @@ def test_unlabelled_cells_are_dropped_on_request_with_a_log_line(project):
     log = (project / "logs/pbmc/prepare.log").read_text()
     assert f"{H5AD} obs['stim']: dropped 20 of 600 cells without a condition label" in log
     prepared = ad.read_h5ad(project / "results/pbmc/prepared.h5ad")
-    assert prepared.n_obs == 580 and set(prepared.obs["condition"]) == {"other", "stimulated"}
+    # two classes keep their own labels, condition_positive or not
+    assert prepared.n_obs == 580 and set(prepared.obs["condition"]) == {"control", "stimulated"}
 
 
 def test_a_byte_order_mark_does_not_rename_the_first_set(project):
