@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -11,6 +12,7 @@ from interpretable_ae.genesets import (
     GeneSetError,
     build_mask,
     display_name,
+    looks_like_html,
     merge_gene_sets,
     read_gmt,
     select_terms,
@@ -51,11 +53,18 @@ def test_reactome_org_form_names_with_spaces_and_one_gene_pathways(real):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("A\tu\tG1\tG2\n\nB\tu\tG3\tG4\n", r"bad\.gmt:2: blank line"),
-        ("A\tu\tG1\tG2\nA\tu\tG3\tG4\n", r"bad\.gmt:2: duplicate gene set name 'A'"),
+        ("A\tu\tG1\tG2\n\nB\tu\tG3\tG4\n", r"bad\.gmt:2: blank line.*\(remove the blank line\)$"),
+        (
+            "A\tu\tG1\tG2\nA\tu\tG3\tG4\n",
+            r"bad\.gmt:2: duplicate gene set name 'A'.*\(rename or merge the sets\)$",
+        ),
         ("A\tu\tG1\tG2\nB\tu\tG3\n", r"bad\.gmt:2: gene set 'B' has 1 gene"),
         ("A u G1 G2\n", r"bad\.gmt:1: expected 'name<TAB>description<TAB>gene"),
-        ("<!DOCTYPE html><html><body>404</body></html>\n", r"bad\.gmt: is an HTML page"),
+        ("A\tu\tG1\tG2\n \tu\tG3\tG4\n", r"bad\.gmt:2: the gene set has no name \(first field\)$"),
+        (
+            "<!DOCTYPE html><html><body>404</body></html>\n",
+            r"bad\.gmt: is an HTML page.*delete it and download it again$",
+        ),
         ("", r"bad\.gmt: no gene sets found"),
     ],
 )
@@ -80,9 +89,23 @@ def test_a_byte_order_mark_is_dropped_not_part_of_the_first_name(tmp_path):
             "A\tu\tG1\tG2\nB\tu\tCAF\xc9\tG4\n".encode("latin-1"),
             r"x\.gmt:2: byte 0xc9 is not UTF-8",
         ),
+        (
+            "A\tu\tG1\tG2\nB\tu\tG3\tG4\nC\tu\tCAF\xc9\tG4\nD\tu\tG5\tG6\nE\tu\tG7\tG8\n".encode(
+                "latin-1"
+            ),
+            r"x\.gmt:3: byte 0xc9 is not UTF-8.*iconv -f LATIN1 -t UTF-8$",
+        ),
+        ("\nA\tu\tCAF\xc9\tG2\n".encode("latin-1"), r"x\.gmt:2: byte 0xc9"),
         ("A\tu\tG1\tG2\n".encode("utf-16"), r"x\.gmt: the file is UTF-16 encoded"),
+        (b"\xfe\xff" + "A\tu\tG1\tG2\n".encode("utf-16-be"), r"x\.gmt: the file is UTF-16"),
     ],
-    ids=["latin-1", "utf-16"],
+    ids=[
+        "latin-1",
+        "latin-1 line 3 of 5",
+        "after a blank first line",
+        "utf-16",
+        "utf-16-be BOM",
+    ],
 )
 def test_other_encodings_are_an_error_not_replacement_characters(tmp_path, data, message):
     path = tmp_path / "x.gmt"
@@ -158,6 +181,53 @@ def test_merge_gene_sets():
     assert merged == {"T1": ["x", "y"], "T2": ["z", "w"]}
     with pytest.raises(GeneSetError, match="'T1' is in both 'a' and 'b' with different genes"):
         merge_gene_sets({"a": {"T1": ["x", "y"]}, "b": {"T1": ["x", "q"]}})
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"<html><body>", b"\xef\xbb\xbf  \r\n<HTML>", b"\n\t<head>", b"<Body>x", b"<!doctype HTML>"],
+)
+def test_html_pages_are_recognised(head):
+    assert looks_like_html(head)
+
+
+@pytest.mark.parametrize(
+    "head", [b"A\tu\t<html>\tG2\n", b"HTML\tu\tG1\tG2\n", b"<htm\tu\tG1", b"X<html>\tu\tG1"]
+)
+def test_gmt_lines_are_not_html(head):
+    assert not looks_like_html(head)
+
+
+def test_line_endings_of_any_platform_and_genes_ending_in_x(tmp_path):
+    for name, newline in (("unix", "\n"), ("windows", "\r\n"), ("old-mac", "\r")):
+        path = tmp_path / f"{name}.gmt"
+        path.write_bytes(f"A\tu\tG1\tLOX{newline}B\tu\tG3\tNOX{newline}".encode())
+        assert read_gmt(path) == {"A": ["G1", "LOX"], "B": ["G3", "NOX"]}, name
+
+
+def test_dropped_sets_are_counted_in_the_log(tmp_path, caplog):
+    path = tmp_path / "small.gmt"
+    path.write_text("A\tu\tG1\tG2\nB\tu\tG3\nC\tu\tG4\n")
+    with caplog.at_level(logging.INFO, logger="interpretable_ae.genesets"):
+        assert read_gmt(path, drop_small=True) == {"A": ["G1", "G2"]}
+    assert "small.gmt: dropped 2 gene set(s) with fewer than 2 genes" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="interpretable_ae.genesets"):
+        read_gmt(path, min_set_size=1)
+    assert "dropped" not in caplog.text
+
+
+def test_build_mask_bounds_and_messages():
+    genes = ["A", "B", "C", "D"]
+    sets = {"one": ["A", "X"], "two": ["A", "B"], "four": genes}
+    assert build_mask(genes, sets)[1] == ["one", "two", "four"]  # min_genes 1 by default
+    assert build_mask(genes, sets, min_genes=2, max_genes=4)[1] == ["two", "four"]  # inclusive
+    with pytest.raises(
+        GeneSetError, match=r"^gene names are not unique \(e\.g\. \['A', 'B', 'C'\]\)"
+    ):
+        build_mask(["A", "B", "C", "D", "A", "B", "C", "D"], sets)
+    with pytest.raises(GeneSetError, match=r"largest overlap: 0\); check that the gene sets and "):
+        build_mask(genes, {"none": ["X", "Y"], "empty": []})
 
 
 # ---- regression cases found by the fuzzing (test_genesets_fuzz.py) -------------------------

@@ -23,6 +23,7 @@ from interpretable_ae.model import KEY, factor_signs
 from interpretable_ae.module import flip_factors_, objective
 from interpretable_ae.prox import decoder_penalty, l1_weights
 from interpretable_ae.simulate import simulate_counts
+from interpretable_ae.training import evaluate, split_cells
 
 FAST = {"epochs": 3, "batch_size": 32, "progress": False}
 MODEL_PACKAGE = LIB / "interpretable_ae"
@@ -102,7 +103,17 @@ def test_loadings_history_and_term_lookups(small_data):
     assert {"train_loss", "val_loss", "seconds", "n_active"} <= set(history.columns)
     assert history["val_loss"].isna().all()  # no validation split
     by_norm = ae.terms_by_norm()
-    assert list(by_norm.index) == sorted(gene_sets, key=lambda t: -by_norm[t])
+    decoder = ae.module.decoder_weight.detach().numpy().astype(np.float64)
+    column_norms = pd.Series(np.linalg.norm(decoder, axis=0), index=ae.factor_names)
+    expected = column_norms[list(gene_sets)].sort_values(ascending=False, kind="stable")
+    assert list(by_norm.index) == list(expected.index)
+    np.testing.assert_allclose(by_norm.to_numpy(), expected.to_numpy(), rtol=1e-6)
+    assert expected.nunique() == len(gene_sets)  # distinct norms: the order is a real check
+    everything = ae.terms_by_norm(None)
+    assert sorted(everything.index) == sorted(ae.factor_names)
+    np.testing.assert_allclose(everything, column_norms[everything.index], rtol=1e-6)
+    assert (np.diff(everything.to_numpy()) <= 0).all()
+    assert set(ae.terms_by_norm("sparse").index) == {"sparse_0", "sparse_1"}
     assert set(ae.active_terms()) == set(by_norm.index[by_norm > 0])
     genes = ae.term_genes("SET_001")
     assert set(genes.index[genes["in_annotation"]]) == set(gene_sets["SET_001"])
@@ -137,12 +148,20 @@ def test_training_leaves_the_global_rng_alone(small_data):
 def test_one_cell_tail_and_validation_with_early_stopping(small_data):
     adata, gene_sets = small_data  # 161 cells; 129 train cells % 64 == 1
     ae = make(adata, gene_sets).train(
-        epochs=40, batch_size=64, lr=1e-2, val_fraction=0.2, patience=2, progress=False
+        epochs=40, batch_size=64, lr=5e-2, val_fraction=0.2, patience=2, progress=False
     )
-    hist = ae.history
-    assert hist["val_loss"].notna().all() and len(hist) <= 40
-    assert hist.attrs["stopped_early"] == (len(hist) < 40)
-    assert hist["val_loss"].iloc[hist.attrs["best_epoch"]] == hist["val_loss"].min()
+    hist, best = ae.history, ae.history.attrs["best_epoch"]
+    assert hist["val_loss"].notna().all()
+    # it stopped: 2 epochs (the patience) after the best one, whose loss no later one beat
+    assert hist.attrs["stopped_early"] and len(hist) == best + 1 + 2 < 40
+    assert (hist["val_loss"].iloc[best + 1 :] > hist["val_loss"].iloc[best]).all()
+    assert hist["val_loss"].iloc[best] == hist["val_loss"].min()
+    # and kept the best epoch's weights, not the last epoch's
+    _, val_cells = split_cells(adata.n_obs, 0.2, seed=0)
+    centred = torch.from_numpy(adata.X - ae.gene_means)
+    kept, _ = evaluate(ae.module, centred, 0.1, rows=val_cells.numpy())
+    assert kept == pytest.approx(hist["val_loss"].iloc[best], rel=1e-6)
+    assert kept < hist["val_loss"].iloc[-1] * (1 - 1e-3)
 
 
 def test_save_load_gives_identical_latents_and_bytes(small_data, tmp_path):

@@ -110,3 +110,32 @@ def test_reusable_decoder_prox_equals_the_functional_one_bit_for_bit(lr):
         expected = prox_decoder_(w.clone(), lr * weights, lr * 0.6)
         assert torch.equal(prox(w), expected)
     assert 0 < (expected == 0).float().mean() < 1  # the prox did something, not everything
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_scalar_threshold_is_taken_in_the_weights_dtype(dtype):
+    w = torch.tensor([-0.35, -0.1, 0.05, 0.1, 0.7], dtype=dtype)
+    expected = torch.sign(w) * torch.clamp(w.abs() - torch.tensor(0.1, dtype=dtype), min=0)
+    out = soft_threshold_(w.clone(), 0.1)
+    assert out.dtype == dtype and torch.equal(out, expected)
+
+
+def test_group_prox_with_one_threshold_per_column():
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(6, 3, generator=gen, dtype=torch.float64)
+    norms = torch.linalg.vector_norm(w, dim=0)
+    thresholds = torch.stack([norms[0] / 2, norms[1] * 2, torch.tensor(0.0, dtype=w.dtype)])
+    out = group_soft_threshold_(w.clone(), thresholds)
+    torch.testing.assert_close(out[:, 0], w[:, 0] / 2)  # shrunk by half its norm
+    assert (out[:, 1] == 0).all()  # threshold above its norm
+    assert torch.equal(out[:, 2], w[:, 2])  # threshold 0
+
+
+def test_l1_weights_in_the_asked_dtype_exactly():
+    mask = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    weights = l1_weights(
+        mask, n_sparse=1, n_dense=1, lambda1=0.93, lambda2=0.3, dtype=torch.float64
+    )
+    assert weights.dtype == torch.float64
+    expected = torch.tensor([[0.0, 0.93, 0.3, 0.0], [0.93, 0.93, 0.3, 0.0]], dtype=torch.float64)
+    assert torch.equal(weights, expected)  # 0.93 and 0.3 as float64, not rounded to float32

@@ -37,8 +37,26 @@ def test_the_sum_over_the_annotated_genes_decides():
 
 
 def test_a_mismatched_annotation_is_refused():
-    with pytest.raises(ValueError, match="annotation is 4 genes x 1 terms but the weights are 5"):
+    message = (
+        r"^annotation is 4 genes x 1 terms but the weights are 5 genes x 2 factors; pass the "
+        r"model's genes x terms mask$"
+    )
+    with pytest.raises(ValueError, match=message):
         factor_signs(np.ones((5, 2)), np.ones((4, 1)))
+
+
+def test_float32_weights_are_summed_exactly():
+    """1e8 - 1 is 1e8 in float32: a float32 sum of [1e8, -1, -1e8] would be 0 (sign +1)."""
+    weights = np.array([[1e8], [-1.0], [-1e8]], dtype=np.float32)
+    np.testing.assert_array_equal(factor_signs(weights), [-1])
+    np.testing.assert_array_equal(factor_signs(weights, np.ones((3, 1), np.float32)), [-1])
+
+
+def test_an_annotation_marks_genes_whatever_its_values():
+    """Non-zero marks a gene of the set: values other than 1 do not weigh the sum."""
+    weights = np.array([[1.0], [-0.6], [5.0]])
+    annotation = sp.csr_matrix(np.array([[0.5], [3.0], [0.0]]))  # genes 0 and 1 in the set
+    np.testing.assert_array_equal(factor_signs(weights, annotation), [1])  # 1 - 0.6 > 0
 
 
 def test_the_rule_needs_no_torch():
@@ -48,3 +66,10 @@ def test_the_rule_needs_no_torch():
         env={"PYTHONPATH": str(LIB), "PATH": ""},
     )  # fmt: skip
     assert out.stdout.strip() == "False"
+
+
+def test_each_annotated_factor_goes_by_its_own_genes():
+    weights = np.array([[2.0, -1.0], [-1.0, 2.0], [-5.0, -5.0]])
+    annotation = np.array([[1, 0], [0, 1], [0, 0]])
+    np.testing.assert_array_equal(factor_signs(weights, annotation), [1, 1])
+    np.testing.assert_array_equal(factor_signs(weights * [1, -1], annotation), [1, -1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import numpy as np
@@ -10,14 +11,16 @@ import torch
 
 from interpretable_ae import training as train_module
 from interpretable_ae.genesets import build_mask
-from interpretable_ae.module import LinearDecoderAE
-from interpretable_ae.prox import l1_weights
+from interpretable_ae.module import LinearDecoderAE, objective
+from interpretable_ae.prox import l1_weights, prox_decoder_
 from interpretable_ae.training import (
     TrainConfig,
     batch_bounds,
     evaluate,
     learning_rate,
+    n_active_factors,
     solve_steps,
+    split_cells,
     train_model,
 )
 
@@ -129,3 +132,77 @@ def test_bfloat16_autocast_keeps_float32_weights_and_is_seeded(solve_data):
     assert low_loss == pytest.approx(full_loss, rel=0.05)
     with pytest.raises(ValueError, match="precision='half'"):
         TrainConfig(precision="half")
+
+
+def test_training_is_adam_then_the_prox_on_seeded_batches(solve_data):
+    """Two epochs of two batches, written out by hand: each epoch shuffles the cells with a
+    generator seeded by the config's seed (dropout draws from torch's generator, seeded
+    the same), each step is Adam on the smooth objective at the scheduled learning rate,
+    then the decoder prox with that learning rate's thresholds."""
+    x, weights = solve_data
+    x = x[:32]
+    config = TrainConfig(
+        epochs=2, batch_size=16, lr=3e-3, lambda0=0.2, lambda3=0.7, seed=5,
+        warmup_epochs=0.5, lr_decay="cosine",
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = LinearDecoderAE(120, 8, hidden=(16,))
+    by_hand = copy.deepcopy(model)
+    hist = train_model(model, x, weights, config, progress=False)
+
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.Adam(by_hand.parameters(), lr=config.lr, fused=True)
+    by_hand.train()
+    step, losses = 0, []
+    for _ in range(config.epochs):
+        perm = torch.randperm(32, generator=gen)
+        total = 0.0
+        for start in (0, 16):
+            lr = learning_rate(config, step, 2)
+            opt.param_groups[0]["lr"] = lr
+            xb = x[perm[start : start + 16]]
+            z, out = by_hand(xb)
+            loss, _ = objective(xb, z, out, config.lambda0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                prox_decoder_(by_hand.decoder_weight.data, lr * weights, lr * config.lambda3)
+            total += float(loss.detach()) * 16
+            step += 1
+        losses.append(total / 32)
+    for (name, a), (_, b) in zip(model.state_dict().items(), by_hand.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    assert hist.train_loss == pytest.approx(losses, rel=1e-6)
+    assert len(hist.n_active) == 2 and hist.n_active[-1] == n_active_factors(model.decoder_weight)
+    assert hist.best_epoch == 1 and not hist.stopped_early and hist.val_loss == []
+
+
+def test_small_splits_and_the_active_count():
+    train, val = split_cells(10, 0.2, seed=1)
+    assert len(val) == 2 and len(train) == 8 and not set(train.tolist()) & set(val.tolist())
+    assert torch.equal(train, train.sort().values) and torch.equal(val, val.sort().values)
+    assert torch.equal(split_cells(10, 0.2, seed=1)[1], val)
+    assert not torch.equal(split_cells(10, 0.2, seed=2)[1], val)
+    assert split_cells(5, 0.0, seed=0)[1].numel() == 0 and split_cells(5, 0.0, 0)[0].numel() == 5
+    message = (
+        r"^val_fraction=0.1 of 10 cells leaves 1 validation cells; use a fraction that keeps "
+        r"at least 2 cells on each side, or 0$"
+    )
+    with pytest.raises(ValueError, match=message):
+        split_cells(10, 0.1, seed=0)
+    with pytest.raises(ValueError, match="leaves 9 validation cells"):
+        split_cells(10, 0.9, seed=0)
+    w = torch.zeros(4, 3)
+    w[1, 0], w[3, 2] = 0.5, -1e-30
+    assert n_active_factors(w) == 2
+
+
+def test_two_cells_train_and_one_is_refused(solve_data):
+    x, weights = solve_data
+    torch.manual_seed(0)
+    model = LinearDecoderAE(120, 8, hidden=(4,))
+    train_model(model, x[:2], weights, TrainConfig(epochs=1, batch_size=2), progress=False)
+    with pytest.raises(ValueError, match=r"^training needs at least 2 cells, got 1$"):
+        train_model(model, x[:1], weights, TrainConfig(epochs=1, batch_size=2), progress=False)

@@ -19,6 +19,7 @@ from iae_pipeline.config import (
     dataset_settings,
     prefit_requirements,
 )
+from iae_pipeline.prepare.preprocess import load_gene_sets
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -150,15 +151,26 @@ def test_an_allow_listed_http_url_passes():
     check_config(config, SCHEMA, base_dir=ROOT)
 
 
-def test_a_value_with_quotes_and_semicolons_is_only_ever_data(tmp_path: Path):
-    """A local path with a quote and ';' is a file name like any other (no shell sees it)."""
-    odd = tmp_path / 'my data; it\'s "here"' / "sets;'x'.gmt"
+def test_a_value_with_quotes_and_semicolons_is_only_ever_data(tmp_path: Path, monkeypatch):
+    """A local path with quotes, ';' and a command substitution is a file name like any
+    other: the config check accepts it and the reader the workflow hands it to reads that
+    file; a shell anywhere on the way would have run the payload (and created the marker
+    files) or split the name."""
+    monkeypatch.chdir(tmp_path)  # a shell would run the payload here
+    odd = (
+        tmp_path
+        / 'my data; it\'s "here"'
+        / "sets;'x'$(touch MARKER1);touch MARKER2;`touch MARKER3`.gmt"
+    )
     odd.parent.mkdir()
     odd.write_text("HALLMARK_A\tu\tG1\tG2\n")
     config = copy.deepcopy(_load("config.yaml"))
     config["genesets"]["odd"] = {"source": "local", "path": str(odd)}
     config["datasets"]["demo"]["genesets"].append("odd")
     check_config(config, SCHEMA, base_dir=ROOT)
+    sets = load_gene_sets([config["genesets"]["odd"]["path"]], [{"name": "odd"}])
+    assert sets == {"HALLMARK_A": ["G1", "G2"]}
+    assert not list(tmp_path.glob("MARKER*")) and not list(ROOT.glob("MARKER*"))
 
 
 def _has_gpu() -> bool:

@@ -61,13 +61,23 @@ def _functions(paths):
                 yield path, node
 
 
+def _code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's lines without its docstring (numpydoc sections are documentation)."""
+    lines = node.end_lineno - node.lineno + 1
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant):
+        if isinstance(first.value.value, str):
+            lines -= first.end_lineno - first.lineno + 1
+    return lines
+
+
 def test_no_function_runs_over_80_lines():
     paths = [*LIB.rglob("*.py"), *(ROOT / "workflow" / "scripts").glob("*.py")]
     paths += (ROOT / "benchmarks").glob("*.py")
     long = [
-        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n} lines)"
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n} lines of code)"
         for path, node in _functions(paths)
-        if (n := node.end_lineno - node.lineno + 1) > MAX_LINES
+        if (n := _code_lines(node)) > MAX_LINES
     ]
     assert not long, "split these functions (a data step and a drawing step, ...): " + str(long)
 

@@ -117,7 +117,14 @@ def test_planted_term_wins(run: Path):
     runner_up = summary.iloc[1]
     # the runner-up (often HALLMARK_INFLAMMATORY_RESPONSE, which shares planted genes)
     # trails by 0.07-0.39 over seeds 0-2, with or without the unannotated genes
-    assert summary.loc[PLANTED, "accuracy_cv_mean"] - runner_up.accuracy_cv_mean > 0.05
+    lead = summary.loc[PLANTED, "accuracy_cv_mean"] - runner_up.accuracy_cv_mean
+    assert lead > 0.05
+    # score_genes (the baselines' module score) puts the planted term first too, but only
+    # 0.09 ahead of INFLAMMATORY_RESPONSE; the autoencoder's factor leads by 0.31 (seeds 0-1)
+    module_score = pd.read_csv(run / "results/demo/baselines.tsv", sep="\t").set_index("term")
+    module_score = module_score["score_accuracy_cv"]
+    assert module_score.idxmax() == PLANTED
+    assert lead > module_score[PLANTED] - module_score.drop(PLANTED).max() + 0.1
 
 
 def test_slalom_finds_the_planted_term(run: Path):
@@ -150,24 +157,31 @@ def test_tables(run: Path):
         assert (top["replicates"] == REPLICATES).all()
 
 
-FIGURES = [
-    "ae/figures/fig1_condition",
-    "ae/figures/fig1_cell_type",
-    "figures/fig2_accuracy",
-    "ae/figures/fig3_groups",
-    "figures/refinement_ae",
-    "figures/donor_test",
-    "figures/baselines",
-]
+FIGURES = {  # figure: the log of the rule that drew it
+    "ae/figures/fig1_condition": "figure1_ae",
+    "ae/figures/fig1_cell_type": "figure1_ae",
+    "figures/fig2_accuracy": "figure2",
+    "ae/figures/fig3_groups": "figure3_ae",
+    "figures/refinement_ae": "refinement_ae",
+    "figures/donor_test": "donor_test",
+    "figures/baselines": "baselines",
+}
+# what a figure function says when it draws a note in place of the data (a bare figure)
+NOTHING_DRAWN = ("to draw", "was tested", "in any top list")
 
 
 @pytest.mark.parametrize("name", FIGURES)
-def test_figures_have_content(run: Path, name: str):
+def test_figures_show_the_data(run: Path, name: str):
+    """Each figure is drawn from the run's data, not the note that replaces an empty figure
+    (what each draws is checked against its data in the figure scripts' tests)."""
     png = run / f"results/demo/{name}.png"
     pdf = run / f"results/demo/{name}.pdf"
-    image = imread(png)
+    image = imread(png)[..., :3]
     assert image.shape[0] > 300 and image.shape[1] > 300
-    assert image[..., :3].std() > 0.05, "the figure is (almost) blank"
+    # a note on bare axes inks ~0.4 % of the pixels; the demo's figures 3 % or more
+    assert (image.min(axis=2) < 0.9).mean() > 0.02, "the figure is (almost) blank"
+    log = (run / f"logs/demo/{FIGURES[name]}.log").read_text()
+    assert not [line for line in log.splitlines() if any(n in line for n in NOTHING_DRAWN)]
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
@@ -206,7 +220,8 @@ def test_side_by_side_models_gather_only_what_is_asked(run: Path):
     side = {"gather_scores", "figure2", "runtime_table"}
     analyses = {"donor_test", "baselines"}  # they put the side-by-side models together too
     planned = jobs_planned(run, "--config", "side_by_side_models=[ae, slalom]")
-    assert planned == side | analyses | {"all"}
+    # the table of code versions gathers every result's record: redone with any result
+    assert planned == side | analyses | {"code_versions", "all"}
     summary = run / "results/demo/slalom_dense/summary.tsv"
     parked = summary.with_name("parked.tsv")
     summary.rename(parked)
@@ -293,6 +308,7 @@ def test_one_models_results_wait_for_no_other_model(tmp_path: Path):
 # ---- real cells: Kang 2018 (600 IFN-beta-stimulated / control PBMCs), Reactome 4.0 ------
 
 INTERFERON_TERMS = ("REACTOME_INTERFERON_SIGNALING", "REACTOME_INTERFERON_ALPHA_BETA_SIGNALING")
+CYTOKINE_SIGNALING = "REACTOME_CYTOKINE_SIGNALING_IN_IMMUNE_SYSTEM"  # holds every IFN gene
 
 
 def kang_config(path: Path, real) -> Path:
@@ -315,12 +331,8 @@ def kang_config(path: Path, real) -> Path:
                 "condition_key": "condition",
                 "cell_type_key": "cell_type",
                 "data_type": "auto",
+                # the default preprocessing: 99 genes, 24 terms (no INTERFERON_ALPHA_BETA)
                 "genesets": ["reactome_v4"],
-                # more than 4 genes: terms of at least 5; every annotated gene kept (131):
-                # pruning the 12 in no kept term leaves the IFN terms second by mean CV
-                # accuracy over seeds 0-4 (0.71 against 0.72 of CYTOKINE_SIGNALING, which
-                # holds every IFN signalling gene)
-                "preprocess": {"min_genes": 4, "prune_genes": False},
             }
         },
         "models": {
@@ -339,7 +351,7 @@ def kang_config(path: Path, real) -> Path:
         },
         "scoring": {"cv_folds": 5, "top_n": 10},
         "figures": {
-            "fig1": {"model": "ae", "terms": list(INTERFERON_TERMS)},
+            "fig1": {"model": "ae", "terms": [INTERFERON_TERMS[0], CYTOKINE_SIGNALING]},
             "fig2": {"terms": "INTERFERON", "models": ["ae"]},
             "fig3": {"model": "ae"},
         },
@@ -348,10 +360,13 @@ def kang_config(path: Path, real) -> Path:
     return path
 
 
-def test_real_kang_cells_rank_an_interferon_term_first(tmp_path: Path, real):
-    """On 600 real IFN-beta-stimulated and control PBMCs, with the paper's Reactome 4.0 sets
-    and settings, an interferon term has the best mean CV accuracy over 5 replicates (a single
-    replicate can rank it lower). Needs the model to centre the genes, as the authors do."""
+def test_real_kang_cells_rank_an_interferon_term_top(tmp_path: Path, real):
+    """On 600 real IFN-beta-stimulated and control PBMCs, with the paper's Reactome 4.0 sets,
+    settings and the default preprocessing, REACTOME_INTERFERON_SIGNALING is in the top 2 of
+    24 terms by mean CV accuracy over 5 replicates (chance 1/12), and a term ranked above it
+    holds all of its genes (CYTOKINE_SIGNALING_IN_IMMUNE_SYSTEM). Measured over seeds 0-29
+    in groups of 5: first in 2 groups, second behind that term in 4; a single replicate can
+    rank it lower (17th, 23rd). Needs the model to centre the genes, as the authors do."""
     (tmp_path / "work").mkdir()
     work = copy_workflow(tmp_path / "work")
     config = kang_config(tmp_path / "kang.yaml", real)
@@ -364,9 +379,19 @@ def test_real_kang_cells_rank_an_interferon_term_first(tmp_path: Path, real):
     assert (summary["replicates"] == 5).all()
     scores = pd.read_csv(work / "results/kang600/ae/scores.tsv", sep="\t")
     assert sorted(set(scores["seed"])) == [0, 1, 2, 3, 4]
-    best = summary.iloc[0]
-    assert best.term in INTERFERON_TERMS, summary.head(5)[["term", "accuracy_cv_mean"]]
-    assert best.accuracy_cv_mean > 0.7 and best.rank_of_mean == 1
+    ifn = summary[summary["term"].isin(INTERFERON_TERMS)].iloc[0]
+    assert len(summary) == 24 and ifn.rank_of_mean <= 2, summary.head(5)[
+        ["term", "accuracy_cv_mean"]
+    ]
+    assert ifn.accuracy_cv_mean > 0.65
+    prepared = ad.read_h5ad(work / "results/kang600/prepared.h5ad")
+    mask = pd.DataFrame(
+        prepared.varm["geneset_mask"].toarray() > 0,
+        index=prepared.var_names,
+        columns=list(prepared.uns["geneset_terms"]),
+    )
+    for above in summary["term"][summary["rank_of_mean"] < ifn.rank_of_mean]:
+        assert (mask[above] | ~mask[ifn.term]).all(), f"{above} lacks genes of {ifn.term}"
 
 
 def test_finished_side_by_side_before_any_model_finished(tmp_path: Path):

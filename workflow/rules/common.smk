@@ -3,12 +3,41 @@ import os
 import sys
 from pathlib import Path
 
-WORKFLOW_DIR = Path(workflow.current_basedir).parent
-LIB = WORKFLOW_DIR / "lib"
+from snakemake.sourcecache import LocalSourceFile
+
+RULES_DIR = workflow.current_basedir  # workflow/rules, a local folder or a remote module's
+
+
+def workflow_file(relpath):
+    """A local path to a file of this workflow, relative to workflow/rules: where it is in a
+    local checkout, or fetched into Snakemake's source cache when the workflow is a module
+    loaded from GitHub (snakedeploy's github(...))."""
+    source = RULES_DIR.join(relpath)
+    if isinstance(source, LocalSourceFile):
+        return Path(source.get_path_or_uri(secret_free=False))
+    return Path(workflow.sourcecache.get_path(source))
+
+
+def library_dir():
+    """workflow/lib of a local checkout; for a remote module, the installed packages."""
+    if isinstance(RULES_DIR, LocalSourceFile):
+        return workflow_file("../lib")
+    try:
+        import iae_pipeline
+    except ImportError:
+        sys.exit(
+            "the workflow's library is not installed: a module loaded from GitHub needs its "
+            "packages; pip install the repository at the module's tag (config/README.md, "
+            "'Using the workflow as a module'), or point the module at a local clone"
+        )
+    return Path(iae_pipeline.__file__).resolve().parents[1]
+
+
+LIB = library_dir()
 # The rules' scripts import the two packages of workflow/lib (the model and the pipeline)
 # through PYTHONPATH, set once here for every job: local, in a conda env or on SLURM.
-# Library modules are not rule inputs (editing one never reruns a fit by itself): every
-# job records the code that made its outputs under results/provenance/ instead
+# Library modules are no inputs of the rules, so editing one never reruns a fit by itself;
+# every job records the code that made its outputs under results/provenance/ instead
 # (iae_pipeline.provenance; `python -m iae_pipeline.provenance` lists older outputs).
 os.environ.update(
     PYTHONPATH=os.pathsep.join([str(LIB), *filter(None, [os.environ.get("PYTHONPATH")])]),
@@ -34,7 +63,7 @@ from iae_pipeline.replicates import (  # noqa: E402
 from snakemake.exceptions import WorkflowError  # noqa: E402
 
 try:
-    check_config(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
+    check_config(config, workflow_file("../schemas/config.schema.yaml"))
 except ConfigError as err:
     sys.exit(str(err))
 # Trust on first download: the sha256 of every source the config does not pin is recorded in

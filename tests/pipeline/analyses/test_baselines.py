@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
+from helpers.drawn import record_saved_figures
 from helpers.script_runner import run_as_snakemake
 from iae_pipeline.analyses.baselines import (
     agreement_table,
@@ -117,7 +118,8 @@ def test_run_baselines_refuses_scores_of_other_data(planted) -> None:
         run_baselines(adata, scores, permutations=20, cv_folds=3)
 
 
-def test_script_writes_table_and_figure(tmp_path: Path, planted) -> None:
+def test_script_writes_table_and_figure(tmp_path: Path, planted, monkeypatch) -> None:
+    saved = record_saved_figures(monkeypatch)
     adata, term = planted
     prepared = tmp_path / "prepared.h5ad"
     adata.write_h5ad(prepared)
@@ -147,4 +149,16 @@ def test_script_writes_table_and_figure(tmp_path: Path, planted) -> None:
     table = pd.read_csv(out["tsv"], sep="\t").set_index("term")
     assert table.loc[term, "gsea_rank"] == 1 and table.loc[term, "agreement"] == "both"
     assert {"rank_ae", "rank_slalom"} <= set(table.columns)
-    assert imread(out["png"])[..., :3].std() > 0.05
+    assert imread(out["png"]).shape[0] > 300
+    # the figure: a row per term in any top 3 (in the table's order), a column per method;
+    # every cell shows its rank, coloured where in the top 3
+    (fig,) = saved
+    ax = fig.axes[0]
+    shown = table[table["agreement"].fillna("").astype(str) != ""]
+    rows = [t.get_text().replace("\n", " ").split("  [")[0] for t in ax.get_yticklabels()]
+    assert rows == list(shown.index) and len(rows) >= 3
+    ranks = shown[["gsea_rank", "score_rank", "rank_ae", "rank_slalom"]].to_numpy(dtype=float)
+    coloured = np.ma.filled(ax.images[1].get_array().astype(float), np.nan)
+    np.testing.assert_array_equal(coloured, np.where(ranks <= 3, ranks, np.nan))
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["–" if np.isnan(r) else f"{r:g}" for r in ranks.ravel()]

@@ -12,6 +12,7 @@ from matplotlib.image import imread
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from helpers.drawn import points, record_saved_figures, same_points
 from helpers.script_runner import run_as_snakemake
 from iae_pipeline.analyses.donor_tests import RESULT_COLUMNS, donor_test, donor_tests, pseudobulk
 from iae_pipeline.contract import make_factor_anndata
@@ -157,7 +158,8 @@ def _run(tmp_path: Path, factors: list[str], design: dict) -> tuple[int, dict]:
     return status, out
 
 
-def test_script_runs_the_test(tmp_path: Path) -> None:
+def test_script_runs_the_test(tmp_path: Path, monkeypatch) -> None:
+    saved = record_saved_figures(monkeypatch)
     path = tmp_path / "ae.h5ad"
     simulated(paired=True).write_h5ad(path)
     design = {"sample_key": "donor", "paired": True, "test": "t", "min_cells": 10}
@@ -165,7 +167,22 @@ def test_script_runs_the_test(tmp_path: Path) -> None:
     assert status == 0, (tmp_path / "donor.log").read_text()
     table = pd.read_csv(out["tsv"], sep="\t")
     assert table.iloc[0]["term"] == "RESPONDS" and table.iloc[0]["test"] == "paired t-test"
-    assert imread(out["png"])[..., :3].std() > 0.05
+    assert imread(out["png"]).shape[0] > 300
+    # the volcano: a point per tested factor at (effect, -log10 p); the significant ones,
+    # and only they, filled in one colour
+    (fig,) = saved
+    assert fig.axes, "no panel drawn"
+    tested = table[table["pvalue"].notna()]
+    expected = np.c_[tested["effect"], -np.log10(tested["pvalue"])]
+    assert len(tested) == 3 and same_points(points(fig.axes[0]), expected)
+    drawn = [c for c in fig.axes[0].collections if len(c.get_offsets())]
+    filled = [c for c in drawn if len(c.get_facecolor()) and c.get_facecolor()[:, 3].min() > 0]
+    significant = tested[tested["significant"]]
+    assert len(significant) >= 1 and filled, "the significant factors are not filled"
+    assert same_points(
+        np.concatenate([c.get_offsets() for c in filled]),
+        np.c_[significant["effect"], -np.log10(significant["pvalue"])],
+    )
 
 
 def test_script_without_samples_says_so(tmp_path: Path) -> None:

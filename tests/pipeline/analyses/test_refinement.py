@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 from matplotlib.image import imread
 
+from helpers.drawn import bars, record_saved_figures
 from helpers.script_runner import run_as_snakemake
 from iae_pipeline.analyses.refinement import (
     GENE_COLUMNS,
@@ -159,7 +160,8 @@ def test_autoencoder_gains_are_its_nonzero_weights_outside_the_set(small_data) -
         )
 
 
-def test_script_writes_tables_and_figure(tmp_path: Path, prepared: ad.AnnData) -> None:
+def test_script_writes_tables_and_figure(tmp_path: Path, prepared: ad.AnnData, monkeypatch) -> None:
+    saved = record_saved_figures(monkeypatch)
     prepared_path = tmp_path / "prepared.h5ad"
     prepared.write_h5ad(prepared_path)
     paths = []
@@ -191,6 +193,21 @@ def test_script_writes_tables_and_figure(tmp_path: Path, prepared: ad.AnnData) -
     assert set(genes["n_replicates"]) == {2}
     assert "G7" in genes.loc[genes["status"] == "gained", "gene"].tolist()
     assert "<table>" in Path(out["html"]).read_text()
-    image = imread(out["png"])
-    assert image[..., :3].std() > 0.05
+    assert imread(out["png"]).shape[0] > 300
+    # the figure: a panel per term, a bar per gene at its mean weight over the replicates,
+    # one colour for kept genes and another for gained ones
+    (fig,) = saved
+    panels = [ax for ax in fig.axes if bars(ax)]
+    assert sorted(ax.get_title().split("\n")[0] for ax in panels) == TERMS
+    colour_of = {}
+    for ax in panels:
+        part = genes[genes["term"] == ax.get_title().split("\n")[0]].set_index("gene")
+        names = [t.get_text().split(" (")[0] for t in ax.get_yticklabels()]
+        drawn = sorted(bars(ax), key=lambda b: b.get_y())
+        assert len(drawn) == len(names) == (part["status"] != "lost").sum()
+        for bar, gene in zip(drawn, names, strict=True):
+            assert bar.get_width() == pytest.approx(part.loc[gene, "mean_weight"])
+            colour_of.setdefault(part.loc[gene, "status"], set()).add(bar.get_facecolor())
+    assert sorted(colour_of) == ["gained", "kept"] and all(len(c) == 1 for c in colour_of.values())
+    assert colour_of["gained"] != colour_of["kept"]
     assert Path(out["pdf"]).read_bytes().startswith(b"%PDF")

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from helpers.drawn import assert_boxes_show  # noqa: E402
 from helpers.figures import (  # noqa: E402
     BCR,
     CELL_TYPES,
@@ -80,10 +81,14 @@ def test_figure1_subsamples_large_data_and_reads_lazily(tmp_path):
 
 def test_figure3_groups(tmp_path):
     adata = fake_factors("ae", 2.5)
+    groups = ["control", "stimulated"]
     fig, notes = plot_group_loadings(
-        adata, [IFN, BCR], CELL_TYPES, "condition", ["control", "stimulated"], title="demo"
+        adata, [IFN, BCR], CELL_TYPES, "condition", groups, title="demo"
     )
     assert notes == []
+    colours = category_colors(groups)
+    for ax, term in zip(fig.axes, [IFN, BCR], strict=True):
+        assert_boxes_show(ax, adata, term, CELL_TYPES, groups, colours)
     save_figure(fig, tmp_path / "f3.png", tmp_path / "f3.pdf")
     assert_image(tmp_path / "f3.png")
     assert_pdf(tmp_path / "f3.pdf")

@@ -6,7 +6,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
 
+from helpers.drawn import assert_boxes_show, bars, points, record_saved_figures  # noqa: E402
 from helpers.figures import (  # noqa: E402
     CELL_TYPES,
     GAMMA,
@@ -16,11 +18,14 @@ from helpers.figures import (  # noqa: E402
     fake_factors,
 )
 from helpers.script_runner import call_main  # noqa: E402
+from iae_pipeline.figures.style import category_colors  # noqa: E402
 
 
-def test_figure_scripts(tmp_path, scores):
+def test_figure_scripts(tmp_path, scores, monkeypatch):
     factors = tmp_path / "ae.h5ad"
-    fake_factors("ae", 2.5).write_h5ad(factors)
+    adata = fake_factors("ae", 2.5)
+    adata.write_h5ad(factors)
+    saved = record_saved_figures(monkeypatch)
     out1 = {
         "by_condition": tmp_path / "1a.png",
         "by_cell_type": tmp_path / "1b.png",
@@ -63,6 +68,18 @@ def test_figure_scripts(tmp_path, scores):
     )
     for png in ("1a.png", "1b.png", "2.png", "3.png"):
         assert_image(tmp_path / png)
+    # what the scripts drew: figure 1's cells at their IFN loadings (its other term is absent:
+    # one axis), figure 2's bars at the mean accuracies, figure 3's boxes of the groups'
+    # loadings (all 0 for the switched-off term)
+    fig1a, _, fig2, fig3 = saved
+    shown = points(fig1a.axes[0])[:, 0]
+    assert len(shown) == 100 and set(shown) <= set(adata[:, IFN].X.ravel().astype(float))
+    ifn = scores[(scores["term"] == IFN)].groupby("model")["accuracy_train"].mean()
+    widths = sorted(b.get_width() for b in bars(fig2.axes[0]) if b.get_width() > 0)
+    assert set(ifn.round(9)) <= set(np.round(widths, 9))
+    groups = ["control", "stimulated"]
+    for ax, term in zip(fig3.axes, [IFN, GAMMA], strict=True):
+        assert_boxes_show(ax, adata, term, CELL_TYPES, groups, category_colors(groups))
     for pdf in ("1a.pdf", "1b.pdf", "2.pdf", "3.pdf"):
         assert_pdf(tmp_path / pdf)
     assert not list(tmp_path.glob(".*tmp*"))  # temporary files were renamed away

@@ -84,11 +84,17 @@ def test_trains_on_buettner_and_ranks_cell_cycle_high(real: Path) -> None:
     assert run["converged"] and run["iterations"] > 700 and run["n_dense"] == 3
     annotated = factors.var[factors.var["kind"] == "annotated"]
     assert len(annotated) == len(adata.uns["geneset_terms"])
-    top = annotated.sort_values("relevance", ascending=False).index[:3]
-    assert any(key in term for term in top for key in CELL_CYCLE), list(top)
-    # the most relevant cell-cycle factor tells the stages apart (chance: 0.36)
-    best = next(t for t in top if any(key in t for key in CELL_CYCLE))
-    assert _accuracy(factors[:, [best]], stage)[best] > 0.6
+    ranked = annotated.sort_values("relevance", ascending=False).index
+    cell_cycle = [t for t in ranked if any(key in t for key in CELL_CYCLE)]
+    assert len(cell_cycle) == 4 and len(ranked) == 18
+    # the most relevant factor is a cell-cycle term (4 of 18: chance 0.22) and it is the
+    # factor that tells the stages apart: more accurate than every other annotated factor by
+    # 0.2 (they sit at the chance level, 0.36; both together by chance: 4/18 x 1/18 = 0.012).
+    # Not an absolute accuracy bar: the stages shift global expression, so the mean
+    # expression of unrelated terms (IMMUNE_SYSTEM, METABOLISM_OF_LIPIDS...) reaches 0.65.
+    assert ranked[0] in cell_cycle, list(ranked[:3])
+    accuracy = _accuracy(factors[:, list(ranked)], stage)
+    assert accuracy[ranked[0]] > accuracy.drop(ranked[0]).max() + 0.2, accuracy.round(3)
 
 
 @pytest.mark.slow
@@ -321,11 +327,29 @@ def _same_factors(a: ad.AnnData, b: ad.AnnData) -> None:
     assert a.uns["run"] == b.uns["run"]
 
 
+def _iterations_run(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The iterations the fitting loop runs from now on (it checks the state after each)."""
+    import iae_pipeline.fit.slalom as adapter
+
+    ran: list[int] = []
+    check = adapter._check_state
+
+    def counting(fa, label: str, iteration: int) -> None:
+        if iteration:
+            ran.append(iteration)
+        check(fa, label, iteration=iteration)
+
+    monkeypatch.setattr(adapter, "_check_state", counting)
+    return ran
+
+
 def test_a_stopped_fit_resumes_from_its_checkpoint_bit_identical(tiny, tmp_path, monkeypatch):
     import iae_pipeline.fit.slalom as adapter
 
     options = {**RESUME, "require_convergence": False}
     reference = fit_slalom(tiny, options, seed=4)
+    iterations = reference.uns["run"]["iterations"]
+    assert iterations > 50
     save = adapter.save_state
 
     def save_then_stop(*args, **kwargs):  # the job is killed right after its checkpoint
@@ -338,7 +362,9 @@ def test_a_stopped_fit_resumes_from_its_checkpoint_bit_identical(tiny, tmp_path,
     monkeypatch.setattr(adapter, "save_state", save)
     with np.load(tmp_path / adapter.CHECKPOINT_FILE, allow_pickle=False) as state:
         assert '"iteration": 50' in str(state["meta"])
+    ran = _iterations_run(monkeypatch)
     resumed = fit_slalom(tiny, options, seed=4, checkpoint_dir=tmp_path, checkpoint_every=50)
+    assert ran == list(range(51, iterations + 1))  # on from the checkpoint, not from the start
     _same_factors(resumed, reference)
     # another seed does not take this checkpoint
     other = fit_slalom(tiny, options, seed=5, checkpoint_dir=tmp_path, checkpoint_every=1000)
@@ -346,7 +372,7 @@ def test_a_stopped_fit_resumes_from_its_checkpoint_bit_identical(tiny, tmp_path,
 
 
 @pytest.mark.slow
-def test_a_killed_fit_resumes_bit_identical(tiny, tmp_path):
+def test_a_killed_fit_resumes_bit_identical(tiny, tmp_path, monkeypatch):
     """SIGKILL a fit in another process once it has saved a checkpoint; the next fit
     continues from that iteration and gives the uninterrupted result."""
     import os
@@ -381,5 +407,7 @@ def test_a_killed_fit_resumes_bit_identical(tiny, tmp_path):
     with np.load(state, allow_pickle=False) as saved:
         done = int(__import__("json").loads(str(saved["meta"]))["iteration"])
     assert 0 < done < options["max_iterations"]
+    ran = _iterations_run(monkeypatch)
     resumed = fit_slalom(tiny, options, seed=4, checkpoint_dir=state.parent, checkpoint_every=100)
+    assert ran == list(range(done + 1, resumed.uns["run"]["iterations"] + 1))
     _same_factors(resumed, fit_slalom(tiny, options, seed=4))

@@ -49,6 +49,25 @@ def write_geo_mtx(path: Path, genes_x_cells: np.ndarray) -> Path:
     return write_gz(path, "\n".join(lines) + "\n")
 
 
+def write_10x_h5(path: Path, source: Path, cells: np.ndarray, barcodes: np.ndarray) -> Path:
+    """A Cell Ranger v3 filtered h5 holding the ``cells`` (column indices) of ``source``
+    under the given ``barcodes``: its features, attributes and dtypes as in ``source``."""
+    import h5py
+
+    with h5py.File(source, "r") as src, h5py.File(path, "w") as dst:
+        dst.attrs.update(dict(src.attrs))
+        m = src["matrix"]
+        shape = tuple(m["shape"][:])
+        x = sp.csc_matrix((m["data"][:], m["indices"][:], m["indptr"][:]), shape=shape)[:, cells]
+        out = dst.create_group("matrix")
+        src.copy(m["features"], out, "features")
+        out["barcodes"] = np.asarray(barcodes, dtype=m["barcodes"].dtype)
+        for name in ("data", "indices", "indptr"):
+            out[name] = getattr(x, name).astype(m[name].dtype)
+        out["shape"] = np.asarray(x.shape, dtype=m["shape"].dtype)
+    return path
+
+
 @pytest.fixture()
 def kang_files(tmp_path):
     """GSE96583 batch-2 layout: 4 genes, 3 ctrl and 3 stim cells sharing two barcodes."""
@@ -193,36 +212,45 @@ def test_liao_sample_order_matches_the_real_metadata(real):
     assert list(liao_cell_ids(["AAACCTGAGACACTAA-1"], "C141")) == ["AAACCTGAGACACTAA_5"]
 
 
-def test_read_liao_joins_the_real_h5_on_barcode_and_sample(real, tmp_path):
+def test_read_liao_joins_two_samples_h5_on_barcode_and_sample(real, tmp_path):
+    import scanpy as sc
+
     h5 = real("expression/cellranger_v3_chr21_filtered_feature_bc_matrix.h5")
+    ref = sc.read_10x_h5(h5)
+    barcodes = np.asarray(ref.obs_names)
+    # two samples' files from the real h5: healthy C51 (k = 1) holds its cells 0-299,
+    # COVID-19 C144 (k = 7) its cells 300-599, the first 100 of them under C51's first 100
+    # barcodes (10x barcodes repeat across samples: only the sample tells the cells apart)
+    c144_barcodes = np.r_[barcodes[:100], barcodes[400:600]]
+    files = {
+        "C51": write_10x_h5(tmp_path / "C51.h5", h5, np.arange(300), barcodes[:300]),
+        "C144": write_10x_h5(tmp_path / "C144.h5", h5, np.arange(300, 600), c144_barcodes),
+    }
     cells = pd.read_csv(
         real("expression/liao2020_all.cell.annotation.meta.txt"), sep="\t", dtype=str
     )
-    import scanpy as sc
-
-    barcodes = sc.read_10x_h5(h5).obs_names
-    # metadata in the published layout: the h5's first cells as healthy C51 (k = 1), the
-    # next ones as COVID-19 C144 (k = 7); the same h5 file stands in for both samples
-    half = len(barcodes) // 2
-    hc = cells[cells["sample"] == "C51"].head(300).copy()
-    covid = cells[cells["sample"] == "C144"].head(half - 300).copy()
-    hc["ID"] = [f"{b.split('-')[0]}_1" for b in barcodes[:300]]
-    covid["ID"] = [f"{b.split('-')[0]}_7" for b in barcodes[300:half]]
+    # metadata in the published layout: 250 of C51's cells, 200 of C144's, other samples
+    hc = cells[cells["sample"] == "C51"].head(250).copy()
+    covid = cells[cells["sample"] == "C144"].head(200).copy()
+    hc["ID"] = [f"{b.split('-')[0]}_1" for b in barcodes[:250]]
+    covid["ID"] = [f"{b.split('-')[0]}_7" for b in c144_barcodes[50:250]]
     meta = tmp_path / "all.cell.annotation.meta.txt"
-    pd.concat([hc, covid, cells.tail(20)]).to_csv(meta, sep="\t", index=False)
-    adata = read_liao({"C51": h5, "C144": h5}, meta)
-    assert adata.n_obs == half and adata.n_vars == 507
+    pd.concat([covid, hc, cells.tail(20)]).to_csv(meta, sep="\t", index=False)
+    adata = read_liao(files, meta)
+    assert adata.n_obs == 450 and adata.n_vars == 507
     assert list(adata.obs_names) == hc["ID"].tolist() + covid["ID"].tolist()
-    assert adata.obs["group"].value_counts().to_dict() == {"HC": 300, "M": half - 300}
-    assert adata.obs["condition"].value_counts().to_dict() == {
-        "COVID-19": half - 300,
-        "healthy": 300,
-    }
+    assert adata.obs["sample"].value_counts().to_dict() == {"C51": 250, "C144": 200}
+    assert adata.obs["group"].value_counts().to_dict() == {"HC": 250, "M": 200}
+    assert adata.obs["condition"].value_counts().to_dict() == {"COVID-19": 200, "healthy": 250}
     assert list(adata.obs["cell_type"]) == hc["celltype"].tolist() + covid["celltype"].tolist()
-    ref = sc.read_10x_h5(h5)
-    np.testing.assert_array_equal(adata.X[:5].toarray(), ref.X[:5].toarray())
+    # every cell's counts are its own sample's: C51's cells 0-249, C144's cells 350-549
+    assert list(adata.var_names) == list(ref.var_names)
+    expected = sp.vstack([ref.X[:250], ref.X[350:550]]).toarray()
+    np.testing.assert_array_equal(adata.X.toarray(), expected)
+    shared = [f"{b.split('-')[0]}_{k}" for b in barcodes[50:100] for k in (1, 7)]
+    assert set(shared) <= set(adata.obs_names)  # a barcode in both samples: two cells
     with pytest.raises(DatasetError, match="none of its cells is in .* as sample C141"):
-        read_liao({"C141": h5}, meta)
+        read_liao({"C141": files["C51"]}, meta)
 
 
 def test_read_liao_joins_the_gsm3660650_mtx_trio(real, tmp_path):

@@ -3,10 +3,14 @@ replicate, and the summary over replicates."""
 
 from __future__ import annotations
 
+import re
+
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
+from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -18,11 +22,14 @@ from iae_pipeline.score.scoring import (
     SUMMARY_COLUMNS,
     auroc_columns,
     combine_replicates,
+    condition_labels,
     fit_logistic_1d,
     read_scores,
     read_summary,
     score_binary,
+    score_factor,
     score_factors,
+    score_replicate,
     score_runs,
     standardise,
     summarise_scores,
@@ -81,8 +88,28 @@ def test_scores_are_seeded_and_shuffled_labels_give_chance(planted):
     rng = np.random.default_rng(0)
     shuffled.obs["condition"] = rng.permutation(shuffled.obs["condition"].to_numpy())
     null = score_factors(shuffled, cv_folds=3, seed=1)
-    assert null["auroc"].between(0.3, 0.7).all()
-    assert null["accuracy_cv"].median() < 0.6
+    # under the null an AUROC is 0.5 with standard error sqrt((n1 + n2 + 1) / (12 n1 n2))
+    # (Mann-Whitney), an accuracy 0.5 with sqrt(0.25 / n); out-of-fold predictions only bias
+    # them down (a fold's fit leans away from its held-out cells), so the bound is one-sided:
+    # above chance by less than the one-sided bound at a family-wise 0.1 % (Bonferroni)
+    n1 = int((shuffled.obs["condition"] == "stimulated").sum())
+    n2 = shuffled.n_obs - n1
+    z = stats.norm.isf(0.001 / len(null))
+    assert null["auroc"].max() < 0.5 + z * np.sqrt((n1 + n2 + 1) / (12 * n1 * n2))
+    assert null["accuracy_cv"].max() < 0.5 + z * np.sqrt(0.25 / shuffled.n_obs)
+    # 400 factors of pure noise: independent AUROCs, whose mean is at most 0.5 within its
+    # one-sided 0.1 % bound (a leak of the labels into the held-out scores, e.g. scoring the
+    # fit on all cells, lifts every AUROC to 0.5 + |AUROC - 0.5|: the mean to ~0.53)
+    noise = rng.normal(size=(factors.n_obs, 400))
+    names = [f"noise_{i}" for i in range(400)]
+    run = {"model": "noise", "setup": "test", "seed": 0, "seconds": 0.0}
+    pure = make_factor_anndata(
+        noise, factors.obs, names, ["dense"] * 400, np.ones((3, 400)), ["a", "b", "c"],
+        np.ones(400, bool), run,
+    )  # fmt: skip
+    auroc = score_factors(pure, cv_folds=3, seed=1)["auroc"]
+    se = np.sqrt((n1 + n2 + 1) / (12 * n1 * n2))
+    assert auroc.mean() < 0.5 + stats.norm.isf(0.001) * se / np.sqrt(len(auroc)), auroc.mean()
 
 
 def test_constant_factor_scores_chance(planted):
@@ -278,3 +305,170 @@ def test_unreadable_factor_file_names_the_file(tmp_path):
     bad.write_text("not hdf5")
     with pytest.raises(ValueError, match="factors.h5ad"):
         read_factors(str(bad))
+
+
+def test_score_factor_is_scikit_learn_with_the_given_folds():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 30)
+    x = rng.normal(size=60) + 0.8 * y
+    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=4)
+    X = (x - x.mean()) / x.std()
+    clf = LogisticRegression(max_iter=200)
+    proba = cross_val_predict(clf, X[:, None], y, cv=cv, method="predict_proba")
+    expected = (
+        accuracy_score(y, clf.fit(X[:, None], y).predict(X[:, None])),
+        accuracy_score(y, proba.argmax(axis=1)),
+        roc_auc_score(y, proba[:, 1]),
+    )
+    assert score_factor(x, y, cv) == pytest.approx(expected)
+
+
+def test_score_runs_labels_the_rows_and_passes_its_options(planted):
+    factors, _ = planted
+    regrouped = factors.copy()
+    regrouped.obs["stim"] = regrouped.obs["condition"]  # scored; "condition" shuffled
+    shuffled = np.random.default_rng(1).permutation(regrouped.obs["condition"].to_numpy())
+    regrouped.obs["condition"] = pd.Categorical(shuffled)
+    regrouped.uns["run"] = dict(regrouped.uns["run"], seed=11, setup="wide")
+    table = score_runs(
+        {"b": regrouped, "a": regrouped}, "sim", condition_key="stim", cv_folds=3, seed=7
+    )
+    assert list(table.columns) == list(SCORE_COLUMNS) and table.index.equals(
+        pd.RangeIndex(2 * regrouped.n_vars)
+    )
+    assert list(table["model"].unique()) == ["b", "a"] and set(table["dataset"]) == {"sim"}
+    assert set(table["setup"]) == {"wide"} and set(table["seed"]) == {11}
+    assert set(table["replicate"]) == {0}
+    alone = score_factors(regrouped, condition_key="stim", cv_folds=3, seed=7)
+    for column in ("accuracy_cv", "auroc", "rank"):
+        np.testing.assert_array_equal(table[column][: regrouped.n_vars], alone[column])
+    assert table["accuracy_cv"].max() > 0.8  # the planted terms, by "stim"
+    default = score_replicate(factors, "sim", "m")
+    pd.testing.assert_frame_equal(
+        default.drop(columns=["dataset", "model", "setup", "replicate", "seed"]),
+        score_factors(factors, cv_folds=5, seed=0),
+    )
+    assert set(default["replicate"]) == {0}
+    assert score_replicate(factors, "sim", "m", replicate=3)["replicate"].eq(3).all()
+    with pytest.raises(ValueError, match=r"^no factor files given for dataset 'sim'; check the"):
+        score_runs({}, "sim")
+
+
+def test_score_tables_read_back_and_combine_in_order(tmp_path):
+    scores = replicate_table({"B": [0.9, 0.7], "A": [0.8, 0.85], "C": [0.5, 0.6]})
+    path = tmp_path / "scores.tsv"
+    written = scores.assign(active=["True", "1", "false", "0", "TRUE", "no"])
+    written.to_csv(path, sep="\t", index=False)
+    back = read_scores(str(path))
+    assert back["active"].tolist() == [True, True, False, False, True, False]
+    written.drop(columns=["auroc", "rank"]).to_csv(path, sep="\t", index=False)
+    message = (
+        rf"^{re.escape(str(path))}: score table lacks column\(s\) \['auroc', 'rank'\]; "
+        r"regenerate it with scripts/score.py$"
+    )
+    with pytest.raises(ValueError, match=message):
+        read_scores(str(path))
+    reps = [scores[scores["replicate"] == r] for r in (1, 0)]
+    combined = combine_replicates(reps)
+    assert combined.index.equals(pd.RangeIndex(6))
+    assert combined["replicate"].tolist() == [0, 0, 0, 1, 1, 1]
+    assert combined["term"].tolist() == ["B", "A", "C"] * 2  # a replicate's rows in order
+    with pytest.raises(ValueError, match=r"^no score tables given; check the rule inputs$"):
+        combine_replicates([])
+    overlap = (
+        r"^score tables overlap: \{'dataset': 'd', 'model': 'ae', 'replicate': 1, 'term': 'B'\}"
+    )
+    with pytest.raises(ValueError, match=overlap + " appears twice; give each fit once$"):
+        combine_replicates([scores, reps[0]])
+
+
+def test_summaries_keep_the_models_order_and_tied_terms_order():
+    first = replicate_table({"Z": [0.7, 0.7], "Y": [0.7, 0.7], "X": [0.1, 0.1]}, "slalom")
+    second = replicate_table({"Z": [0.6, 0.6], "Y": [0.9, 0.9], "X": [0.1, 0.1]}, "ae")
+    summary = summarise_scores(pd.concat([first, second], ignore_index=True))
+    assert summary.index.equals(pd.RangeIndex(6))
+    assert summary["model"].tolist() == ["slalom"] * 3 + ["ae"] * 3
+    assert summary["term"].tolist() == ["Z", "Y", "X", "Y", "Z", "X"]  # Z, Y tied: table order
+    with pytest.raises(ValueError, match=r"^score table lacks column\(s\) \['rank'\]; regenerate"):
+        summarise_scores(first.drop(columns="rank"))
+
+
+def test_condition_labels_code_the_sorted_levels_and_name_each_problem():
+    obs = pd.DataFrame({"condition": ["stim", "ctrl", "stim", "ctrl"]})
+    obs.index = [f"c{i}" for i in range(4)]
+    adata = ad.AnnData(np.zeros((4, 1), np.float32), obs=obs)
+    assert condition_labels(adata).tolist() == [1, 0, 1, 0]  # ctrl < stim
+    assert condition_labels(adata, min_per_class=2).tolist() == [1, 0, 1, 0]  # 2 each: enough
+    cases = [
+        ({"key": "group"}, r"^obs\['group'\] is missing; the factors file must carry the condition$"),
+        ({"min_per_class": 3}, r"^obs\['condition'\] level\(s\) \{'ctrl': 2, 'stim': 2\} have "
+         r"fewer than 3 cells, too few for 3-fold cross-validation; lower scoring.cv_folds or "
+         r"drop the level$"),
+    ]  # fmt: skip
+    for options, message in cases:
+        with pytest.raises(ValueError, match=message):
+            condition_labels(adata, **options)
+    uneven = adata.copy()
+    uneven.obs["condition"] = ["a", "b", "b", "b"]
+    with pytest.raises(ValueError, match=r"level\(s\) \{'a': 1\} have fewer than 2 cells"):
+        condition_labels(uneven)
+    missing = adata.copy()
+    missing.obs["condition"] = ["a", None, None, "b"]
+    with pytest.raises(
+        ValueError,
+        match=r"^obs\['condition'\] has 2 missing value\(s\); drop those cells or fill the "
+        r"condition before scoring$",
+    ):
+        condition_labels(missing)
+    single = adata.copy()
+    single.obs["condition"] = "x"
+    with pytest.raises(ValueError, match=r"single level \(\['x'\]\); scoring needs at least two"):
+        condition_labels(single)
+
+
+@pytest.mark.filterwarnings("ignore:Variable names are not unique")  # renamed at once
+def test_score_factors_options_ties_and_refusals(planted):
+    factors, _ = planted
+    twin = factors[:, [0, 0, 1]].copy()
+    twin.var_names = ["first", "second", "other"]
+    table = score_factors(twin, cv_folds=3)
+    assert table["rank"].dtype.kind == "i" and table["weight_norm"].dtype == np.float64
+    assert table["active"].dtype == bool
+    tied = table.set_index("term").loc[["first", "second"], "rank"].tolist()
+    assert tied[1] == tied[0] + 1  # equal scores: ranked in row order
+    binary = score_binary(
+        np.asarray(twin.X, dtype=np.float64),
+        condition_labels(twin),
+        StratifiedKFold(n_splits=3, shuffle=True, random_state=0),
+    )
+    np.testing.assert_array_equal(table[["accuracy_train", "accuracy_cv", "auroc"]], binary)
+    pd.testing.assert_frame_equal(
+        score_factors(factors), score_factors(factors, cv_folds=5, seed=0)
+    )
+    sparse = factors.copy()
+    sparse.X = sp.csr_matrix(factors.X)
+    pd.testing.assert_frame_equal(
+        score_factors(sparse, cv_folds=2), score_factors(factors, cv_folds=2)
+    )
+    with pytest.raises(
+        ValueError, match=r"^cv_folds must be at least 2, got 1; set scoring.cv_folds$"
+    ):
+        score_factors(factors, cv_folds=1)
+    broken = factors.copy()
+    broken.X[3, 1:5] = np.nan
+    names = list(broken.var_names[1:4])
+    with pytest.raises(
+        ValueError,
+        match=re.escape(f"factor(s) {names}; the model run diverged, refit it"),
+    ):
+        score_factors(broken, cv_folds=3)
+    multi = factors.copy()
+    stim = multi.obs["condition"].astype(str).to_numpy() == "stimulated"
+    multi.obs["condition"] = pd.Categorical(
+        np.where(stim, np.where(np.arange(multi.n_obs) % 2 == 0, "mild", "severe"), "healthy")
+    )
+    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=2)
+    y = condition_labels(multi)
+    one = score_factor(np.asarray(multi.X)[:, 0], y, cv)
+    row = score_factors(multi, cv_folds=3, seed=2).iloc[0]
+    assert (row["accuracy_train"], row["accuracy_cv"], row["auroc"]) == pytest.approx(one)

@@ -54,7 +54,18 @@ def _fill_defaults(schema: Mapping[str, Any], config: dict[str, Any]) -> None:
 
 
 def load_schema(schema_path: str | Path) -> dict[str, Any]:
-    """The config schema (YAML), parsed with libyaml when available (ten times faster)."""
+    """Read the config's JSON schema (YAML).
+
+    Parameters
+    ----------
+    schema_path
+        ``workflow/schemas/config.schema.yaml``.
+
+    Returns
+    -------
+    dict
+        The schema.
+    """
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return yaml.load(Path(schema_path).read_text(), Loader=loader)
 
@@ -120,7 +131,24 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
 
 
 def check_semantics(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
-    """Cross-key checks the schema cannot express: names that must exist, local paths."""
+    """The cross-key checks that JSON Schema cannot express.
+
+    Names that must exist (the datasets to run, each dataset's gene-set sources), local
+    files that must be there, https downloads, download file names and each dataset's
+    figure settings.
+
+    Parameters
+    ----------
+    config
+        The config, after the schema's checks.
+    base_dir
+        The directory local paths are relative to (the working directory).
+
+    Raises
+    ------
+    ConfigError
+        The first problem, in one line naming the key and the fix.
+    """
     base = Path(base_dir)
     datasets, genesets = config["datasets"], config["genesets"]
     for name in config.get("run", list(datasets)):
@@ -169,7 +197,18 @@ def _urls(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def check_urls(config: Mapping[str, Any]) -> None:
-    """Every download is https, unless its exact URL is listed in ``allow_insecure_urls``."""
+    """Every download is https, unless its exact URL is listed in ``allow_insecure_urls``.
+
+    Parameters
+    ----------
+    config
+        The config.
+
+    Raises
+    ------
+    ConfigError
+        A plain-http or ftp URL that is not listed, naming its key.
+    """
     allowed = set(config.get("allow_insecure_urls") or [])
     for key, url in _urls(config):
         if urlsplit(url).scheme.lower() != "https" and url not in allowed:
@@ -181,13 +220,40 @@ def check_urls(config: Mapping[str, Any]) -> None:
 
 
 def download_file_name(url: str) -> str:
-    """The name a dataset file is saved under: the last part of its URL's path."""
+    """The name a dataset file is saved under: the last part of its URL's path.
+
+    Parameters
+    ----------
+    url
+        The download's URL.
+
+    Returns
+    -------
+    str
+        The file name (query and fragment ignored).
+
+    Examples
+    --------
+    >>> download_file_name("https://example.org/geo/GSE96583_batch2.tsne.df.txt.gz?raw=1")
+    'GSE96583_batch2.tsne.df.txt.gz'
+    """
     return posixpath.basename(urlsplit(url).path.rstrip("/"))
 
 
 def check_download_names(config: Mapping[str, Any]) -> None:
-    """A dataset file is saved under the last part of its URL's path: that name must be a
-    plain file name (never '..' or empty, which would leave resources/) and unique."""
+    """Each dataset file's name (the end of its URL's path) is a plain file name, unique
+    within its dataset: never ``..`` or empty, which would write outside ``resources/``.
+
+    Parameters
+    ----------
+    config
+        The config.
+
+    Raises
+    ------
+    ConfigError
+        A name that is not plain, or two files of one dataset with the same name.
+    """
     for name, ds in config["datasets"].items():
         seen: dict[str, str] = {}
         for role, spec in (ds.get("files") or {}).items():
@@ -207,9 +273,24 @@ def check_download_names(config: Mapping[str, Any]) -> None:
 
 
 def check_figures(config: Mapping[str, Any], dataset: str) -> None:
-    """What Figures 1 and 2 need is set for ``dataset`` (``figures`` merged with
-    ``datasets.<name>.figures``), its models exist and a pattern is a valid regular
-    expression: all before the workflow's graph is built."""
+    """What Figures 1 and 2 need is set for a dataset, before the workflow's graph is built.
+
+    ``figures`` merged with ``datasets.<name>.figures`` must name Figure 1's model and
+    terms and Figure 2's terms; their models must exist; a pattern must be a valid regular
+    expression.
+
+    Parameters
+    ----------
+    config
+        The config.
+    dataset
+        The dataset's name.
+
+    Raises
+    ------
+    ConfigError
+        The first missing or wrong setting, with an example of a right one.
+    """
     models = config["models"]
     figs = dataset_figures(config, dataset)
     example = (
@@ -252,7 +333,20 @@ def _options_schema(schema: Mapping[str, Any], kind: str) -> dict[str, Any]:
 
 def check_model_options(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """``datasets.<name>.model_options.<model>``: the model exists, and the options merged
-    over ``models.<model>.options`` pass the schema of the model's kind."""
+    over ``models.<model>.options`` pass the schema of the model's kind.
+
+    Parameters
+    ----------
+    config
+        The config.
+    schema
+        The config's schema (:func:`load_schema`).
+
+    Raises
+    ------
+    ConfigError
+        An unknown model, or a merged option the model's kind does not allow.
+    """
     import jsonschema  # here: the jobs' environments import this module without it
 
     for name, ds in config["datasets"].items():
@@ -278,14 +372,47 @@ def check_model_options(config: Mapping[str, Any], schema: Mapping[str, Any]) ->
 def check_config(
     config: dict[str, Any], schema_path: str | Path, base_dir: str | Path = "."
 ) -> None:
-    """Schema, then cross-key checks. Fills top-level defaults in place."""
+    """Check a config: the schema (with its defaults filled in place), then the cross-key
+    checks.
+
+    Parameters
+    ----------
+    config
+        The config as Snakemake loaded it; top-level defaults are filled in place.
+    schema_path
+        The config's schema.
+    base_dir
+        The directory local paths are relative to.
+
+    Raises
+    ------
+    ConfigError
+        The first problem, in one line naming the key and the fix.
+
+    Examples
+    --------
+    >>> check_config(config, "workflow/schemas/config.schema.yaml")  # doctest: +SKIP
+    """
     validate_schema(config, schema_path)
     check_model_options(config, load_schema(schema_path))
     check_semantics(config, base_dir)
 
 
 def dataset_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The dataset's dict with ``preprocess`` merged over the global defaults."""
+    """A dataset's settings, with ``preprocess`` merged over the global defaults.
+
+    Parameters
+    ----------
+    config
+        The checked config.
+    name
+        The dataset's name.
+
+    Returns
+    -------
+    dict
+        A copy of ``datasets.<name>`` with ``name`` and the merged ``preprocess``.
+    """
     ds = copy.deepcopy(dict(config["datasets"][name]))
     ds["name"] = name
     ds["preprocess"] = _deep_merge(config.get("preprocess", {}), ds.get("preprocess", {}))
@@ -293,23 +420,73 @@ def dataset_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def dataset_figures(config: Mapping[str, Any], name: str) -> dict[str, dict[str, Any]]:
-    """Figure settings for a dataset: ``datasets.<name>.figures`` over ``figures``."""
+    """A dataset's figure settings: ``datasets.<name>.figures`` merged over ``figures``.
+
+    Parameters
+    ----------
+    config
+        The config.
+    name
+        The dataset's name.
+
+    Returns
+    -------
+    dict
+        ``{figure: settings}`` (``fig1``, ``fig2``, ``fig3``).
+    """
     return _deep_merge(config.get("figures", {}), config["datasets"][name].get("figures", {}))
 
 
 def model_settings(config: Mapping[str, Any], dataset: str, model: str) -> dict[str, Any]:
-    """A model's options for one dataset: ``datasets.<dataset>.model_options.<model>``
-    merged over ``models.<model>.options`` (the per-dataset value wins)."""
+    """A model's options for one dataset.
+
+    Parameters
+    ----------
+    config
+        The config.
+    dataset
+        The dataset's name.
+    model
+        The model's name.
+
+    Returns
+    -------
+    dict
+        ``datasets.<dataset>.model_options.<model>`` merged over ``models.<model>.options``
+        (the per-dataset value wins).
+
+    Examples
+    --------
+    >>> config = {"models": {"ae": {"options": {"epochs": 80, "lr": 0.001}}},
+    ...           "datasets": {"kang": {"model_options": {"ae": {"epochs": 40}}}}}
+    >>> model_settings(config, "kang", "ae")
+    {'epochs': 40, 'lr': 0.001}
+    """
     base = config["models"][model].get("options") or {}
     override = (config["datasets"][dataset].get("model_options") or {}).get(model) or {}
     return _deep_merge(base, override)
 
 
 def prefit_requirements(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
-    """What the steps after preparation will ask of one dataset's prepared data, so that
-    :func:`iae_pipeline.prepare.checks.check_ready_to_fit` can check it before any fit:
-    ``cv_folds``, the merged ``figures``, the ``covariates`` of each autoencoder and the
-    ``samples`` design of the donor-level test (``None`` without a sample key)."""
+    """What the steps after preparation will ask of one dataset's prepared data.
+
+    So that :func:`iae_pipeline.prepare.checks.check_ready_to_fit` can check it before any
+    fit.
+
+    Parameters
+    ----------
+    config
+        The checked config.
+    dataset
+        The dataset's name.
+
+    Returns
+    -------
+    dict
+        ``dataset``, ``source`` (for messages), ``cv_folds``, the merged ``figures``, the
+        ``covariates`` of each autoencoder and the ``samples`` design of the donor-level
+        test (``None`` without a sample key).
+    """
     ds = config["datasets"][dataset]
     covariates = {}
     for model, spec in (config.get("models") or {}).items():
@@ -371,7 +548,20 @@ def checkpoint_seconds(smk: Any) -> float:
 
 def check_device(device: str, where: str = "device") -> None:
     """Refuse a CUDA or MPS device this machine does not have (one line instead of torch's
-    traceback); ``auto`` and ``cpu`` always pass. Call it where the fit runs."""
+    traceback); ``auto`` and ``cpu`` always pass. Call it where the fit runs.
+
+    Parameters
+    ----------
+    device
+        The configured device.
+    where
+        The config key, for the message.
+
+    Raises
+    ------
+    ConfigError
+        No such device here, naming the fix.
+    """
     device = str(device or "auto")
     if not device.startswith(("cuda", "mps")):
         return

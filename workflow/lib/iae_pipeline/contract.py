@@ -69,7 +69,38 @@ def make_factor_anndata(
     active: Sequence[bool] | np.ndarray,
     run: Mapping[str, Any],
 ) -> ad.AnnData:
-    """Build the contract AnnData; ``gene_weights`` is genes x factors (the decoder W)."""
+    """Build a factor file from a fitted model's results.
+
+    Parameters
+    ----------
+    loadings
+        Cells x factors, the factors' values of every cell.
+    obs
+        The cells' annotations (copied), with at least ``condition`` and ``cell_type``.
+    factor_names
+        One name per factor: full term names, ``sparse_<i>``, ``dense_<i>``.
+    kinds
+        One of ``annotated``, ``sparse``, ``dense`` per factor.
+    gene_weights
+        Genes x factors, the decoder W (stored transposed, factors x genes).
+    gene_names
+        The genes of ``gene_weights``' rows.
+    active
+        Per factor, whether the model kept it.
+    run
+        Run metadata, flat scalars and strings, with at least ``model``, ``setup`` and
+        ``seed``; ``None`` values are stored as ``""``.
+
+    Returns
+    -------
+    anndata.AnnData
+        The factor file, checked by :func:`validate_factor_anndata`.
+
+    Raises
+    ------
+    ValueError
+        ``gene_weights`` does not fit the genes and factors, or the result breaks the contract.
+    """
     loadings = np.asarray(loadings, dtype=np.float32)
     gene_weights = np.asarray(gene_weights, dtype=np.float32)
     n_cells, n_factors = loadings.shape
@@ -102,7 +133,7 @@ def factors_from_estimator(
     Parameters
     ----------
     model
-        A trained :class:`interpretable_ae.InterpretableAutoencoder` holding its data.
+        A trained :class:`interpretable_ae.model.InterpretableAutoencoder` holding its data.
     run
         Run metadata put on top of the estimator's training summary and hyper-parameters
         (e.g. ``{"setup": "autoencoder"}``).
@@ -175,7 +206,21 @@ def write_factor_file(
 
 
 def validate_factor_anndata(adata: ad.AnnData, where: str = "factors") -> None:
-    """Raise ValueError naming what is missing when ``adata`` breaks the contract."""
+    """Check that an AnnData is a factor file (the module's first section).
+
+    Parameters
+    ----------
+    adata
+        The candidate.
+    where
+        Names it in the message (a path).
+
+    Raises
+    ------
+    ValueError
+        Every broken rule in one line: missing ``obs``, ``var``, ``varm`` or ``uns['run']``
+        keys, unknown kinds, weights that do not fit the gene names, repeated factor names.
+    """
     problems: list[str] = []
     for key in REQUIRED_OBS:
         if key not in adata.obs:
@@ -239,7 +284,25 @@ def read_factors(path: str | Path, *, backed: bool = False) -> ad.AnnData:
 
 
 def read_factor_files(models: Sequence[str], paths: Sequence[str]) -> dict[str, ad.AnnData]:
-    """``{model: factors}`` from model names aligned with their factor files."""
+    """Read the factor files of several models.
+
+    Parameters
+    ----------
+    models
+        Model names.
+    paths
+        Their factor files, in the same order.
+
+    Returns
+    -------
+    dict of str to anndata.AnnData
+        ``{model: factors}``, each checked by :func:`read_factors`.
+
+    Raises
+    ------
+    ValueError
+        Lists of different lengths, or a file that cannot be read or breaks the contract.
+    """
     models, paths = list(models), [str(p) for p in paths]
     if len(models) != len(paths):
         raise ValueError(
@@ -249,7 +312,23 @@ def read_factor_files(models: Sequence[str], paths: Sequence[str]) -> dict[str, 
 
 
 def read_run(path: str | Path) -> dict[str, Any]:
-    """``uns['run']`` of a factor file, read alone (the loadings stay on disk)."""
+    """``uns['run']`` of a factor file, read alone (the loadings stay on disk).
+
+    Parameters
+    ----------
+    path
+        A ``factors.h5ad``.
+
+    Returns
+    -------
+    dict
+        The run metadata (``model``, ``setup``, ``seed``, ...).
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read or has no run metadata.
+    """
     try:
         with h5py.File(path, "r") as handle:
             if "uns/run" not in handle:
@@ -264,7 +343,23 @@ def read_run(path: str | Path) -> dict[str, Any]:
 
 
 def read_factor_var(path: str | Path) -> pd.DataFrame:
-    """``var`` of a factor file (kind, active, weight_norm per factor), read alone."""
+    """``var`` of a factor file, read alone (the loadings stay on disk).
+
+    Parameters
+    ----------
+    path
+        A ``factors.h5ad``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per factor: ``kind``, ``active``, ``weight_norm``.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read or its ``var`` lacks a contract column.
+    """
     try:
         with h5py.File(path, "r") as handle:
             var = read_elem(handle["var"])
@@ -279,7 +374,20 @@ def read_factor_var(path: str | Path) -> pd.DataFrame:
 
 
 def factor_columns(adata: ad.AnnData, names: Sequence[str]) -> np.ndarray:
-    """Cells x ``names`` loadings as float64, read in one go (also from a backed file)."""
+    """The values of a few factors for every cell, read in one go (also from a backed file).
+
+    Parameters
+    ----------
+    adata
+        A factor file, in memory or backed.
+    names
+        Factor names (``var_names``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Cells x ``names``, float64, in the order of ``names``.
+    """
     if not names:
         return np.empty((adata.n_obs, 0))
     idx = adata.var_names.get_indexer(list(names))
@@ -292,7 +400,24 @@ def factor_columns(adata: ad.AnnData, names: Sequence[str]) -> np.ndarray:
 
 
 def read_prepared(path: str | Path) -> ad.AnnData:
-    """Read a ``prepared.h5ad`` and check its contract; errors name the file and the fix."""
+    """Read a ``prepared.h5ad`` and check it (the module's second section).
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    anndata.AnnData
+        The prepared data.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read, or is not prepared data; the message names the file and
+        the fix.
+    """
     try:
         adata = ad.read_h5ad(path)
     except (OSError, KeyError, ValueError) as err:
@@ -304,7 +429,21 @@ def read_prepared(path: str | Path) -> ad.AnnData:
 
 
 def validate_prepared(adata: ad.AnnData, where: str = "prepared data") -> None:
-    """Raise ValueError naming what is missing when ``adata`` is not prepared data."""
+    """Check that an AnnData is prepared data (the module's second section).
+
+    Parameters
+    ----------
+    adata
+        The candidate.
+    where
+        Names it in the message (a path).
+
+    Raises
+    ------
+    ValueError
+        Every missing piece in one line: ``obs`` keys, the mask, the term names, or a mask
+        that does not fit them.
+    """
     problems: list[str] = []
     for key in REQUIRED_OBS:
         if key not in adata.obs:
@@ -320,7 +459,21 @@ def validate_prepared(adata: ad.AnnData, where: str = "prepared data") -> None:
 
 
 def term_key(name: str) -> str:
-    """Case- and punctuation-insensitive key of a term's display name: how the config's
-    term names find the factors (``"Interferon signaling"`` finds
-    ``REACTOME_INTERFERON_SIGNALING``)."""
+    """The key by which the config's term names find factors: case and punctuation ignored.
+
+    Parameters
+    ----------
+    name
+        A term name, full or as displayed.
+
+    Returns
+    -------
+    str
+        Upper case, runs of other characters as one space, an MSigDB prefix dropped.
+
+    Examples
+    --------
+    >>> term_key("REACTOME_INTERFERON_SIGNALING") == term_key("Interferon signaling")
+    True
+    """
     return re.sub(r"[^A-Z0-9]+", " ", display_name(str(name)).upper()).strip()

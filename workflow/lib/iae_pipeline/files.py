@@ -10,7 +10,13 @@ from pathlib import Path
 
 
 def remove(path: str | Path) -> None:
-    """Delete a file or a directory tree, if it exists."""
+    """Delete a file or a directory tree, if it exists.
+
+    Parameters
+    ----------
+    path
+        The file or directory.
+    """
     path = Path(path)
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
@@ -20,13 +26,30 @@ def remove(path: str | Path) -> None:
 
 @contextmanager
 def staged(dest: str | Path, suffix: str = ".part") -> Iterator[Path]:
-    """Yield a temporary path next to ``dest``; rename it to ``dest`` only on success.
+    """A temporary path next to ``dest``, renamed to ``dest`` only when the block succeeds.
 
-    The temporary name keeps ``suffix`` last, so writers that pick the format from the
-    file name (``savefig``, ``write_h5ad``) see the right one: pass e.g. ``".part.pdf"``.
-    The writer may make a file or a directory there; a directory replaces an old ``dest``.
-    Temporary paths of ``dest`` left by a killed writer (SIGKILL, a node lost) are removed
-    first (Snakemake runs one job per output at a time).
+    The temporary name keeps ``suffix`` last, so writers that pick the format from the file
+    name (``savefig``, ``write_h5ad``) see the right one. The writer may make a file or a
+    directory there; a directory replaces an old ``dest``. Temporary paths of ``dest`` left
+    by a killed writer (SIGKILL, a node lost) are removed first (Snakemake runs one job per
+    output at a time).
+
+    Parameters
+    ----------
+    dest
+        The final path.
+    suffix
+        The temporary name's ending, e.g. ``".part.pdf"``.
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write.
+
+    Examples
+    --------
+    >>> with staged("results/demo/prepared.h5ad", suffix=".part.h5ad") as tmp:  # doctest: +SKIP
+    ...     adata.write_h5ad(tmp)
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

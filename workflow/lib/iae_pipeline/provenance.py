@@ -36,7 +36,18 @@ PACKAGES = ("interpretable_ae", "iae_pipeline")
 
 
 def file_sha256(path: str | Path) -> str:
-    """The sha256 of a file's bytes (hex)."""
+    """The sha256 of a file's bytes.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -70,6 +81,16 @@ def imported_sources(modules: Mapping[str, Any] | None = None) -> dict[str, str]
 def code_digest(sources: Mapping[str, str]) -> str:
     """One sha256 over the sources' paths and hashes: equal digests, equal code.
 
+    Parameters
+    ----------
+    sources
+        ``{path relative to the library: sha256}`` (:func:`imported_sources`).
+
+    Returns
+    -------
+    str
+        The hex digest, independent of the mapping's order.
+
     Examples
     --------
     >>> code_digest({"a.py": "00"}) == code_digest({"a.py": "00"})
@@ -82,8 +103,27 @@ def code_digest(sources: Mapping[str, str]) -> str:
 
 
 def record_name(log: str | None, rule: str, wildcards: Mapping[str, Any]) -> str:
-    """Where a job's record goes, relative to the records' folder: the job's log path
-    under ``logs/`` with ``.json`` (every rule has a log), else the rule and wildcards."""
+    """Where a job's record goes, relative to the records' folder.
+
+    Parameters
+    ----------
+    log
+        The job's log path (every rule has one), or ``None``.
+    rule
+        The rule's name.
+    wildcards
+        The job's wildcards.
+
+    Returns
+    -------
+    str
+        The log path under ``logs/`` with ``.json``, else the rule and wildcards.
+
+    Examples
+    --------
+    >>> record_name("logs/demo/fit_autoencoder_ae_rep0.log", "fit_autoencoder", {})
+    'demo/fit_autoencoder_ae_rep0.json'
+    """
     if log:
         parts = Path(log).with_suffix(".json").parts
         return Path(*parts[1:] if parts[0] == "logs" and len(parts) > 1 else parts).as_posix()
@@ -141,7 +181,23 @@ class Stale:
 
 
 def read_records(folder: str | Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every record under ``folder`` (sorted); an unreadable one raises ValueError."""
+    """Every record under a folder.
+
+    Parameters
+    ----------
+    folder
+        The records' folder (``results/provenance``).
+
+    Returns
+    -------
+    list of tuple of (pathlib.Path, dict)
+        Each record's path and content, sorted by path.
+
+    Raises
+    ------
+    ValueError
+        An unreadable record, naming it.
+    """
     out = []
     for path in sorted(Path(folder).rglob("*.json")):
         try:
@@ -152,7 +208,20 @@ def read_records(folder: str | Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def changed_sources(sources: Mapping[str, str], lib: str | Path = LIB) -> list[str]:
-    """The recorded modules whose file differs now (or is gone)."""
+    """The recorded modules whose file differs now, or is gone.
+
+    Parameters
+    ----------
+    sources
+        A record's ``{path relative to the library: sha256}``.
+    lib
+        The library as it is now.
+
+    Returns
+    -------
+    list of str
+        The changed paths.
+    """
     lib = Path(lib)
     return [
         path
@@ -191,7 +260,20 @@ def stale_records(folder: str | Path, lib: str | Path = LIB) -> list[Stale]:
 
 
 def provenance_table(folder: str | Path, lib: str | Path = LIB) -> list[dict[str, str]]:
-    """One row per job for the report: rule, outputs, version, digest, current or not."""
+    """One row per job for the report.
+
+    Parameters
+    ----------
+    folder
+        The records' folder.
+    lib
+        The library as it is now.
+
+    Returns
+    -------
+    list of dict of str to str
+        Rule, outputs, version, digest, and whether the code is current.
+    """
     rows = []
     for path, record in read_records(folder):
         changed = changed_sources(record.get("sources", {}), lib)
@@ -210,7 +292,18 @@ def provenance_table(folder: str | Path, lib: str | Path = LIB) -> list[dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """List the outputs made by older code (exit status 0 either way)."""
+    """List the outputs made by older code: ``python -m iae_pipeline.provenance``.
+
+    Parameters
+    ----------
+    argv
+        The command line (default: ``sys.argv[1:]``): the records' folder.
+
+    Returns
+    -------
+    int
+        The exit status, 0 either way.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m iae_pipeline.provenance",
         description="List the workflow's outputs made by library code that has changed since.",

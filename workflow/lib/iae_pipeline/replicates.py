@@ -22,34 +22,105 @@ SEED_DEPENDENT: dict[str, bool] = {"autoencoder": True, "slalom": True}
 
 
 def seed_dependent(kind: str) -> bool:
-    """Whether fits of this model kind depend on the seed (unknown kinds: assumed to)."""
+    """Whether fits of a model kind depend on the seed (unknown kinds are assumed to).
+
+    Parameters
+    ----------
+    kind
+        ``autoencoder``, ``slalom``, ...
+
+    Returns
+    -------
+    bool
+    """
     return SEED_DEPENDENT.get(kind, True)
 
 
 def replicate_ids(kind: str, replicates: int) -> list[int]:
-    """The replicates fitted for a model of this kind: ``0 .. replicates - 1``, or ``[0]``
-    for a kind whose fit does not depend on the seed."""
+    """The replicates fitted for a model of a kind.
+
+    Parameters
+    ----------
+    kind
+        The model's kind.
+    replicates
+        The config's ``replicates``.
+
+    Returns
+    -------
+    list of int
+        ``0 .. replicates - 1``, or ``[0]`` for a kind whose fit does not depend on the seed.
+
+    Examples
+    --------
+    >>> replicate_ids("autoencoder", 3)
+    [0, 1, 2]
+    """
     if replicates < 1:
         raise ValueError(f"replicates must be at least 1, got {replicates}; set replicates")
     return list(range(replicates)) if seed_dependent(kind) else [0]
 
 
 def replicate_seed(seed: int, replicate: int) -> int:
-    """The seed of replicate ``replicate``: ``seed + replicate``."""
+    """The seed of a replicate: ``seed + replicate``.
+
+    Parameters
+    ----------
+    seed
+        The config's ``seed``.
+    replicate
+        The replicate, from 0.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> replicate_seed(0, 2)
+    2
+    """
     return int(seed) + int(replicate)
 
 
 def model_replicates(config: Mapping[str, Any], model: str) -> list[int]:
-    """Replicate ids of ``models.<model>`` under the config's ``replicates``."""
+    """The replicates of one model under the config's ``replicates``.
+
+    Parameters
+    ----------
+    config
+        The config.
+    model
+        The model's name.
+
+    Returns
+    -------
+    list of int
+        See :func:`replicate_ids`.
+    """
     return replicate_ids(config["models"][model]["kind"], int(config.get("replicates", 1)))
 
 
 def side_by_side_models(config: Mapping[str, Any], finished: Sequence[str]) -> list[str]:
     """The models the side-by-side outputs of a dataset gather, in the order of ``models``.
 
-    ``side_by_side_models`` is ``all`` (the default: they wait for every model), ``finished``
-    (only the models in ``finished``, those whose per-model summary exists when the DAG is
-    built) or a list of model names. An unknown name raises :class:`ConfigError`.
+    Parameters
+    ----------
+    config
+        The config; its ``side_by_side_models`` is ``all`` (the default: they wait for every
+        model), ``finished`` or a list of model names.
+    finished
+        The models whose per-model summary exists when the graph is built (used by
+        ``finished``).
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ConfigError
+        A listed name that is not a model.
     """
     models = list(config["models"])
     spec = config.get("side_by_side_models", "all")

@@ -52,7 +52,20 @@ class Terminated(SystemExit):
 
 
 def setup_logging(log_file: str | Path | None, name: str) -> logging.Logger:
-    """Log to ``log_file`` (overwritten) and problems to stderr; return ``name``'s logger."""
+    """Log to a job's log file (overwritten) and problems to stderr.
+
+    Parameters
+    ----------
+    log_file
+        The job's log (``None``: stderr only).
+    name
+        The logger's name.
+
+    Returns
+    -------
+    logging.Logger
+        ``name``'s logger.
+    """
     terminal = logging.StreamHandler(sys.stderr)
     terminal.setLevel(logging.WARNING)  # the terminal gets problems; the log file gets all
     handlers: list[logging.Handler] = [terminal]
@@ -72,13 +85,33 @@ def setup_logging(log_file: str | Path | None, name: str) -> logging.Logger:
 
 
 def one_line(err: BaseException) -> str:
-    """The message of ``err`` on one line (library messages may span several)."""
+    """An error's message on one line (library messages may span several).
+
+    Parameters
+    ----------
+    err
+        The error.
+
+    Returns
+    -------
+    str
+    """
     parts = [part.strip() for part in str(err).splitlines() if part.strip()]
     return "; ".join(parts) or type(err).__name__
 
 
 def is_disk_full(err: BaseException) -> bool:
-    """Whether ``err`` (or what caused it) is a full disk, a quota or a file-size limit."""
+    """Whether an error (or what caused it) is a full disk, a quota or a file-size limit.
+
+    Parameters
+    ----------
+    err
+        The error.
+
+    Returns
+    -------
+    bool
+    """
     seen: set[int] = set()
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
@@ -92,7 +125,17 @@ def is_disk_full(err: BaseException) -> bool:
 
 
 def disk_full_message(outputs: Iterable[Any]) -> str:
-    """One line naming the output being written, its folder and the fix."""
+    """One line naming the output being written, its folder and the fix.
+
+    Parameters
+    ----------
+    outputs
+        The job's outputs.
+
+    Returns
+    -------
+    str
+    """
     target = next(iter(outputs), None)
     folder = Path(str(target)).parent if target is not None else Path(".")
     what = f"{target}: " if target is not None else ""
@@ -139,7 +182,32 @@ def run_script(
     smk: Any,
     expected: tuple[type[BaseException], ...] = (ValueError, OSError),
 ) -> None:
-    """Call ``main(smk)``; on an ``expected`` error log one line, remove outputs, exit 1."""
+    """Run a rule's script; when it fails, remove its outputs and exit with status 1.
+
+    The job's record (:func:`iae_pipeline.provenance.write_record`) is written after a
+    success.
+
+    Parameters
+    ----------
+    main
+        The script's work, called as ``main(snakemake)``.
+    smk
+        Snakemake's ``snakemake`` object.
+    expected
+        Errors that are the user's (bad input), logged as one line; anything else is a
+        bug, logged with its traceback. A full disk exits at once, naming the output.
+
+    Raises
+    ------
+    SystemExit
+        Status 1, after any error.
+    Terminated
+        On SIGTERM (a ``SystemExit`` too), the outputs removed.
+
+    Examples
+    --------
+    >>> run_script(main, snakemake)  # doctest: +SKIP
+    """
     name = getattr(smk, "rule", None) or "script"
     log = setup_logging(smk.log[0] if len(smk.log) else None, name)
     previous_hooks = sys.unraisablehook, sys.excepthook
@@ -195,7 +263,18 @@ def _failed_jobs(snakemake_log: str | Path) -> list[tuple[str, list[str]]]:
 
 
 def last_error(log_file: str | Path) -> str | None:
-    """The last ERROR record of a job's log file (its first line), if any."""
+    """The last ERROR record of a job's log file (its first line).
+
+    Parameters
+    ----------
+    log_file
+        The log.
+
+    Returns
+    -------
+    str or None
+        ``None`` when there is none.
+    """
     try:
         lines = Path(log_file).read_text(errors="replace").splitlines()
     except OSError:
@@ -208,7 +287,18 @@ def last_error(log_file: str | Path) -> str | None:
 
 
 def failed_job_errors(snakemake_logs: Iterable[str | Path]) -> list[str]:
-    """One line per failed job: the rule and the ERROR line of its log (or where to look)."""
+    """One line per failed job, for the end of Snakemake's output.
+
+    Parameters
+    ----------
+    snakemake_logs
+        Snakemake's own log files.
+
+    Returns
+    -------
+    list of str
+        The rule and the ERROR line of its log, or where to look.
+    """
     out: list[str] = []
     for snakemake_log in snakemake_logs:
         if not Path(snakemake_log).is_file():

@@ -47,9 +47,36 @@ class Design:
 def condition_levels(
     values: pd.Series, control: str | None = None, where: str = "obs['condition']"
 ) -> tuple[str, str]:
-    """``(control, case)`` among the two levels of ``values``: ``control`` when given, else
-    the one level named like a control (:data:`CONTROL_NAMES`), else the first in sort
-    order (logged)."""
+    """The reference and the case among the two levels of a condition.
+
+    Parameters
+    ----------
+    values
+        The condition of every cell.
+    control
+        The reference level, when the config names it.
+    where
+        Names the column in messages.
+
+    Returns
+    -------
+    control : str
+        ``control`` when given, else the one level named like a control
+        (:data:`CONTROL_NAMES`), else the first in sort order (logged).
+    case : str
+        The other level.
+
+    Raises
+    ------
+    ValueError
+        Not exactly two levels, or a ``control`` that is not one of them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> condition_levels(pd.Series(["stim", "ctrl", "stim"]))
+    ('ctrl', 'stim')
+    """
     levels = sorted(set(values.astype(str)))
     if len(levels) != 2:
         raise ValueError(f"{where} has {len(levels)} level(s) {levels[:5]}; the test needs two")
@@ -78,11 +105,41 @@ def make_design(
     condition_key: str = "condition",
     where: str = "factors",
 ) -> Design:
-    """Check the sample key against the cells and return the design.
+    """Check a dataset's sample key against its cells and return its design.
 
-    Raises :class:`NoSamples` without a sample key and ``ValueError`` naming the fix when
-    the key or the design does not fit the cells (a paired design needs every sample in
-    both conditions; an unpaired one, every sample in one condition).
+    Parameters
+    ----------
+    obs
+        The cells' annotations.
+    sample_key
+        The column naming each cell's sample (donor); empty or ``None``: no samples.
+    paired
+        Whether every sample has cells in both conditions (``True``) or in one.
+    control
+        The reference level of the condition (default: detected, see
+        :func:`condition_levels`).
+    test
+        ``"t"`` or ``"wilcoxon"``.
+    min_cells
+        Samples with fewer cells in a condition are left out of the test.
+    condition_key
+        The condition's column.
+    where
+        Names the data in messages.
+
+    Returns
+    -------
+    Design
+        The sample key, pairing, control and case levels, test and minimum cells.
+
+    Raises
+    ------
+    NoSamples
+        No sample key: the donor-level test cannot run.
+    ValueError
+        A missing column, cells without a sample, ``paired`` unset, or a design that does
+        not fit the cells (a paired design needs every sample in both conditions, an
+        unpaired one every sample in one), naming the fix.
     """
     if not sample_key:
         raise NoSamples(

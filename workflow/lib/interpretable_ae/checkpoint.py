@@ -40,7 +40,20 @@ FORMAT = 1
 
 
 def fingerprint(identity: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> str:
-    """sha256 of a JSON-able ``identity`` and the bytes of ``tensors``."""
+    """The sha256 of a JSON-able identity and the bytes of tensors: what a checkpoint belongs to.
+
+    Parameters
+    ----------
+    identity
+        Options, shapes and data statistics, JSON-able.
+    tensors
+        E.g. the initial weights.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
@@ -50,7 +63,18 @@ def fingerprint(identity: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
 
 
 def array_digest(values: np.ndarray | None) -> str:
-    """sha256 of an array's bytes ('' for None): data statistics in an identity."""
+    """The sha256 of an array's bytes, for data statistics in an identity.
+
+    Parameters
+    ----------
+    values
+        The array, or ``None``.
+
+    Returns
+    -------
+    str
+        The hex digest; ``""`` for ``None``.
+    """
     return (
         "" if values is None else hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
     )
@@ -86,8 +110,19 @@ class Checkpointer(SaveSchedule):
         )
 
     def load(self, run: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-        """``(meta, tensors)`` of the newest checkpoint of run ``run`` (a fingerprint), or
-        None; a checkpoint of another run is ignored, with one log line."""
+        """The newest checkpoint of a run.
+
+        Parameters
+        ----------
+        run
+            The run's :func:`fingerprint`.
+
+        Returns
+        -------
+        tuple of (dict, dict of str to torch.Tensor) or None
+            ``(meta, tensors)``; ``None`` when there is none. A checkpoint of another run is
+            ignored, with one log line.
+        """
         saved = self._saved()
         if not saved:
             return None
@@ -110,7 +145,24 @@ class Checkpointer(SaveSchedule):
     def save(
         self, run: str, epoch: int, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
     ) -> Path:
-        """Write the checkpoint after ``epoch`` epochs atomically; older ones are removed."""
+        """Write the checkpoint after an epoch, atomically; older ones are removed.
+
+        Parameters
+        ----------
+        run
+            The run's :func:`fingerprint`.
+        epoch
+            Epochs done.
+        meta
+            The JSON-able rest of the state.
+        tensors
+            The weights, the optimiser's state, the random generators'.
+
+        Returns
+        -------
+        pathlib.Path
+            The checkpoint's directory.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / f"epoch-{epoch:06d}"
         tmp = Path(tempfile.mkdtemp(prefix=".part-", dir=self.directory))
@@ -145,7 +197,20 @@ class Checkpointer(SaveSchedule):
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Adam's state as flat tensors ``opt.<param>.<key>`` plus its JSON-able rest."""
+    """Adam's state as flat tensors plus its JSON-able rest.
+
+    Parameters
+    ----------
+    opt
+        The optimiser.
+
+    Returns
+    -------
+    tensors : dict of str to torch.Tensor
+        ``opt.<param>.<key>``.
+    meta : dict
+        Everything else (step counts, hyper-parameters).
+    """
     sd = opt.state_dict()
     tensors, scalars = {}, {}
     for pid, state in sd["state"].items():
@@ -160,7 +225,15 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
 def restore_optimizer(
     opt: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
 ) -> None:
-    """Inverse of :func:`optimizer_tensors`."""
+    """Restore an optimiser's state written by :func:`optimizer_tensors`.
+
+    Parameters
+    ----------
+    opt
+        The optimiser, built for the same parameters.
+    tensors, meta
+        :func:`optimizer_tensors`' two parts.
+    """
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         if name.startswith("opt."):

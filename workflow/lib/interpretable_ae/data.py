@@ -364,7 +364,17 @@ class CellData:
         return self.backed is not None
 
     def with_means(self, means: np.ndarray | None) -> CellData:
-        """This data with other means (shares the stored matrix)."""
+        """This data with other centring means (the stored matrix is shared).
+
+        Parameters
+        ----------
+        means
+            One mean per model gene, subtracted from every cell; ``None``: not centred.
+
+        Returns
+        -------
+        CellData
+        """
         other = object.__new__(CellData)
         other.__dict__ |= self.__dict__
         other.means = None if means is None else torch.as_tensor(means, dtype=torch.float32)
@@ -465,13 +475,28 @@ class CellData:
         device: torch.device | str = "cpu",
         prefetch: bool | None = None,
     ) -> Iterator[torch.Tensor]:
-        """Dense, centred rows ``rows[a:b]`` for each ``(a, b)`` of ``bounds``, in order,
-        on ``device``. Each tensor is valid until the next one is requested.
+        """Dense, centred cells, batch by batch, on a device.
 
-        With ``prefetch`` a background thread densifies (and reads) the next batches while
-        the caller computes on this one; the batches are the same either way. By default
-        it does so when torch leaves a core free (fewer intra-op threads than cores) or on
-        CUDA: the filler then never competes with torch's threads for a core.
+        With ``prefetch`` a background thread densifies (and reads) the next batches while the
+        caller computes on this one; the batches are the same either way. By default it does so
+        when torch leaves a core free (fewer intra-op threads than cores) or on CUDA: the filler
+        then never competes with torch's threads for a core.
+
+        Parameters
+        ----------
+        rows
+            The cells, in the order they are wanted.
+        bounds
+            ``(a, b)`` slices of ``rows``, one per batch.
+        device
+            Where the batches go.
+        prefetch
+            Densify ahead in a background thread (default: see above).
+
+        Yields
+        ------
+        torch.Tensor
+            ``rows[a:b]``, cells x model genes; valid until the next one is requested.
         """
         rows = rows.numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
         rows = rows.astype(np.int64, copy=False)
@@ -520,7 +545,20 @@ class CellData:
     def rows(
         self, rows: np.ndarray | torch.Tensor, device: torch.device | str = "cpu"
     ) -> torch.Tensor:
-        """Dense, centred ``rows`` as a new tensor on ``device``."""
+        """Dense, centred cells as a new tensor.
+
+        Parameters
+        ----------
+        rows
+            The cells.
+        device
+            Where the tensor goes.
+
+        Returns
+        -------
+        torch.Tensor
+            Cells x model genes.
+        """
         rows = rows.numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
         out = torch.empty((len(rows), self.n_vars))
         for stored, local, sub in self._windows(rows.astype(np.int64), [(0, len(rows))]):
@@ -536,8 +574,22 @@ class CellData:
         size: int = EVAL_ROWS,
         device: torch.device | str = "cpu",
     ) -> Iterator[tuple[int, int, torch.Tensor]]:
-        """``(a, b, dense centred rows[a:b])`` in chunks of ``size``, for all cells in
-        order or for ``rows``."""
+        """All cells (or ``rows``) in order, in chunks of ``size``.
+
+        Parameters
+        ----------
+        rows
+            The cells (default all).
+        size
+            Cells per chunk.
+        device
+            Where the chunks go.
+
+        Yields
+        ------
+        tuple of (int, int, torch.Tensor)
+            ``(a, b, dense centred rows[a:b])``.
+        """
         rows = np.arange(self.n_obs) if rows is None else rows
         n = len(rows)
         bounds = [(a, min(a + size, n)) for a in range(0, n, size)]

@@ -35,7 +35,23 @@ class GeneSetError(ValueError):
 
 
 def looks_like_html(head: bytes) -> bool:
-    """True when the first bytes of a file are an HTML document (a failed download)."""
+    """Whether the first bytes of a file are an HTML document (a failed download).
+
+    Parameters
+    ----------
+    head
+        The file's first bytes (512 are plenty).
+
+    Returns
+    -------
+    bool
+        True for a page starting with a doctype, ``<html>``, ``<head>`` or ``<body>``.
+
+    Examples
+    --------
+    >>> looks_like_html(b"<!DOCTYPE html><html>..."), looks_like_html(b"SET\\tdesc\\tA\\tB")
+    (True, False)
+    """
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return text.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
@@ -43,8 +59,23 @@ def looks_like_html(head: bytes) -> bool:
 def decode_gmt(data: bytes, where: str | Path) -> str:
     """The text of GMT bytes: UTF-8, a leading byte-order mark dropped (Excel writes one).
 
-    Another encoding (Latin-1, UTF-16) raises :class:`GeneSetError` naming the line and the
-    fix, instead of renaming the first set or replacing characters silently.
+    Parameters
+    ----------
+    data
+        The file's bytes.
+    where
+        The file's name, for the error message.
+
+    Returns
+    -------
+    str
+        The decoded text.
+
+    Raises
+    ------
+    GeneSetError
+        Another encoding (Latin-1, UTF-16), naming the line and the fix, instead of a
+        renamed first set or silently replaced characters.
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise GeneSetError(
@@ -63,10 +94,37 @@ def decode_gmt(data: bytes, where: str | Path) -> str:
 def read_gmt(
     path: str | Path, min_set_size: int = 2, drop_small: bool = False
 ) -> dict[str, list[str]]:
-    """Read a GMT file into ``{term: [genes]}`` (file order, genes de-duplicated).
+    """Read a GMT file into ``{term: [genes]}``.
 
-    A set with fewer than ``min_set_size`` genes is an error, or, with ``drop_small``
-    (reactome.org's file has one-gene pathways), dropped and counted in the log.
+    Parameters
+    ----------
+    path
+        A GMT file: one set a line, ``name<TAB>description<TAB>gene<TAB>gene...``.
+    min_set_size
+        A set with fewer genes is an error, or dropped with ``drop_small``.
+    drop_small
+        Drop (and count in the log) the sets with fewer than ``min_set_size`` genes,
+        instead of stopping (reactome.org's file has one-gene pathways).
+
+    Returns
+    -------
+    dict of str to list of str
+        The sets in file order, full names, each set's genes de-duplicated in order.
+
+    Raises
+    ------
+    GeneSetError
+        A missing file, an HTML page, a blank line, fewer than three tab-separated
+        fields, a set without a name, a duplicate name, a too-small set, a non-UTF-8
+        file or no set at all: one line naming the file, the line and the fix.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sets.gmt"
+    >>> _ = path.write_text("IFN\\thttp://x\\tIFIT1\\tISG15\\tIFIT1\\nTCR\\t-\\tCD3E\\tCD3D\\n")
+    >>> read_gmt(path)
+    {'IFN': ['IFIT1', 'ISG15'], 'TCR': ['CD3E', 'CD3D']}
     """
     path = Path(path)
     if not path.is_file():
@@ -123,8 +181,28 @@ def select_terms(
     prefixes: Sequence[str] = (),
     exclude: Sequence[str] = (),
 ) -> dict[str, list[str]]:
-    """Keep the terms whose name starts with one of ``prefixes`` (all when empty) and
-    matches none of the regular expressions in ``exclude``."""
+    """The terms whose name starts with one of ``prefixes`` and matches no ``exclude``.
+
+    Parameters
+    ----------
+    gene_sets
+        ``{term: genes}``.
+    prefixes
+        Name prefixes to keep (empty: every term).
+    exclude
+        Regular expressions; a term matching any of them is dropped.
+
+    Returns
+    -------
+    dict of str to list of str
+        The kept sets, in their order.
+
+    Examples
+    --------
+    >>> sets = {"HALLMARK_A": ["X"], "REACTOME_B": ["Y"], "KEGG_C": ["Z"]}
+    >>> list(select_terms(sets, prefixes=["HALLMARK_", "REACTOME_"], exclude=["_B$"]))
+    ['HALLMARK_A']
+    """
     pats = [re.compile(p) for p in exclude]
     return {
         t: list(g)
@@ -139,10 +217,37 @@ def build_mask(
     min_genes: int = 1,
     max_genes: int | None = None,
 ) -> tuple[sp.csr_matrix, list[str]]:
-    """Annotation matrix I (genes x terms, CSR float32) for ``gene_names``.
+    """The annotation matrix I, genes x terms, for the data's genes.
 
-    Terms with fewer than ``min_genes`` (or more than ``max_genes``) genes present are
-    dropped. Vectorised: one ``get_indexer`` over all (term, gene) pairs.
+    Parameters
+    ----------
+    gene_names
+        The data's genes (``adata.var_names``), unique.
+    gene_sets
+        ``{term: genes}``; genes not in ``gene_names`` are ignored.
+    min_genes
+        Terms with fewer genes present are dropped.
+    max_genes
+        Terms with more genes present are dropped (``None``: no bound).
+
+    Returns
+    -------
+    mask : scipy.sparse.csr_matrix
+        Genes x kept terms, float32, 1 where the gene is in the set.
+    terms : list of str
+        The kept terms, in the order of ``gene_sets``.
+
+    Raises
+    ------
+    GeneSetError
+        Duplicate gene names, or no term keeps ``min_genes`` genes (another species or
+        other symbols?).
+
+    Examples
+    --------
+    >>> mask, terms = build_mask(["A", "B", "C"], {"S1": ["A", "B", "Q"], "S2": ["C"]}, 2)
+    >>> terms, mask.toarray().ravel().tolist()
+    (['S1'], [1.0, 1.0, 0.0])
     """
     genes = pd.Index([str(g) for g in gene_names])
     if not genes.is_unique:
@@ -175,10 +280,26 @@ def build_mask(
 
 
 def display_name(term: str) -> str:
-    """Human-readable term name: drop an MSigDB collection prefix, underscores to spaces.
+    """A term's name for figures: an MSigDB collection prefix dropped, underscores to spaces.
 
-    ``REACTOME_INTERFERON_SIGNALING`` -> ``INTERFERON SIGNALING``; reactome.org names are
-    returned unchanged. For display only: data keep the full names.
+    For display only: data keep the full names.
+
+    Parameters
+    ----------
+    term
+        A term name.
+
+    Returns
+    -------
+    str
+        The name to show; reactome.org names are returned unchanged.
+
+    Examples
+    --------
+    >>> display_name("REACTOME_INTERFERON_SIGNALING")
+    'INTERFERON SIGNALING'
+    >>> display_name("Interferon Signaling")
+    'Interferon Signaling'
     """
     for prefix in MSIGDB_PREFIXES:
         if term.startswith(prefix):
@@ -187,10 +308,28 @@ def display_name(term: str) -> str:
 
 
 def merge_gene_sets(collections: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, list[str]]:
-    """Merge named collections into one ``{term: genes}`` (in order).
+    """Merge named collections into one ``{term: genes}``, in order.
 
-    A term in two collections must have the same genes (e.g. hallmark sets from two
-    releases of the same file); otherwise it is an error naming both collections.
+    Parameters
+    ----------
+    collections
+        ``{collection name: {term: genes}}``.
+
+    Returns
+    -------
+    dict of str to list of str
+        Every term once; a term in two collections must have the same genes there (e.g.
+        hallmark sets from two releases of the same file).
+
+    Raises
+    ------
+    GeneSetError
+        A term with different genes in two collections, naming both.
+
+    Examples
+    --------
+    >>> merge_gene_sets({"h": {"A": ["X", "Y"]}, "c2": {"A": ["Y", "X"], "B": ["Z"]}})
+    {'A': ['X', 'Y'], 'B': ['Z']}
     """
     merged: dict[str, list[str]] = {}
     origin: dict[str, str] = {}

@@ -3,7 +3,7 @@ gradient, :func:`solve_decoder_`) and, alternately, the encoder's last layer
 (:func:`solve_head_`), used by training with ``decoder_solve`` "epoch" and "doubling".
 
 For fixed latents ``Z`` (cells x factors) and covariates ``C`` the decoder sub-problem of
-the training objective is convex:
+the training objective is convex::
 
     min_{W, Φ}  (1/n) ||Y - Z Wᵀ - C Φᵀ||²  +  sum_gk l1[g, k] |W[g, k]|
                                           +  sum_k group[k] ||W[:, k]||_2
@@ -37,7 +37,17 @@ class DecoderStats:
     sq: float
 
     def smooth(self, b: torch.Tensor) -> float:
-        """``(1/n) ||Y - A Bᵀ||²`` for the stacked decoder ``B = [W | Φ]``."""
+        """The smooth part of the decoder sub-problem, ``(1/n) ||Y - A Bᵀ||²``.
+
+        Parameters
+        ----------
+        b
+            The stacked decoder ``B = [W | Φ]``, genes x features.
+
+        Returns
+        -------
+        float
+        """
         return float(self.sq - 2 * (b * self.cross).sum() + ((b @ self.gram) * b).sum())
 
 
@@ -45,8 +55,21 @@ class DecoderStats:
 def decoder_stats(
     latents: torch.Tensor, y: torch.Tensor, covariates: torch.Tensor | None = None
 ) -> DecoderStats:
-    """:class:`DecoderStats` of latents ``Z`` (cells x factors), data ``Y`` and optional
-    covariates ``C`` (the features are ``[Z | C]``)."""
+    """The :class:`DecoderStats` of latents, data and covariates (the features are ``[Z | C]``).
+
+    Parameters
+    ----------
+    latents
+        ``Z``, cells x factors.
+    y
+        ``Y``, cells x genes.
+    covariates
+        ``C``, cells x columns, or ``None``.
+
+    Returns
+    -------
+    DecoderStats
+    """
     a = latents if covariates is None else torch.cat([latents, covariates], dim=1)
     n = y.shape[0]
     return DecoderStats(
@@ -66,12 +89,33 @@ def solve_decoder_(
     max_iter: int = 100,
     tol: float = 1e-5,
 ) -> int:
-    """In place: minimise the decoder sub-problem (module docstring) over ``W`` (and ``Φ``) by FISTA with step ``1/Lip`` and restarts, warm-started at the current
-    weights. Stops after ``max_iter`` iterations or when an iteration moves the weights
-    by less than ``tol`` relative to their norm; returns the number of iterations.
+    """In place: minimise the decoder sub-problem (module docstring) over ``W`` (and ``Φ``) by
+    FISTA with step ``1/Lip`` and restarts, warm-started at the current weights.
 
     Every iterate is a prox output, so genes inside a gene set are never soft-thresholded
     and columns below the group threshold are exactly zero, as in training.
+
+    Parameters
+    ----------
+    w
+        The decoder ``W``, genes x factors, changed in place.
+    stats
+        :func:`decoder_stats`.
+    l1_weights
+        Elementwise L1 weights of ``W``.
+    group_weights
+        Group weight, one number or one per factor.
+    covariate_weight
+        ``Φ`` when the model has covariates (not penalised), solved with ``W``, in place.
+    max_iter
+        Iterations at most.
+    tol
+        Stop when an iteration moves the weights by less than this, relative to their norm.
+
+    Returns
+    -------
+    int
+        The iterations run.
     """
     k = w.shape[1]
     b = w if covariate_weight is None else torch.cat([w, covariate_weight], dim=1)
@@ -134,15 +178,35 @@ def adam_penalty_weights(
     beta2: float = 0.999,
     eps: float = 1e-8,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Penalty weights ``(l1, group)`` of the objective that Adam + prox actually minimise.
+    """The penalty weights ``(l1, group)`` of the objective that Adam + prox actually minimise.
 
     The training step is ``W <- prox_{lr R}(W - lr m̂ / d)`` with ``d = sqrt(v̂) + eps``
-    (Adam's bias-corrected moments), so its fixed points satisfy ``∇f + d ⊙ ∂R ∋ 0``:
-    per unit of the averaged loss the L1 weights are ``l1_weights ⊙ d`` (exactly) and the
-    group weight of column ``k`` is ``lambda3 ⊙ d[:, k]``, which is not a norm; we use its
-    ``W[:, k]²``-weighted mean over genes (the plain mean for a zero column), which is
-    exact along ``W[:, k]``. ``d`` is Adam's current state: the effective penalty moves as
-    the gradient noise ``v`` does.
+    (Adam's bias-corrected moments), so its fixed points satisfy ``∇f + d ⊙ ∂R ∋ 0``: per
+    unit of the averaged loss the L1 weights are ``l1_weights ⊙ d`` (exactly) and the group
+    weight of column ``k`` is ``lambda3 ⊙ d[:, k]``, which is not a norm; we use its
+    ``W[:, k]²``-weighted mean over genes (the plain mean for a zero column), which is exact
+    along ``W[:, k]``. ``d`` is Adam's current state: the effective penalty moves as the
+    gradient noise ``v`` does.
+
+    Parameters
+    ----------
+    w
+        The decoder, genes x factors.
+    l1_weights
+        The training's elementwise L1 weights.
+    lambda3
+        The training's group weight.
+    exp_avg_sq
+        Adam's second moment of ``W``.
+    step
+        Adam's step count (for the bias correction).
+    beta2, eps
+        Adam's settings.
+
+    Returns
+    -------
+    l1, group : torch.Tensor
+        Genes x factors, and one weight per factor.
     """
     d = (exp_avg_sq / (1.0 - beta2**step)).sqrt_().add_(eps)
     w2 = w.square()
@@ -153,14 +217,26 @@ def adam_penalty_weights(
 
 @torch.no_grad()
 def hidden_features_(layers: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
-    """``layers`` (the encoder without its last layer) applied to all of ``x`` as training
-    applies them to a batch, without dropout: every BatchNorm normalises with the mean and
-    variance of these cells, which its batch statistics estimate, and stores them as its
-    running statistics (the variance it normalised with, not torch's unbiased one: they
-    differ by 1/n), so that eval mode then computes the same features. The running
-    statistics alone lag ~10-30 steps behind at the start of training (momentum 0.1),
-    when a head fitted to them misfits what training sees. Holds all of ``x``'s features
-    at once (training passes at most ``training.SOLVE_CELLS`` cells).
+    """The encoder's hidden features of all cells, computed as training computes a batch's,
+    without dropout.
+
+    Every BatchNorm normalises with the mean and variance of these cells, which its batch
+    statistics estimate, and stores them as its running statistics (the variance it
+    normalised with, not torch's unbiased one: they differ by 1/n), so that eval mode then
+    computes the same features. The running statistics alone lag ~10-30 steps behind at the
+    start of training (momentum 0.1), when a head fitted to them misfits what training sees.
+
+    Parameters
+    ----------
+    layers
+        The encoder without its last layer; their BatchNorm statistics are set in place.
+    x
+        The cells (training passes at most ``training.SOLVE_CELLS``), held at once.
+
+    Returns
+    -------
+    torch.Tensor
+        Cells x the last hidden width.
     """
     h = x
     for layer in layers:
@@ -190,19 +266,34 @@ def solve_head_(
     rounds: int = 1,
     max_iter: int = 30,
 ) -> None:
-    """In place: alternately minimise the training objective over the encoder's last
-    (linear) layer and over the decoder, with the hidden features held fixed.
+    """In place: alternately minimise the training objective over the encoder's last (linear)
+    layer and over the decoder, with the hidden features held fixed.
 
-    The hidden features ``H`` (:func:`hidden_features_`: the encoder up to its last layer
-    without dropout, BatchNorm normalising with the statistics of ``x``) are computed
-    once; the loss is then quadratic in the last layer ``B = [A | a]`` and convex in
-    ``[W | Φ]``, and both depend on the data only through ``[H 1 C]ᵀ[H 1 C] / n`` and
-    ``Yᵀ[H 1 C] / n``. The objective is the one training minimises *on average over the
-    dropout in front of the last layer* (rate ``p``): that dropout adds the ridge
-    ``p/(1-p) * diag(HᵀH/n)`` to the features' Gram matrix, which keeps the solved layer
-    in the basin the stochastic steps explore. Each round solves ``B`` exactly (the
-    normal equations ``(WᵀW + lambda0 I) B S = Wᵀ P``) and then ``W`` by
-    :func:`solve_decoder_` with the given penalty weights.
+    The hidden features ``H`` (:func:`hidden_features_`) are computed once; the loss is then
+    quadratic in the last layer ``B = [A | a]`` and convex in ``[W | Φ]``, and both depend on
+    the data only through ``[H 1 C]ᵀ[H 1 C] / n`` and ``Yᵀ[H 1 C] / n``. The objective is
+    the one training minimises *on average over the dropout in front of the last layer*
+    (rate ``p``): that dropout adds the ridge ``p/(1-p) * diag(HᵀH/n)`` to the features'
+    Gram matrix, which keeps the solved layer in the basin the stochastic steps explore.
+    Each round solves ``B`` exactly (the normal equations ``(WᵀW + lambda0 I) B S = Wᵀ P``)
+    and then ``W`` by :func:`solve_decoder_`.
+
+    Parameters
+    ----------
+    model
+        The network, changed in place.
+    x
+        The cells the solve uses, cells x genes.
+    l1_weights, group_weights
+        The decoder's penalty weights (e.g. :func:`adam_penalty_weights`).
+    lambda0
+        Weight of the latent penalty.
+    covariates
+        The covariate design of ``x``'s cells.
+    rounds
+        Alternations of the two solves.
+    max_iter
+        FISTA iterations of each decoder solve at most.
     """
     *hidden, last = model.encoder
     if not isinstance(last, nn.Linear):

@@ -1,12 +1,14 @@
 """The estimator (scvi-tools' "model"): build from an AnnData and gene sets, train, read.
 
->>> ae = InterpretableAutoencoder(adata, gene_sets, n_sparse=4, n_dense=2)
->>> ae.train(epochs=50, seed=0)                    # options: :class:`.training.TrainConfig`
->>> ae.get_latent_representation()                 # cells x factors
->>> ae.get_loadings()                              # genes x factors DataFrame (the decoder W)
->>> ae.term_genes("REACTOME_INTERFERON_SIGNALING") # 'gained' = outside the gene set
->>> ae.write_results(adata, key_added="iae")       # obsm / varm / uns, on request
->>> ae.save("model/"); InterpretableAutoencoder.load("model/", adata)
+Typical use::
+
+    ae = InterpretableAutoencoder(adata, gene_sets, n_sparse=4, n_dense=2)
+    ae.train(epochs=50, seed=0)                    # options: training.TrainConfig
+    ae.get_latent_representation()                 # cells x factors
+    ae.get_loadings()                              # genes x factors DataFrame (the decoder W)
+    ae.term_genes("REACTOME_INTERFERON_SIGNALING") # 'gained' = outside the gene set
+    ae.write_results(adata, key_added="iae")       # obsm / varm / uns, on request
+    ae.save("model/"); InterpretableAutoencoder.load("model/", adata)
 
 The data may be dense, scipy sparse or an on-disk (backed) AnnData: they are streamed
 batch by batch (:mod:`.data`), never densified whole. By default (``center=True``) every
@@ -60,15 +62,44 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU."""
+    """The torch device to use.
+
+    Parameters
+    ----------
+    device
+        ``"auto"`` (CUDA when available, else CPU) or any torch device name.
+
+    Returns
+    -------
+    torch.device
+    """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
 
 def expression(adata: ad.AnnData, layer: str | None = None) -> tuple[Any, str]:
-    """``(matrix, name)`` of ``X`` or a layer (dense, sparse or backed; not densified);
-    rejects empty data and a missing layer."""
+    """The expression matrix the model reads: ``X`` or a layer, as stored.
+
+    Parameters
+    ----------
+    adata
+        The data (dense, sparse or backed; never densified here).
+    layer
+        A layer name, or ``None`` for ``X``.
+
+    Returns
+    -------
+    matrix : array-like
+        The matrix itself.
+    name : str
+        Where it was found, for messages (``"X"`` or ``"layers['counts']"``).
+
+    Raises
+    ------
+    ValueError
+        Empty data, or a layer that ``adata`` lacks.
+    """
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(
             f"the AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes); "
@@ -84,8 +115,29 @@ def expression(adata: ad.AnnData, layer: str | None = None) -> tuple[Any, str]:
 def covariate_design(
     obs: pd.DataFrame, keys: Sequence[str]
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Covariate matrix X of eq. 2: one-hot columns for categorical obs keys, z-scored
-    columns for numeric ones. Returns ``(cells x columns float32, spec per key)``."""
+    """The covariate matrix of the paper's eq. 2 from ``obs`` columns.
+
+    Parameters
+    ----------
+    obs
+        The cells' annotations.
+    keys
+        Columns to use: categorical ones become one-hot columns, numeric ones a z-scored
+        column.
+
+    Returns
+    -------
+    design : numpy.ndarray
+        Cells x columns, float32.
+    spec : list of dict
+        Per key, how it was encoded (its categories, or its mean and standard deviation),
+        to encode new data the same way.
+
+    Raises
+    ------
+    ValueError
+        A key that is not a column, or a column with missing values.
+    """
     cols: list[np.ndarray] = []
     spec: list[dict[str, Any]] = []
     for key in keys:
@@ -157,13 +209,85 @@ def _mask_from(
 class InterpretableAutoencoder:
     """Autoencoder with a linear decoder whose factors are gene sets (Rybakov et al. 2020).
 
-    Factors are [annotated (one per gene set) | ``n_sparse`` | ``n_dense``]. Gene sets
-    come from ``gene_sets`` (``{term: genes}``), a ``mask`` (genes x terms, with
-    ``terms``; a DataFrame carries both), or ``adata.varm['geneset_mask']`` with
-    ``adata.uns['geneset_terms']``. ``covariates`` are obs keys modelled by the linear
-    term X Φᵀ (eq. 2). ``center`` subtracts each gene's mean over the training cells
-    from every cell (input and reconstruction target; stored and applied to new data).
-    ``adata`` (dense, sparse or backed) is kept as the training data and never modified.
+    A nonlinear encoder maps each cell's expression ``y`` to factors ``f(y)``; a linear
+    decoder ``W`` (genes x factors) reconstructs it, ``y ≈ W f(y) (+ Φ x)``. The factors
+    are, in this order: one *annotated* factor per gene set, whose decoder column is
+    penalised (L1) only on the genes outside its set; ``n_sparse`` *sparse* factors
+    (L1 on every gene); ``n_dense`` *dense* factors (no L1). A group lasso on the columns
+    switches whole factors off. Training (:meth:`train`) is stochastic proximal gradient.
+
+    Parameters
+    ----------
+    adata
+        Log-normalised expression, cells x genes: dense, scipy sparse or an on-disk
+        (backed) AnnData, streamed batch by batch and never densified whole. It is kept
+        as the training data and never modified.
+    gene_sets
+        ``{term: [genes]}``, e.g. from :func:`.genesets.read_gmt`; genes absent from
+        ``adata.var_names`` are ignored. Give either ``gene_sets`` or ``mask``; with
+        neither, the annotation is read from ``adata.varm['geneset_mask']`` and
+        ``adata.uns['geneset_terms']`` (the workflow's prepared data), or the model has
+        unannotated factors only.
+    mask
+        The annotation as a genes x terms matrix (non-zero: the gene is in the set), in
+        the order of ``adata.var_names``; dense, sparse or a DataFrame indexed by gene
+        names whose columns are the terms.
+    terms
+        The term names of a matrix ``mask``, one per column (a DataFrame carries its own).
+    n_sparse
+        Number of unannotated sparse factors, named ``sparse_0``, ``sparse_1``, ...
+    n_dense
+        Number of unannotated dense factors, named ``dense_0``, ... (the dense factors of
+        f-scLVM: they take up variation that no gene set explains).
+    hidden
+        Widths of the encoder's hidden layers (the paper's: two of 400).
+    dropout
+        Dropout rate of the encoder's hidden layers during training.
+    covariates
+        ``obs`` columns modelled by the linear term ``Φ x`` of the paper's eq. 2 (one-hot
+        for categorical columns, z-scored for numeric ones), e.g. a batch key.
+    min_genes
+        Terms with fewer than this many genes in the data are dropped.
+    max_genes
+        Terms with more than this many genes in the data are dropped (``None``: no bound).
+    layer
+        Read the expression from ``adata.layers[layer]`` instead of ``adata.X``.
+    center
+        Subtract each gene's mean over the training cells from every cell, in the input
+        and the reconstruction target, as the authors' notebooks centre ``adata.X``; the
+        means are stored with the model and applied to new data.
+    device
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    seed
+        Seeds the network's initial weights and, unless :meth:`train` is given another,
+        the training (batch order, dropout, validation split).
+
+    Raises
+    ------
+    ValueError
+        Empty data, NaN or infinite values (naming the first bad cell), a missing layer or
+        covariate, a mask whose shape or genes do not match the data, gene sets that share
+        no gene with the data, or no factor at all.
+
+    See Also
+    --------
+    interpretable_ae.training.TrainConfig : the training options.
+    interpretable_ae.genesets.read_gmt : gene sets from a GMT file.
+
+    Examples
+    --------
+    >>> from interpretable_ae import InterpretableAutoencoder
+    >>> from interpretable_ae.simulate import simulate_counts
+    >>> adata, gene_sets = simulate_counts(n_cells=200, n_genes=100, n_sets=6, set_size=(5, 12))
+    >>> model = InterpretableAutoencoder(adata, gene_sets, n_dense=1, hidden=(32,), seed=0)
+    >>> model.train(epochs=3, progress=False).is_trained
+    True
+    >>> model.get_latent_representation().shape
+    (200, 7)
+    >>> model.factor_names[-1]
+    'dense_0'
+    >>> model.terms_by_norm().index[0] in gene_sets  # the term the decoder uses most
+    True
     """
 
     def __init__(
@@ -281,22 +405,55 @@ class InterpretableAutoencoder:
         checkpoint_seconds: float | None = None,
         **options: Any,
     ) -> InterpretableAutoencoder:
-        """Fit by stochastic proximal gradient on the model's AnnData; returns ``self``.
+        """Fit by stochastic proximal gradient on the model's AnnData.
 
-        ``options`` are the fields of :class:`.training.TrainConfig` (epochs, batch_size,
-        lr, lambda0..lambda3, val_fraction, patience, seed, warmup_epochs, lr_decay,
-        decoder_solve), with its defaults (the paper's: lr 1e-3, batch 62, λ0 0.1, λ1 0.93,
-        λ3 0.57) and checks; ``seed`` defaults to the model's. Or pass a ready
-        ``TrainConfig``. Loss = mean over cells of ``||y - ŷ||²`` + λ0 · mean ``||f(y)||²``
-        (``y`` centred when the model centres); after each Adam step the decoder gets the
-        prox of the penalty with steps ``lr * λ`` (:mod:`.prox`). At the end every factor
-        takes the sign of :func:`.signs.factor_signs` (exact: the decoder column and the
-        encoder's output unit flip together). ``on_epoch_end(epoch)`` is called after each
-        epoch, outside the timing. With ``checkpoint_dir``, the training state is saved
-        there every ``checkpoint_every`` epochs or, with ``checkpoint_seconds``, after the
-        first epoch that ends that long after the last save; a rerun resumes from it
-        (bit-identical to an uninterrupted run) and it is removed when training ends. The
-        AnnData is not modified: see :meth:`write_results`.
+        Loss = mean over cells of ``||y - ŷ||²`` + λ0 · mean ``||f(y)||²`` (``y`` centred
+        when the model centres); after each Adam step the decoder gets the prox of the
+        penalty with steps ``lr * λ`` (:mod:`.prox`). At the end every factor takes the
+        sign of :func:`.signs.factor_signs` (exactly: the decoder column and the encoder's
+        output unit flip together), so that a higher value means higher expression of
+        its genes. The AnnData is not modified: see :meth:`write_results`.
+
+        Parameters
+        ----------
+        config
+            A ready :class:`.training.TrainConfig`; or leave it out and pass ``options``.
+        progress
+            Show a progress bar (tqdm) over the epochs.
+        on_epoch_end
+            Called as ``on_epoch_end(epoch)`` after each epoch, outside the timing.
+        checkpoint_dir
+            Save the training state here; a rerun with the same data and options resumes
+            from it, bit-identical to an uninterrupted run. Removed when training ends.
+        checkpoint_every
+            Save every this many epochs (``None``: only by ``checkpoint_seconds``).
+        checkpoint_seconds
+            Save after the first epoch that ends this long after the last save.
+        **options
+            The fields of :class:`.training.TrainConfig` (``epochs``, ``batch_size``,
+            ``lr``, ``lambda0`` ... ``lambda3``, ``val_fraction``, ``patience``, ``seed``,
+            ``warmup_epochs``, ``lr_decay``, ``decoder_solve``, ``precision``), with its
+            defaults (the paper's: lr 1e-3, batch 62, λ0 0.1, λ1 0.93, λ3 0.57) and
+            checks; ``seed`` defaults to the model's.
+
+        Returns
+        -------
+        InterpretableAutoencoder
+            ``self``, trained.
+
+        Raises
+        ------
+        ValueError
+            An unknown or invalid option, both a config and options, or a model loaded
+            without data.
+
+        Examples
+        --------
+        >>> from interpretable_ae.simulate import simulate_counts
+        >>> adata, sets = simulate_counts(n_cells=120, n_genes=60, n_sets=4, set_size=(5, 10))
+        >>> model = InterpretableAutoencoder(adata, sets, hidden=(16,))
+        >>> model.train(epochs=2, batch_size=32, lambda1=0.5, progress=False).history.shape
+        (2, 4)
         """
         if self.adata is None:
             raise ValueError("this model has no training data; load it with an AnnData")
@@ -388,7 +545,13 @@ class InterpretableAutoencoder:
         return self.module.decoder_weight.detach().cpu().numpy()
 
     def get_loadings(self) -> pd.DataFrame:
-        """The decoder W as a genes x factors DataFrame (gene and factor names)."""
+        """The decoder W, the factors' gene weights.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Genes x factors, indexed by gene, columns named by factor.
+        """
         return pd.DataFrame(
             self.decoder_weights,
             index=pd.Index(self.genes, name="gene"),
@@ -401,7 +564,15 @@ class InterpretableAutoencoder:
         return (self.decoder_weights != 0).any(axis=0)
 
     def factor_table(self) -> pd.DataFrame:
-        """One row per factor: kind, active, weight_norm, annotated genes in the data."""
+        """What each factor is.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per factor, indexed by name: ``kind`` (annotated, sparse, dense),
+            ``active`` (kept by group lasso), ``weight_norm`` (L2 norm of its decoder
+            column) and ``n_genes_annotated`` (its gene set's genes in the data).
+        """
         n_ann = np.zeros(len(self.factor_names), dtype=np.int64)
         n_ann[: len(self.terms)] = self.annotation.getnnz(axis=0)
         return pd.DataFrame(
@@ -415,23 +586,60 @@ class InterpretableAutoencoder:
         )
 
     def terms_by_norm(self, kind: str | None = "annotated") -> pd.Series:
-        """Decoder column norms, largest first, of factors of ``kind`` (None: all)."""
+        """Decoder column norms, largest first: the terms a model uses most.
+
+        Parameters
+        ----------
+        kind
+            ``"annotated"``, ``"sparse"``, ``"dense"``, or ``None`` for every factor.
+
+        Returns
+        -------
+        pandas.Series
+            L2 norm of each factor's decoder column, indexed by factor name, descending
+            (ties keep the factor order).
+        """
         table = self.factor_table()
         if kind is not None:
             table = table[table["kind"] == kind]
         return table["weight_norm"].sort_values(ascending=False, kind="stable")
 
     def active_terms(self, kind: str | None = "annotated") -> list[str]:
-        """Names of the factors of ``kind`` (None: all) that group lasso kept."""
+        """Names of the factors that group lasso kept (decoder column not all zero).
+
+        Parameters
+        ----------
+        kind
+            ``"annotated"``, ``"sparse"``, ``"dense"``, or ``None`` for every factor.
+
+        Returns
+        -------
+        list of str
+            The factor names, in factor order.
+        """
         table = self.factor_table()
         keep = table["active"] if kind is None else table["active"] & (table["kind"] == kind)
         return table.index[keep].tolist()
 
     def term_genes(self, term: str) -> pd.DataFrame:
-        """Genes of a factor by |weight|: those with a non-zero weight or in its gene set.
+        """The genes of a factor, largest absolute weight first.
 
-        Columns: ``weight``, ``in_annotation`` and ``gained`` (non-zero weight outside
-        the gene set: what the factor learned beyond the annotation).
+        Parameters
+        ----------
+        term
+            A factor name (a term, ``sparse_<i>`` or ``dense_<i>``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per gene with a non-zero weight or in the term's gene set, indexed by
+            gene: ``weight``, ``in_annotation`` and ``gained`` (a non-zero weight outside
+            the gene set: what the factor learned beyond the annotation).
+
+        Raises
+        ------
+        ValueError
+            ``term`` is not a factor of the model.
         """
         if term not in self.factor_names:
             raise ValueError(f"'{term}' is not a factor of this model; see .factor_names")
@@ -489,9 +697,27 @@ class InterpretableAutoencoder:
     def get_latent_representation(
         self, adata: ad.AnnData | None = None, batch_size: int = EVAL_ROWS
     ) -> np.ndarray:
-        """Cells x factors f(y) (eval mode) for the training data or new ``adata``,
-        whose genes may be in another order or partly missing (warned; see :meth:`_data`);
-        centred with the training means. Streamed in chunks of ``batch_size`` cells."""
+        """The factors' values of every cell, ``f(y)``, with dropout off.
+
+        Parameters
+        ----------
+        adata
+            New data, or ``None`` for the training data. Its genes may be in another order
+            or partly missing (a warning says how many; a missing gene reads as its
+            training mean); it is centred with the training means.
+        batch_size
+            Cells encoded at a time (data are streamed, never densified whole).
+
+        Returns
+        -------
+        numpy.ndarray
+            Cells x factors, float32, columns in the order of :attr:`factor_names`.
+
+        Raises
+        ------
+        ValueError
+            No data (a model loaded without any), no gene in common, or NaN/Inf values.
+        """
         adata = self.adata if adata is None else adata
         if adata is None:
             raise ValueError("pass an AnnData: this model was loaded without data")
@@ -535,7 +761,13 @@ class InterpretableAutoencoder:
             yield a, b, self.module.encoder(xb).cpu().numpy()
 
     def params(self) -> dict[str, Any]:
-        """Architecture and training hyper-parameters, flat."""
+        """The architecture and training options, flat (for tables and the factor file).
+
+        Returns
+        -------
+        dict
+            Scalars only: lists are joined with commas.
+        """
         out: dict[str, Any] = {k: v for k, v in self.arch.items() if k != "layer"}
         out["center"] = bool(self.arch.get("center", False))
         out["hidden"] = ",".join(map(str, self.arch["hidden"]))
@@ -546,7 +778,14 @@ class InterpretableAutoencoder:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """What training did: final loss, epochs run, early stop, device (no wall time)."""
+        """What training did.
+
+        Returns
+        -------
+        dict
+            ``final_loss``, ``epochs_run``, ``stopped_early`` and ``device`` (no wall time,
+            so that a saved model's bytes depend on the training only).
+        """
         return {
             "final_loss": float(self.final_loss),
             "epochs_run": len(self._history.train_loss),
@@ -557,12 +796,25 @@ class InterpretableAutoencoder:
     def write_results(
         self, adata: ad.AnnData | None = None, key_added: str = KEY, *, latent: bool = True
     ) -> None:
-        """Write the results into ``adata`` (default: the training data), scanpy-style.
+        """Write the results into an AnnData, scanpy-style.
 
-        ``obsm['X_<key_added>']`` (cells x factors; with ``latent``), ``varm['W_<key_added>']``
-        (genes x factors; genes of ``adata`` that the model lacks get 0) and
-        ``uns[key_added]`` (factor names, kinds, active flags, weight norms,
-        hyper-parameters). Two models with different ``key_added`` share one AnnData.
+        Parameters
+        ----------
+        adata
+            Where to write; ``None`` for the training data.
+        key_added
+            Names the entries: ``obsm['X_<key_added>']`` (cells x factors),
+            ``varm['W_<key_added>']`` (genes x factors; genes of ``adata`` that the model
+            lacks get 0) and ``uns[key_added]`` (factor names, kinds, active flags,
+            weight norms, hyper-parameters). Two models with different keys share one
+            AnnData.
+        latent
+            Also write the latent values (``obsm``); without it only ``varm`` and ``uns``.
+
+        Examples
+        --------
+        >>> model.write_results(adata, key_added="iae")  # doctest: +SKIP
+        >>> sc.pl.embedding(adata, basis="X_iae", components="1,2")  # doctest: +SKIP
         """
         adata = self.adata if adata is None else adata
         if adata is None:
@@ -584,10 +836,20 @@ class InterpretableAutoencoder:
         }
 
     def to_anndata(self, adata: ad.AnnData | None = None) -> ad.AnnData:
-        """The results as their own AnnData, cells x factors, for ``adata`` (default: the
-        training data): ``X`` latents, ``obs`` copied, ``var`` = :meth:`factor_table`,
-        ``varm['gene_weights']`` factors x genes (names in ``uns['gene_names']``),
-        ``uns['params']`` and ``uns['summary']``."""
+        """The results as an AnnData of their own, cells x factors.
+
+        Parameters
+        ----------
+        adata
+            The cells; ``None`` for the training data.
+
+        Returns
+        -------
+        anndata.AnnData
+            ``X`` the latent values, ``obs`` copied from ``adata``, ``var`` the
+            :meth:`factor_table`, ``varm['gene_weights']`` factors x genes (gene names in
+            ``uns['gene_names']``), ``uns['params']`` and ``uns['summary']``.
+        """
         adata = self.adata if adata is None else adata
         if adata is None:
             raise ValueError("pass an AnnData: this model was loaded without data")
@@ -604,8 +866,23 @@ class InterpretableAutoencoder:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, overwrite: bool = False) -> None:
-        """Save to directory ``path``: weights and annotation as safetensors, the rest as
-        JSON (no pickle, no wall time: the same training gives the same bytes)."""
+        """Save the model to a directory.
+
+        Weights and annotation are written as safetensors, the rest as JSON: no pickle,
+        and no wall time, so the same training gives the same bytes.
+
+        Parameters
+        ----------
+        path
+            The directory (created if needed).
+        overwrite
+            Replace a model saved there before.
+
+        Raises
+        ------
+        ValueError
+            ``path`` holds a saved model and ``overwrite`` is false.
+        """
         path = Path(path)
         if (path / CONFIG_FILE).exists() and not overwrite:
             raise ValueError(f"{path} already holds a saved model; pass overwrite=True")
@@ -643,9 +920,34 @@ class InterpretableAutoencoder:
         adata: ad.AnnData | None = None,
         device: str | torch.device = "auto",
     ) -> InterpretableAutoencoder:
-        """Load a model saved by :meth:`save`. ``adata``, if given, becomes the model's
-        data; its genes may be in another order or partly missing, as for
-        :meth:`get_latent_representation`."""
+        """Load a model saved by :meth:`save`.
+
+        Parameters
+        ----------
+        path
+            The directory :meth:`save` wrote.
+        adata
+            Becomes the model's data (for :meth:`get_latent_representation` and
+            :meth:`write_results` without arguments); its genes may be in another order or
+            partly missing.
+        device
+            As for the constructor.
+
+        Returns
+        -------
+        InterpretableAutoencoder
+            The model, trained as it was saved.
+
+        Raises
+        ------
+        ValueError
+            ``path`` holds no saved model, or ``adata`` shares no gene with it.
+
+        Examples
+        --------
+        >>> model.save("model_dir")  # doctest: +SKIP
+        >>> model = InterpretableAutoencoder.load("model_dir", adata)  # doctest: +SKIP
+        """
         path = Path(path)
         if not (path / CONFIG_FILE).is_file():
             raise ValueError(f"{path}: no {CONFIG_FILE}; is this a directory written by save()?")
@@ -702,8 +1004,28 @@ ARCHITECTURE_OPTIONS = (
 
 
 def training_config(**options: Any) -> TrainConfig:
-    """A :class:`.training.TrainConfig` from keyword options; unknown keys are an error
-    that lists the known ones."""
+    """A :class:`.training.TrainConfig` from keyword options.
+
+    Parameters
+    ----------
+    **options
+        Fields of :class:`.training.TrainConfig`.
+
+    Returns
+    -------
+    TrainConfig
+        The checked options.
+
+    Raises
+    ------
+    ValueError
+        An unknown option (the message lists the known ones) or an invalid value.
+
+    Examples
+    --------
+    >>> training_config(epochs=80, lr=1e-3).epochs
+    80
+    """
     known = TrainConfig.option_names()
     unknown = sorted(set(options) - set(known))
     if unknown:

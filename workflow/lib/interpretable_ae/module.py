@@ -27,7 +27,22 @@ class Dropout(nn.Dropout):
 
 
 def make_encoder(n_genes: int, n_factors: int, hidden: Sequence[int], dropout: float) -> nn.Module:
-    """MLP genes -> factors; each hidden layer is Linear, BatchNorm1d, ELU, Dropout."""
+    """The encoder: an MLP from genes to factors; each hidden layer is Linear, BatchNorm1d, ELU,
+    Dropout.
+
+    Parameters
+    ----------
+    n_genes, n_factors
+        Input and output widths.
+    hidden
+        Widths of the hidden layers.
+    dropout
+        Dropout rate of the hidden layers.
+
+    Returns
+    -------
+    torch.nn.Module
+    """
     layers: list[nn.Module] = []
     width = n_genes
     for size in hidden:
@@ -62,7 +77,20 @@ class LinearDecoderAE(nn.Module):
         )
 
     def decode(self, z: torch.Tensor, covariates: torch.Tensor | None = None) -> torch.Tensor:
-        """``z Wᵀ`` plus ``covariates Φᵀ`` when the model has covariates."""
+        """The linear decoder: ``z Wᵀ``, plus ``covariates Φᵀ`` when the model has covariates.
+
+        Parameters
+        ----------
+        z
+            Latents, cells x factors.
+        covariates
+            The covariate design, cells x columns.
+
+        Returns
+        -------
+        torch.Tensor
+            Cells x genes.
+        """
         out = z @ self.decoder_weight.T
         if self.covariate_weight is not None:
             if covariates is None:
@@ -73,17 +101,38 @@ class LinearDecoderAE(nn.Module):
     def forward(
         self, x: torch.Tensor, covariates: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(latent, reconstruction)``."""
+        """Encode and decode.
+
+        Parameters
+        ----------
+        x
+            Expression, cells x genes.
+        covariates
+            The covariate design, cells x columns.
+
+        Returns
+        -------
+        latent, reconstruction : torch.Tensor
+        """
         z = self.encoder(x)
         return z, self.decode(z, covariates)
 
 
 @torch.no_grad()
 def flip_factors_(model: LinearDecoderAE, signs: torch.Tensor) -> None:
-    """In place: multiply factor ``k`` by ``signs[k]`` (±1): decoder column ``k`` and the
-    encoder's output unit ``k`` (weight row and bias) together. ``z_k W[:, k]`` is
-    unchanged, so are the reconstruction, the latent L2 term and the decoder penalty;
-    the latents change sign exactly."""
+    """In place: multiply each factor by its sign, decoder column ``k`` and the encoder's
+    output unit ``k`` (weight row and bias) together.
+
+    ``z_k W[:, k]`` is unchanged, and so are the reconstruction, the latent L2 term and the
+    decoder penalty; the latents change sign exactly.
+
+    Parameters
+    ----------
+    model
+        The network.
+    signs
+        +1 or -1 per factor (:func:`.signs.factor_signs`).
+    """
     signs = signs.to(device=model.decoder_weight.device, dtype=model.decoder_weight.dtype)
     last = model.encoder[-1]
     model.decoder_weight.mul_(signs)
@@ -94,11 +143,25 @@ def flip_factors_(model: LinearDecoderAE, signs: torch.Tensor) -> None:
 def objective(
     x: torch.Tensor, z: torch.Tensor, recon: torch.Tensor, lambda0: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Smooth part of the loss (paper eq. 3), averaged over cells.
+    """The smooth part of the loss (the paper's eq. 3), averaged over cells.
 
-    Returns ``(loss, reconstruction)`` with reconstruction = mean over cells of
-    ``||y - ŷ||²`` (summed over genes, as in the reference) and
-    loss = reconstruction + lambda0 * mean over cells of ``||f(y)||²``.
+    Parameters
+    ----------
+    x
+        Expression, cells x genes.
+    z
+        Latents, cells x factors.
+    recon
+        Reconstruction, cells x genes.
+    lambda0
+        Weight of the latent penalty.
+
+    Returns
+    -------
+    loss, reconstruction : torch.Tensor
+        ``reconstruction`` is the mean over cells of ``||y - ŷ||²`` (summed over genes, as in
+        the reference implementation); ``loss`` adds ``lambda0`` times the mean over cells of
+        ``||f(y)||²``.
     """
     n = x.shape[0]
     rec = torch.nn.functional.mse_loss(recon, x, reduction="sum") / n

@@ -1,6 +1,6 @@
 """Closed-form proximal operators of the decoder penalty, in place and vectorised.
 
-The decoder W (genes x factors) is penalised by
+The decoder W (genes x factors) is penalised by::
 
     R(W) = sum_gk L[g, k] |W[g, k]|  +  lambda3 * sum_k ||W[:, k]||_2
 
@@ -25,11 +25,28 @@ import torch
 
 
 def soft_threshold_(w: torch.Tensor, threshold: torch.Tensor | float) -> torch.Tensor:
-    """In place: ``w <- sign(w) * max(|w| - threshold, 0)`` (prox of ``threshold * |w|``).
+    """In place: ``w <- sign(w) * max(|w| - threshold, 0)``, the prox of ``threshold * |w|``.
 
-    ``threshold`` (>= 0) is a scalar or a tensor broadcastable to ``w``. Computed as
-    ``w - clamp(w, -threshold, threshold)`` (two passes); entries whose threshold is 0
-    are returned bit-for-bit unchanged.
+    Computed as ``w - clamp(w, -threshold, threshold)`` (two passes); entries whose
+    threshold is 0 are returned bit-for-bit unchanged.
+
+    Parameters
+    ----------
+    w
+        The weights, changed in place.
+    threshold
+        A scalar or a tensor broadcastable to ``w``, at least 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``w``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> soft_threshold_(torch.tensor([-2.0, 0.5, 3.0]), 1.0).tolist()
+    [-1.0, 0.0, 2.0]
     """
     if not isinstance(threshold, torch.Tensor):
         threshold = torch.tensor(float(threshold), dtype=w.dtype, device=w.device)
@@ -40,8 +57,25 @@ def group_soft_threshold_(w: torch.Tensor, threshold: torch.Tensor | float) -> t
     """In place, per column ``k``: ``w_k <- max(1 - threshold / ||w_k||, 0) * w_k``.
 
     The prox of ``threshold * sum_k ||w_k||_2``: columns whose norm is at most
-    ``threshold`` become exactly zero, the others shrink towards zero. ``threshold`` is
-    one number or one per column.
+    ``threshold`` become exactly zero, the others shrink towards zero.
+
+    Parameters
+    ----------
+    w
+        Genes x factors, changed in place.
+    threshold
+        One number, or one per column.
+
+    Returns
+    -------
+    torch.Tensor
+        ``w``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> group_soft_threshold_(torch.tensor([[3.0, 0.1], [4.0, 0.1]]), 1.0).tolist()
+    [[2.4000000953674316, 0.0], [3.200000047683716, 0.0]]
     """
     if not isinstance(threshold, torch.Tensor) and threshold <= 0:
         return w
@@ -53,9 +87,21 @@ def group_soft_threshold_(w: torch.Tensor, threshold: torch.Tensor | float) -> t
 def prox_decoder_(
     w: torch.Tensor, l1_threshold: torch.Tensor | float, group_threshold: float
 ) -> torch.Tensor:
-    """In place: exact prox of the decoder penalty, L1 first then group (Yu 2013).
+    """In place: the exact prox of the decoder penalty, L1 first, then group (Yu 2013).
 
-    ``l1_threshold`` is ``lr * l1_weights(...)``; ``group_threshold`` is ``lr * lambda3``.
+    Parameters
+    ----------
+    w
+        The decoder, genes x factors, changed in place.
+    l1_threshold
+        ``lr * l1_weights(...)``.
+    group_threshold
+        ``lr * lambda3``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``w``.
     """
     soft_threshold_(w, l1_threshold)
     return group_soft_threshold_(w, group_threshold)
@@ -107,10 +153,32 @@ def l1_weights(
     lambda2: float,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Elementwise L1 weights for W = [annotated | sparse | dense] (genes x factors).
+    """The elementwise L1 weights of the decoder W = [annotated | sparse | dense].
 
-    ``mask`` is the genes x terms annotation I (1 inside a gene set): annotated factors
-    get ``lambda1 * (1 - I)``, sparse factors ``lambda2``, dense factors 0.
+    Parameters
+    ----------
+    mask
+        The annotation I, genes x terms (1 inside a gene set).
+    n_sparse, n_dense
+        Unannotated factors of each kind.
+    lambda1
+        The weight of the genes outside each annotated factor's gene set.
+    lambda2
+        The weight of the sparse factors.
+    dtype
+        The result's dtype.
+
+    Returns
+    -------
+    torch.Tensor
+        Genes x factors: ``lambda1 * (1 - I)`` for annotated factors, ``lambda2`` for sparse
+        ones, 0 for dense ones.
+
+    Examples
+    --------
+    >>> import torch
+    >>> l1_weights(torch.tensor([[1.0], [0.0]]), 1, 1, 0.9, 0.5).tolist()
+    [[0.0, 0.5, 0.0], [0.8999999761581421, 0.5, 0.0]]
     """
     n_genes = mask.shape[0]
     outside = (mask == 0).to(dtype)
@@ -125,5 +193,20 @@ def l1_weights(
 
 
 def decoder_penalty(w: torch.Tensor, weights: torch.Tensor, lambda3: float) -> torch.Tensor:
-    """Value of ``R(W)`` for the given L1 ``weights`` and group weight ``lambda3``."""
+    """The value of the penalty ``R(W)``.
+
+    Parameters
+    ----------
+    w
+        The decoder, genes x factors.
+    weights
+        The elementwise L1 weights (:func:`l1_weights`).
+    lambda3
+        The group weight.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar.
+    """
     return (weights * w.abs()).sum() + lambda3 * torch.linalg.vector_norm(w, dim=0).sum()

@@ -15,7 +15,17 @@ class SaveSchedule:
     last: float
 
     def due(self, count: int) -> bool:
-        """Whether to save after ``count`` steps (and if so, restart the clock)."""
+        """Whether to save after ``count`` steps; if so, the clock restarts.
+
+        Parameters
+        ----------
+        count
+            Steps (epochs, iterations) done.
+
+        Returns
+        -------
+        bool
+        """
         now = time.monotonic()
         if (self.every and count % self.every == 0) or (
             self.seconds is not None and now - self.last >= self.seconds

@@ -18,12 +18,37 @@ import scipy.sparse as sp
 def factor_signs(
     weights: np.ndarray, annotation: sp.spmatrix | np.ndarray | None = None
 ) -> np.ndarray:
-    """+1 or -1 per factor (a column of ``weights``, genes x factors).
+    """The sign that makes each factor's genes weigh positively: +1 or -1 per factor.
 
-    ``annotation`` (genes x annotated terms, non-zero = the gene is in the set) covers the
-    first factors: factor ``k`` takes the sign of ``sum(weights[annotated genes of k, k])``;
-    factors beyond the annotation (sparse, dense), and annotated ones whose genes all
-    weigh 0, take the sign of the sum over all genes; a sum of exactly 0 gives +1.
+    Parameters
+    ----------
+    weights
+        The decoder, genes x factors.
+    annotation
+        Genes x annotated terms (non-zero: the gene is in the set), covering the first
+        factors. ``None``: no factor is annotated.
+
+    Returns
+    -------
+    numpy.ndarray
+        One sign per factor, float64. Factor ``k`` takes the sign of the sum of its
+        weights over its annotated genes; factors beyond the annotation (sparse, dense),
+        and annotated ones whose genes all weigh 0, take the sign of the sum over all
+        genes; a sum of exactly 0 gives +1. Multiply the factor's decoder column and
+        latent values by it.
+
+    Raises
+    ------
+    ValueError
+        ``annotation`` does not fit ``weights``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> weights = np.array([[-1.0, 0.5], [-0.5, -2.0], [2.0, 0.1]])  # 3 genes x 2 factors
+    >>> annotation = np.array([[1], [1], [0]])  # factor 0 is the set of genes 0 and 1
+    >>> factor_signs(weights, annotation).tolist()
+    [-1.0, -1.0]
     """
     weights = np.asarray(weights, dtype=np.float64)
     total = weights.sum(axis=0)

@@ -72,13 +72,51 @@ def plant_stimulation(
     extra_genes: int = 0,
     extra_strength: float | None = None,
 ) -> ad.AnnData:
-    """Return a copy of log-normalised ``adata`` with a planted stimulation.
+    """A copy of log-normalised data with a "stimulation" planted in a random part of the
+    cells, on given genes: a known truth to recover.
 
-    ``genes`` are the genes to shift (those absent from ``adata`` are ignored; at least
-    one must be present); ``terms`` only documents which gene sets they came from.
-    ``extra_genes`` more genes of ``adata`` (not among ``genes``) are drawn with ``seed``
-    and shifted too, with ``extra_strength`` (default: ``strength``) in place of
-    ``strength``; their names are kept in ``uns['simulation']['genes_extra']``.
+    Parameters
+    ----------
+    adata
+        Log-normalised expression (dense or sparse); not modified.
+    genes
+        The genes to shift; those absent from ``adata`` are ignored, at least one must be
+        present.
+    strength
+        Mean shift of a planted gene's log expression in a stimulated cell.
+    fraction
+        Fraction of the cells stimulated, in (0, 1).
+    detection
+        Probability that a stimulated cell shows the shift in a given gene (dropout).
+    seed
+        Seeds every random draw.
+    terms
+        Which gene sets ``genes`` came from, recorded only.
+    extra_genes
+        This many more genes of ``adata`` (not among ``genes``) are drawn and shifted too,
+        as a real response is broader than one gene set.
+    extra_strength
+        Their shift (default: ``strength``).
+
+    Returns
+    -------
+    anndata.AnnData
+        The copy, dense float32, with ``obs['condition']`` (``control`` / ``stimulated``)
+        and ``uns['simulation']`` (the settings, the number of planted genes and the
+        extra genes' names in ``genes_extra``).
+
+    Raises
+    ------
+    ValueError
+        ``fraction`` outside (0, 1), a negative ``extra_strength``, no planted gene in the
+        data, or more ``extra_genes`` than the data have.
+
+    Examples
+    --------
+    >>> adata, sets = simulate_counts(n_cells=100, n_genes=50, n_sets=3, set_size=(5, 8))
+    >>> out = plant_stimulation(adata, sets["SET_001"], strength=2.0, extra_genes=10, seed=1)
+    >>> out.obs["condition"].value_counts().tolist(), out.uns["simulation"]["extra_genes"]
+    ([50, 50], 10)
     """
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
@@ -141,8 +179,43 @@ def simulate_counts(
 ) -> tuple[ad.AnnData, dict[str, list[str]]]:
     """Simulate log-normalised cells with planted gene-set activity.
 
-    Returns ``(adata, gene_sets)``; the planted sets are ``SET_000`` ... and are listed
-    in ``adata.uns['simulation']['terms']``.
+    Poisson counts around per-gene means, cell-type programmes (5 % of the genes up in
+    each type) and size factors; in a random ``fraction`` of the cells (the
+    ``stimulated`` ones) the genes of the first ``n_planted`` sets go up. The counts are
+    normalised to the median total and log1p-transformed.
+
+    Parameters
+    ----------
+    n_cells, n_genes
+        The data's size; genes are named ``GENE00000``, ...
+    n_sets
+        Random gene sets ``SET_000``, ... (:func:`random_gene_sets`).
+    set_size
+        Smallest and largest set size (inclusive).
+    n_planted
+        The first this many sets are planted.
+    n_cell_types
+        Cell types, ``type_0``, ... in ``obs['cell_type']``.
+    strength
+        Mean shift of the planted genes' log rate in stimulated cells.
+    fraction
+        Fraction of the cells stimulated.
+    seed
+        Seeds every draw.
+
+    Returns
+    -------
+    adata : anndata.AnnData
+        Cells x genes, float32, with ``obs['condition']``, ``obs['cell_type']`` and
+        ``uns['simulation']`` (the planted terms in ``terms``).
+    gene_sets : dict of str to list of str
+        Every set, planted or not.
+
+    Examples
+    --------
+    >>> adata, gene_sets = simulate_counts(n_cells=300, n_genes=200, n_sets=10, seed=0)
+    >>> adata.shape, len(gene_sets), adata.uns["simulation"]["terms"]
+    ((300, 200), 10, ['SET_000', 'SET_001', 'SET_002'])
     """
     rng = np.random.default_rng(seed)
     genes = np.array([f"GENE{i:05d}" for i in range(n_genes)])
@@ -191,7 +264,24 @@ def simulate_counts(
 def random_gene_sets(
     genes: np.ndarray, n_sets: int, set_size: tuple[int, int], rng: np.random.Generator
 ) -> dict[str, list[str]]:
-    """``n_sets`` random sets ``SET_000``... of ``set_size`` (inclusive range) genes each."""
+    """Random gene sets, ``SET_000``, ``SET_001``, ...
+
+    Parameters
+    ----------
+    genes
+        The genes to draw from.
+    n_sets
+        How many sets.
+    set_size
+        Smallest and largest size (inclusive); each set's size is drawn uniformly.
+    rng
+        The random generator.
+
+    Returns
+    -------
+    dict of str to list of str
+        Each set's genes, sorted, without repeats.
+    """
     lo, hi = set_size
     return {
         f"SET_{k:03d}": sorted(

@@ -54,6 +54,52 @@ class TrainConfig:
     training steps whatever the data size. Off by default (the paper's algorithm).
     ``precision="bfloat16"`` runs the network's matrix products in bfloat16 (autocast;
     the weights, Adam, the prox, the loss and every evaluation stay float32).
+
+    Parameters
+    ----------
+    epochs
+        Passes over the training cells.
+    batch_size
+        Cells per optimiser step (the paper's 62).
+    lr
+        Adam's learning rate; also the step of the penalties' proximal operators.
+    lambda0
+        Weight of the latent penalty, the mean of ``||f(y)||²``.
+    lambda1
+        L1 on the decoder weights of annotated factors outside their gene set.
+    lambda2
+        L1 on the decoder weights of sparse factors.
+    lambda3
+        Group lasso on each factor's decoder column (switches factors off).
+    val_fraction
+        Fraction of the cells held out for validation and early stopping (0: none).
+    patience
+        Epochs without a better validation loss before training stops early.
+    seed
+        Seeds the batch order, dropout and the validation split.
+    warmup_epochs
+        Epochs of linear learning-rate warm-up (0: none).
+    lr_decay
+        ``"none"`` (constant, the paper's) or ``"cosine"`` after the warm-up.
+    decoder_solve
+        ``"none"`` (the paper's algorithm), ``"epoch"`` or ``"doubling"``: exact solves of
+        the linear head, as above.
+    precision
+        ``"float32"`` or ``"bfloat16"`` for the network's matrix products.
+
+    Raises
+    ------
+    ValueError
+        An option out of its range, all of them named in one message.
+
+    Examples
+    --------
+    >>> TrainConfig(epochs=80, lr=1e-3).lambda1
+    0.93
+    >>> TrainConfig(epochs=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid training option(s) epochs=0: need epochs >= 1, ...
     """
 
     epochs: int = 50
@@ -95,6 +141,7 @@ class TrainConfig:
             )
 
     def as_dict(self) -> dict[str, Any]:
+        """The options as a plain dictionary (for JSON and the factor file)."""
         return asdict(self)
 
     @classmethod
@@ -116,13 +163,36 @@ class TrainHistory:
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
+        """The record as a plain dictionary (for JSON)."""
         return asdict(self)
 
 
 def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """Learning rate of optimiser step ``step`` (0-based): linear warm-up from
-    ``lr / warm-up steps`` to ``lr`` over ``warmup_epochs``, then constant
-    (``lr_decay="none"``) or a cosine decay towards 0 at the last step of ``epochs``."""
+    """The learning rate of one optimiser step.
+
+    Linear warm-up from ``lr / warm-up steps`` to ``lr`` over ``warmup_epochs``, then
+    constant (``lr_decay="none"``) or a cosine decay towards 0 at the last step of
+    ``epochs``.
+
+    Parameters
+    ----------
+    config
+        The training options.
+    step
+        The step, from 0.
+    steps_per_epoch
+        Steps in one epoch.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> config = TrainConfig(epochs=2, lr=1e-3, warmup_epochs=1)
+    >>> [round(learning_rate(config, s, 4), 6) for s in range(6)]
+    [0.00025, 0.0005, 0.00075, 0.001, 0.001, 0.001]
+    """
     warm = config.warmup_epochs * steps_per_epoch
     if step < warm:
         return config.lr * (step + 1) / warm
@@ -133,8 +203,26 @@ def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float
 
 
 def solve_steps(config: TrainConfig, steps_per_epoch: int) -> set[int]:
-    """Step counts after which training solves the head: the end of every epoch for
-    ``decoder_solve`` "epoch" and "doubling", plus for "doubling" every power of two."""
+    """The step counts after which training solves the linear head exactly.
+
+    Parameters
+    ----------
+    config
+        The training options (``decoder_solve``).
+    steps_per_epoch
+        Steps in one epoch.
+
+    Returns
+    -------
+    set of int
+        The end of every epoch for ``"epoch"`` and ``"doubling"``, plus every power of two
+        for ``"doubling"``; empty for ``"none"``.
+
+    Examples
+    --------
+    >>> sorted(solve_steps(TrainConfig(epochs=2, decoder_solve="doubling"), 5))
+    [1, 2, 4, 5, 8, 10]
+    """
     if config.decoder_solve == "none":
         return set()
     total = config.epochs * steps_per_epoch
@@ -145,8 +233,26 @@ def solve_steps(config: TrainConfig, steps_per_epoch: int) -> set[int]:
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """Slices of ``range(n)`` of ``batch_size``; a 1-cell tail (BatchNorm cannot use it)
-    is merged into the batch before it."""
+    """The batches of one pass: slices of ``range(n)`` of ``batch_size``.
+
+    A one-cell tail (BatchNorm cannot use it) is merged into the batch before it.
+
+    Parameters
+    ----------
+    n
+        Cells.
+    batch_size
+        Cells per batch.
+
+    Returns
+    -------
+    list of tuple of (int, int)
+
+    Examples
+    --------
+    >>> batch_bounds(7, 3)
+    [(0, 3), (3, 7)]
+    """
     bounds = [(a, min(a + batch_size, n)) for a in range(0, n, batch_size)]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
         bounds[-2] = (bounds[-2][0], n)
@@ -155,7 +261,22 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 
 
 def split_cells(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded (train, validation) cell indices; validation is empty for fraction 0."""
+    """Seeded training and validation cell indices.
+
+    Parameters
+    ----------
+    n
+        Cells.
+    val_fraction
+        Fraction held out; 0: no validation cells.
+    seed
+        Seeds the split.
+
+    Returns
+    -------
+    train, validation : torch.Tensor
+        Indices (validation empty for a fraction of 0).
+    """
     n_val = int(round(n * val_fraction))
     if val_fraction > 0 and not 2 <= n_val <= n - 2:
         raise ValueError(
@@ -167,7 +288,17 @@ def split_cells(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, t
 
 
 def as_cell_data(x: CellData | torch.Tensor | np.ndarray) -> CellData:
-    """``x`` as :class:`.data.CellData`: a tensor or array is taken as cells x genes."""
+    """Data as :class:`.data.CellData`: a tensor or array is taken as cells x genes.
+
+    Parameters
+    ----------
+    x
+        The data.
+
+    Returns
+    -------
+    CellData
+    """
     if isinstance(x, CellData):
         return x
     mat = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
@@ -175,6 +306,17 @@ def as_cell_data(x: CellData | torch.Tensor | np.ndarray) -> CellData:
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
+    """The device a module's parameters are on.
+
+    Parameters
+    ----------
+    model
+        A torch module.
+
+    Returns
+    -------
+    torch.device
+    """
     return next(model.parameters()).device
 
 
@@ -187,8 +329,28 @@ def evaluate(
     rows: torch.Tensor | np.ndarray | None = None,
     chunk: int = EVAL_ROWS,
 ) -> tuple[float, float]:
-    """Eval-mode ``(loss, reconstruction)`` of :func:`.module.objective` over all cells of
-    ``data`` (or ``rows`` of them), streamed in chunks."""
+    """The eval-mode loss of :func:`.module.objective` over the cells, streamed in chunks.
+
+    Parameters
+    ----------
+    model
+        The network.
+    data
+        The cells (:class:`.data.CellData` or a cells x genes tensor).
+    lambda0
+        Weight of the latent penalty.
+    covariates
+        The covariate design, cells x columns.
+    rows
+        Only these cells (default all).
+    chunk
+        Cells per chunk.
+
+    Returns
+    -------
+    loss, reconstruction : float
+        Mean over cells of the whole loss and of its reconstruction term.
+    """
     data = as_cell_data(data)
     device = model_device(model)
     rows = np.arange(data.n_obs) if rows is None else np.asarray(rows)
@@ -206,7 +368,17 @@ def evaluate(
 
 
 def n_active_factors(weight: torch.Tensor) -> int:
-    """Factors whose decoder column is not exactly zero."""
+    """The factors whose decoder column is not exactly zero.
+
+    Parameters
+    ----------
+    weight
+        The decoder, genes x factors.
+
+    Returns
+    -------
+    int
+    """
     return int((weight != 0).any(dim=0).sum())
 
 
@@ -221,18 +393,41 @@ def train_model(
     checkpoint: Checkpointer | None = None,
     identity: dict[str, Any] | None = None,
 ) -> TrainHistory:
-    """Train ``model`` in place on ``data`` (:class:`.data.CellData`, streamed batch by
-    batch onto the model's device; a cells x genes tensor is accepted too).
+    """Train a network in place: Adam on the smooth loss, then after every step the prox of
+    ``lr * R`` (:mod:`.prox`).
 
-    ``l1_weights`` are the elementwise L1 weights of :func:`.prox.l1_weights`. Adam on
-    the smooth loss, then after every step the prox of ``lr * R``. Dropout and batch
-    order come from ``config.seed`` only (the global RNG state is restored afterwards).
-    With ``config.val_fraction`` > 0, training stops after ``patience`` epochs without
-    a better validation loss and the best weights are restored. ``on_epoch_end(epoch)``
-    runs after each epoch, outside the timed part (e.g. to monitor a loss).
-    ``checkpoint`` writes the training state every few epochs and resumes from the newest
-    one of the same run (``config``, the initial weights and ``identity``, e.g. the data's
-    statistics): the result is bit-identical to an uninterrupted run.
+    Dropout and batch order come from ``config.seed`` only (the global random state is
+    restored afterwards). With ``config.val_fraction`` > 0, training stops after
+    ``patience`` epochs without a better validation loss and the best weights are restored.
+
+    Parameters
+    ----------
+    model
+        The network, trained in place.
+    data
+        :class:`.data.CellData`, streamed batch by batch onto the model's device (a cells x
+        genes tensor is accepted too).
+    l1_weights
+        The elementwise L1 weights of :func:`.prox.l1_weights`.
+    config
+        The training options.
+    covariates
+        The covariate design, cells x columns.
+    progress
+        Show a progress bar.
+    on_epoch_end
+        Called as ``on_epoch_end(epoch)`` after each epoch, outside the timed part.
+    checkpoint
+        Writes the training state every few epochs and resumes from the newest one of the
+        same run (``config``, the initial weights and ``identity``): the result is
+        bit-identical to an uninterrupted run.
+    identity
+        What else a checkpoint must match (e.g. the data's statistics).
+
+    Returns
+    -------
+    TrainHistory
+        The loss, validation loss, seconds and active factors of every epoch.
     """
     data = as_cell_data(data)
     device = model_device(model)

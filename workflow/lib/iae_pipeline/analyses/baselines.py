@@ -44,7 +44,18 @@ SCORE_COLUMNS = ("model", "term", "kind", "accuracy_train", "auroc")
 
 
 def term_gene_sets(prepared: ad.AnnData) -> dict[str, list[str]]:
-    """``{term: genes}`` of the prepared data's annotation (only genes in the data)."""
+    """The prepared data's gene sets, reduced to the data's genes.
+
+    Parameters
+    ----------
+    prepared
+        Prepared data.
+
+    Returns
+    -------
+    dict of str to list of str
+        ``{term: genes}``.
+    """
     validate_prepared(prepared)
     mask = sp.csc_matrix(prepared.varm[MASK_KEY])
     genes = prepared.var_names.astype(str)
@@ -61,8 +72,30 @@ def gene_ranking(
     control: str | None = None,
     condition_key: str = "condition",
 ) -> pd.Series:
-    """Every gene's statistic for the case against the control condition (scanpy's
-    ``rank_genes_groups`` scores), largest first."""
+    """Every gene's statistic for the case against the control condition.
+
+    Parameters
+    ----------
+    prepared
+        Prepared data.
+    method
+        scanpy's ``rank_genes_groups`` method (``t-test``, ``t-test_overestim_var``,
+        ``wilcoxon``).
+    control
+        The reference level (default: detected, :func:`iae_pipeline.samples.condition_levels`).
+    condition_key
+        The condition's column.
+
+    Returns
+    -------
+    pandas.Series
+        The scores, by gene, largest first.
+
+    Raises
+    ------
+    ValueError
+        An unknown method.
+    """
     import scanpy as sc
 
     if method not in RANKINGS:
@@ -88,9 +121,32 @@ def prerank_gsea(
     seed: int = 0,
     min_size: int = 1,
 ) -> pd.DataFrame:
-    """gseapy's prerank GSEA of ``ranking`` for every gene set with ``min_size`` genes in
-    it: one row per term with ``gsea_nes``, ``gsea_pvalue``, ``gsea_fdr`` and
-    ``gsea_rank`` (by FDR, then nominal p, then larger |NES|)."""
+    """gseapy's prerank GSEA of a gene ranking, for every gene set.
+
+    Parameters
+    ----------
+    ranking
+        :func:`gene_ranking`.
+    gene_sets
+        ``{term: genes}``.
+    permutations
+        Gene-set permutations of the null.
+    seed
+        Seeds them.
+    min_size
+        Sets with fewer genes in the ranking are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per term: ``gsea_nes``, ``gsea_pvalue``, ``gsea_fdr`` and ``gsea_rank`` (by
+        FDR, then nominal p, then larger absolute NES).
+
+    Raises
+    ------
+    ValueError
+        Fewer than 10 permutations, or no set with enough genes.
+    """
     import gseapy
 
     if permutations < 10:
@@ -133,9 +189,30 @@ def score_genes_table(
     control: str | None = None,
     condition_key: str = "condition",
 ) -> pd.DataFrame:
-    """scanpy's ``score_genes`` per term and cell, scored against the condition like the
-    models' factors: ``score_accuracy_train``, ``score_accuracy_cv``, ``score_auroc``,
-    ``score_direction`` (+1 when the score is higher in the case) and ``score_rank``."""
+    """scanpy's ``score_genes`` per term and cell, scored against the condition as the models'
+    factors are.
+
+    Parameters
+    ----------
+    prepared
+        Prepared data.
+    gene_sets
+        ``{term: genes}``.
+    cv_folds
+        Folds of the cross-validated accuracy and AUROC.
+    seed
+        Seeds the folds and ``score_genes``' reference genes.
+    control
+        The reference level (default: detected).
+    condition_key
+        The condition's column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per term: ``score_accuracy_train``, ``score_accuracy_cv``, ``score_auroc``,
+        ``score_direction`` (+1 when the score is higher in the case) and ``score_rank``.
+    """
     import scanpy as sc
 
     y = condition_labels(prepared, condition_key, min_per_class=cv_folds)
@@ -168,8 +245,23 @@ def score_genes_table(
 
 
 def read_model_scores(path: str) -> pd.DataFrame:
-    """A score table (``results/{dataset}/scores.tsv``) with the columns the comparison
-    reads (:data:`SCORE_COLUMNS`)."""
+    """Read a side-by-side score table with the columns the comparison reads.
+
+    Parameters
+    ----------
+    path
+        ``results/{dataset}/scores.tsv``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Its :data:`SCORE_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        A missing file or column.
+    """
     table = pd.read_csv(path, sep="\t")
     missing = [c for c in SCORE_COLUMNS if c not in table.columns]
     if missing:
@@ -180,9 +272,25 @@ def read_model_scores(path: str) -> pd.DataFrame:
 
 
 def model_term_ranks(scores: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataFrame:
-    """Each model's rank of each annotated term by its condition score (training accuracy,
-    ties by AUROC, as :func:`iae_pipeline.score.scoring.score_factors`), among annotated factors;
-    the median over replicates when ``scores`` has a ``replicate`` column. Terms x models."""
+    """Each model's rank of each annotated term by its condition score, among annotated
+    factors.
+
+    Terms are ranked by training accuracy, ties by AUROC, as
+    :func:`iae_pipeline.score.scoring.score_factors`; with a ``replicate`` column the rank is
+    the median over replicates.
+
+    Parameters
+    ----------
+    scores
+        A side-by-side score table.
+    models
+        The models (default: all in the table).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Terms x models.
+    """
     annotated = scores[scores["kind"].astype(str) == "annotated"].copy()
     if models is not None:
         annotated = annotated[annotated["model"].isin(list(models))]
@@ -206,10 +314,29 @@ def agreement_table(
     *,
     top_n: int = 10,
 ) -> pd.DataFrame:
-    """One row per term: its genes, the classical results and ranks, each model's rank
-    (``rank_<model>``), how many models and classical methods put it in their top
-    ``top_n`` and ``agreement`` (``both``, ``models only``, ``classical only`` or empty).
-    Rows: terms in any top ``top_n`` first, by their best rank."""
+    """The classical methods and the models side by side, per term.
+
+    Parameters
+    ----------
+    gsea
+        :func:`prerank_gsea`.
+    cell_scores
+        :func:`score_genes_table`.
+    model_ranks
+        :func:`model_term_ranks`.
+    gene_sets
+        ``{term: genes}``.
+    top_n
+        The size of each method's top.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per term: its genes, the classical results and ranks, each model's rank
+        (``rank_<model>``), how many models and classical methods put it in their top
+        ``top_n`` and ``agreement`` (``both``, ``models only``, ``classical only`` or empty).
+        Terms in any top ``top_n`` first, by their best rank.
+    """
     if top_n < 1:
         raise ValueError(f"top_n must be at least 1, got {top_n}")
     table = pd.DataFrame({"term": list(gene_sets)})
@@ -235,14 +362,40 @@ def agreement_table(
 
 
 def top_sets(table: pd.DataFrame, top_n: int) -> dict[str, set[str]]:
-    """The top-``top_n`` terms of each method (classical and model) of an agreement table."""
+    """The top-``top_n`` terms of each method (classical and model) of an agreement table.
+
+    Parameters
+    ----------
+    table
+        :func:`agreement_table`.
+    top_n
+        The size of each top.
+
+    Returns
+    -------
+    dict of str to set of str
+        ``{method: terms}``.
+    """
     cols = {"gsea": "gsea_rank", "score_genes": "score_rank"}
     cols |= {c.removeprefix("rank_"): c for c in table.columns if c.startswith("rank_")}
     return {name: set(table.loc[table[col] <= top_n, "term"]) for name, col in cols.items()}
 
 
 def overlap_matrix(table: pd.DataFrame, top_n: int) -> pd.DataFrame:
-    """Shared terms between the top-``top_n`` lists of every pair of methods."""
+    """How many terms the top-``top_n`` lists of every pair of methods share.
+
+    Parameters
+    ----------
+    table
+        :func:`agreement_table`.
+    top_n
+        The size of each top.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Methods x methods, counts.
+    """
     sets = top_sets(table, top_n)
     names = list(sets)
     return pd.DataFrame(
@@ -262,8 +415,35 @@ def run_baselines(
     seed: int = 0,
     control: str | None = None,
 ) -> pd.DataFrame:
-    """GSEA and per-cell scores of every term of ``prepared``, with the models' ranks from
-    a score table (``results/{dataset}/scores.tsv``): :func:`agreement_table`."""
+    """GSEA and per-cell scores of every term, beside the models' ranks: the ``baselines``
+    rule.
+
+    Parameters
+    ----------
+    prepared
+        Prepared data.
+    scores
+        The side-by-side score table (``results/{dataset}/scores.tsv``).
+    models
+        The models compared (default: all in ``scores``).
+    ranking
+        The gene ranking's method (:func:`gene_ranking`).
+    permutations
+        GSEA's permutations.
+    cv_folds
+        Folds of the per-cell scores' accuracy.
+    top_n
+        The size of each method's top.
+    seed
+        Seeds GSEA and the folds.
+    control
+        The reference level (default: detected).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`agreement_table`.
+    """
     sets = term_gene_sets(prepared)
     ranked = gene_ranking(prepared, method=ranking, control=control)
     log.info("genes ranked by %s (%s); top: %s", ranking, ranked.name, list(ranked.index[:5]))

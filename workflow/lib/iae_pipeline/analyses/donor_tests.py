@@ -65,12 +65,27 @@ RESULT_COLUMNS = (
 def pseudobulk(
     factors: ad.AnnData, design: Design, condition_key: str = "condition"
 ) -> pd.DataFrame:
-    """Mean standardised loading per (sample, condition) with at least ``min_cells`` cells:
-    rows (sample, condition), one column per factor, plus ``n_cells``.
+    """Each sample's mean standardised factor values, per condition.
 
-    Computed ``BLOCK_ELEMENTS`` values at a time (a block of factors in float64), never on a
-    float64 copy of all loadings (at 200,000 cells x 300 factors that copy and its
-    standardised twin were 1 GB); each factor's numbers are the same either way."""
+    Parameters
+    ----------
+    factors
+        A factor file with the samples in ``obs``.
+    design
+        :func:`iae_pipeline.samples.make_design`; samples with fewer than its
+        ``min_cells`` cells in a condition are left out.
+    condition_key
+        The condition's column.
+
+    Computed ``BLOCK_ELEMENTS`` values at a time (a block of factors in float64), never on
+    a float64 copy of all loadings (at 200,000 cells x 300 factors that copy and its
+    standardised twin were 1 GB); each factor's numbers are the same either way.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows (sample, condition), one column per factor, plus ``n_cells``.
+    """
     X = factors.X.toarray() if hasattr(factors.X, "toarray") else np.asarray(factors.X)
     keys = pd.MultiIndex.from_arrays(
         [
@@ -134,11 +149,37 @@ def donor_test(
     condition_key: str = "condition",
     min_samples: int = 3,
 ) -> pd.DataFrame:
-    """One row per active factor: the means of the control and case samples, the
-    ``effect`` (case minus control, in standard deviations of the factor's loadings over
-    cells), the test statistic, its p-value and the Benjamini-Hochberg adjusted p-value
-    over this model's tested factors. Switched-off factors are listed untested (NaN).
-    Needs at least ``min_samples`` samples per condition (pairs when paired)."""
+    """The donor-level test of every active factor of one model: samples, not cells, are the
+    units.
+
+    Parameters
+    ----------
+    factors
+        A factor file with the samples in ``obs``.
+    design
+        :func:`iae_pipeline.samples.make_design`: paired or not, t-test or Wilcoxon.
+    model
+        The model's name, in the table.
+    alpha
+        The false discovery rate of ``significant``.
+    condition_key
+        The condition's column.
+    min_samples
+        Samples (pairs when paired) needed per condition.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per factor: the means of the control and case samples, the ``effect`` (case
+        minus control, in standard deviations of the factor's values over cells), the
+        statistic, its p-value and the Benjamini-Hochberg adjusted p-value over this model's
+        tested factors. Switched-off factors are listed untested (NaN).
+
+    Raises
+    ------
+    ValueError
+        Fewer than ``min_samples`` samples per condition.
+    """
     validate_factor_anndata(factors, where=model or "factors")
     bulk = pseudobulk(factors, design, condition_key)
     counts = bulk.reset_index().groupby("condition")["sample"].nunique()
@@ -196,9 +237,33 @@ def donor_tests(
     alpha: float = 0.05,
     where: str = "dataset",
 ) -> tuple[pd.DataFrame, Design]:
-    """:func:`donor_test` for each ``{model: factors}``, sorted by model then p-value;
-    ``design_spec`` holds ``sample_key``, ``paired`` and optionally ``control``,
-    ``test``, ``min_cells`` (raises :class:`NoSamples` without a sample key)."""
+    """:func:`donor_test` for each model.
+
+    Parameters
+    ----------
+    runs
+        ``{model: factors}``.
+    design_spec
+        ``sample_key``, ``paired`` and optionally ``control``, ``test``, ``min_cells``.
+    alpha
+        The false discovery rate.
+    where
+        Names the dataset in messages.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Every model's rows, sorted by model then p-value.
+    design : Design
+        The design used.
+
+    Raises
+    ------
+    NoSamples
+        No sample key.
+    ValueError
+        A design that does not fit the cells.
+    """
     if not runs:
         raise ValueError(f"{where}: no factor files given")
     first = next(iter(runs.values()))
@@ -221,5 +286,10 @@ def donor_tests(
 
 
 def empty_result() -> pd.DataFrame:
-    """The columns of a result table, no rows (a dataset with no sample key)."""
+    """The columns of a result table and no rows (a dataset without a sample key).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     return pd.DataFrame(columns=list(RESULT_COLUMNS))

@@ -66,7 +66,18 @@ def _dense(x: np.ndarray | sp.spmatrix) -> np.ndarray:
 
 
 def annotation_frame(prepared: ad.AnnData) -> pd.DataFrame:
-    """The prepared data's annotation as a boolean genes x terms DataFrame."""
+    """The prepared data's annotation as a table.
+
+    Parameters
+    ----------
+    prepared
+        Prepared data (:mod:`iae_pipeline.contract`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Genes x terms, boolean (True: the gene is in the term's set).
+    """
     validate_prepared(prepared)
     return pd.DataFrame(
         _dense(prepared.varm[MASK_KEY]) != 0,
@@ -81,8 +92,27 @@ def _mean_norms(runs: Sequence[ad.AnnData]) -> pd.Series:
 
 
 def used_genes(weights: np.ndarray, min_weight: float = 0.0) -> np.ndarray:
-    """Per gene (rows of ``weights``, genes x factors): does the factor use it, i.e.
-    ``|w| >= min_weight * max|w|`` of the column and ``w != 0``."""
+    """Which genes each factor uses.
+
+    Parameters
+    ----------
+    weights
+        Genes x factors.
+    min_weight
+        A factor uses a gene when the gene's absolute weight is at least ``min_weight``
+        times the column's largest absolute weight, and not zero.
+
+    Returns
+    -------
+    numpy.ndarray
+        Genes x factors, boolean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> used_genes(np.array([[1.0], [0.005], [0.0]]), min_weight=0.01).ravel().tolist()
+    [True, False, False]
+    """
     if not 0 <= min_weight < 1:
         raise ValueError(
             f"min_weight must be in [0, 1), got {min_weight}; set analyses.refinement.min_weight"
@@ -141,15 +171,34 @@ def refinement_table(
     min_weight: float = 0.01,
     names: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per annotated factor and gene that is kept, gained or lost in at least one of
-    ``runs`` (replicates of one model, factor contracts fitted on ``prepared``).
+    """Per annotated factor, the genes a model keeps, gains and loses relative to its gene set.
 
-    Columns: ``count`` (replicates where the gene has this status), ``n_replicates``
-    (replicates where the factor is active), ``fraction``, ``mean_weight`` (signed, over
-    those active replicates; 0 where unused), ``median_rank`` (by absolute weight among all
-    genes, 1 = largest, over the replicates with this status). Factors switched off in
-    every replicate have no rows. Rows: terms by decreasing mean weight norm, then kept,
-    gained, lost, each by decreasing count and increasing rank.
+    Parameters
+    ----------
+    runs
+        Replicates of one model: factor files fitted on ``prepared``.
+    prepared
+        The prepared data (the annotation).
+    min_weight
+        See :func:`used_genes`.
+    names
+        Names of the runs, for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per term and gene that is kept, gained or lost in at least one replicate:
+        ``count`` (replicates where the gene has this status), ``n_replicates``
+        (replicates where the factor is active), ``fraction``, ``mean_weight`` (signed,
+        over those active replicates; 0 where unused), ``median_rank`` (by absolute weight
+        among all genes, 1 = largest, over the replicates with this status). Factors
+        switched off in every replicate have no rows. Rows: terms by decreasing mean weight
+        norm, then kept, gained, lost, each by decreasing count and increasing rank.
+
+    Raises
+    ------
+    ValueError
+        No run, or runs whose genes do not match the prepared data.
     """
     if not runs:
         raise ValueError("no factor files given; the refinement needs at least one run")
@@ -199,10 +248,24 @@ def refinement_table(
 def term_summary(
     table: pd.DataFrame, runs: Sequence[ad.AnnData], *, top_genes: int = 5
 ) -> pd.DataFrame:
-    """One row per term of a :func:`refinement_table`: mean weight norm, annotated genes,
-    mean numbers of kept / gained / lost genes per replicate, the ``top_genes`` gained genes
-    (most frequent, then best rank; ``GENE (fraction)`` with several replicates) and the
-    lost genes (``GENE (fraction)``)."""
+    """One row per term of a :func:`refinement_table`.
+
+    Parameters
+    ----------
+    table
+        :func:`refinement_table`.
+    runs
+        The same replicates.
+    top_genes
+        Gained genes listed per term.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Mean weight norm, annotated genes, mean numbers of kept, gained and lost genes per
+        replicate, the ``top_genes`` gained genes (most frequent, then best rank;
+        ``GENE (fraction)`` with several replicates) and the lost genes.
+    """
     if table.empty:
         return pd.DataFrame(columns=list(TERM_COLUMNS))
     norms = _mean_norms(runs)
@@ -238,8 +301,24 @@ def term_summary(
 def top_refined_terms(
     summary: pd.DataFrame, terms: Sequence[str] | None = None, n: int = 6
 ) -> tuple[list[str], list[str]]:
-    """The terms a refinement figure draws: ``terms`` (exact names) when given, else the
-    ``n`` with the largest weight norm. Returns ``(found, not found)``."""
+    """The terms a refinement figure draws.
+
+    Parameters
+    ----------
+    summary
+        :func:`term_summary`.
+    terms
+        Exact term names to draw; ``None``: the ``n`` with the largest weight norm.
+    n
+        How many terms without ``terms``.
+
+    Returns
+    -------
+    found : list of str
+        The terms drawn.
+    not_found : list of str
+        The requested terms that are not in ``summary``.
+    """
     if terms:
         present = set(summary["term"])
         return [t for t in terms if t in present], [t for t in terms if t not in present]

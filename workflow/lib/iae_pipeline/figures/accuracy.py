@@ -49,8 +49,22 @@ def accuracy_bars(
     include_unannotated: bool = True,
     notes: Sequence[str] = (),
 ) -> AccuracyBars:
-    """The data of Figure 2 (:func:`plot_accuracy_bars`): the chosen terms, best first for
-    a regular expression, and each model's best unannotated factor per replicate."""
+    """The data of Figure 2 (:func:`plot_accuracy_bars`), without drawing.
+
+    Parameters
+    ----------
+    scores, terms, models, metric, max_terms, include_unannotated
+        As for :func:`plot_accuracy_bars`.
+    notes
+        Notes to start the figure's notes with.
+
+    Returns
+    -------
+    AccuracyBars
+        The chosen terms (best first for a regular expression), each model's scores per
+        term and replicate, each model's best unannotated factor per replicate, the
+        chance level and the notes.
+    """
     if metric not in scores.columns:
         raise ValueError(f"score table has no column '{metric}'; choose accuracy_train, ...")
     notes = list(notes)
@@ -207,6 +221,18 @@ def _finish_axes(
 
 
 def metric_label(metric: str) -> str:
+    """The axis label of a score column.
+
+    Parameters
+    ----------
+    metric
+        ``accuracy_train``, ``accuracy_cv``, ``auroc`` or another column.
+
+    Returns
+    -------
+    str
+        What the metric is, in words.
+    """
     return {
         "accuracy_train": "accuracy of a logistic regression on the factor (training)",
         "accuracy_cv": "accuracy of a logistic regression on the factor (cross-validated)",

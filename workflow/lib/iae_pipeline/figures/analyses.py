@@ -40,11 +40,32 @@ def plot_refinement(
     title: str = "",
     notes: Sequence[str] = (),
 ) -> tuple[Figure, list[str]]:
-    """One panel per term: its most used annotated genes (a third of ``n_genes``, blue),
-    then its most used genes outside the annotation (orange, with the fraction of
-    replicates where gained), by mean weight; the annotated genes it lost are listed
-    under the panel. ``genes`` and ``summary`` are
-    :func:`iae_pipeline.analyses.refinement.refinement_table` and ``term_summary``."""
+    """Gene-set refinement: per term, the genes a model uses inside and outside its set.
+
+    One panel per term: its most used annotated genes (a third of ``n_genes``, blue), then
+    its most used genes outside the annotation (orange, with the fraction of replicates
+    where gained), by mean weight; the annotated genes it lost are listed under the panel.
+
+    Parameters
+    ----------
+    genes
+        :func:`iae_pipeline.analyses.refinement.refinement_table`.
+    summary
+        :func:`iae_pipeline.analyses.refinement.term_summary`.
+    terms
+        The terms drawn, one panel each.
+    n_genes
+        Genes per panel.
+    title
+        The figure's title.
+    notes
+        Notes printed under the figure.
+
+    Returns
+    -------
+    tuple of matplotlib.figure.Figure and list of str
+        The figure and its notes.
+    """
     notes = list(notes)
     terms = [t for t in terms if t in set(summary["term"])]
     if not terms:
@@ -112,10 +133,32 @@ def plot_volcano(
     n_labels: int = 3,
     title: str = "",
 ) -> tuple[Figure, list[str]]:
-    """Donor-level tests (:func:`iae_pipeline.analyses.donor_tests.donor_tests`), one panel per
-    model: effect (case minus control, in SD of the factor's loadings) against
-    -log10 p; factors significant after Benjamini-Hochberg are filled, the ``n_labels``
-    smallest p-values named."""
+    """Donor-level tests, one panel per model: effect against -log10 p.
+
+    The effect is case minus control, in standard deviations of the factor's values;
+    factors significant after Benjamini-Hochberg are filled, the ``n_labels`` smallest
+    p-values named.
+
+    Parameters
+    ----------
+    table
+        :func:`iae_pipeline.analyses.donor_tests.donor_tests`.
+    models
+        The models drawn, in this order (default: all in the table).
+    labels
+        Display names of the models.
+    alpha
+        The false discovery rate of the filled points.
+    n_labels
+        Factors named per panel.
+    title
+        The figure's title.
+
+    Returns
+    -------
+    tuple of matplotlib.figure.Figure and list of str
+        The figure and its notes.
+    """
     notes: list[str] = []
     labels = dict(labels or {})
     tested = table[table["pvalue"].notna()]
@@ -185,10 +228,27 @@ def plot_agreement(
     labels: Mapping[str, str] | None = None,
     title: str = "",
 ) -> tuple[Figure, list[str]]:
-    """Ranks of the terms in any method's top ``top_n`` (rows), per method (columns:
-    prerank GSEA, score_genes, then each model), from
-    :func:`iae_pipeline.analyses.baselines.agreement_table`; cells in a top ``top_n`` are
-    coloured, the others grey, every cell shows its rank."""
+    """The ranks of the terms in any method's top ``top_n``, per method.
+
+    Rows are terms, columns the methods (prerank GSEA, ``score_genes``, then each model);
+    cells in a top ``top_n`` are coloured, the others grey, every cell shows its rank.
+
+    Parameters
+    ----------
+    table
+        :func:`iae_pipeline.analyses.baselines.agreement_table`.
+    top_n
+        The size of each method's top.
+    labels
+        Display names of the models.
+    title
+        The figure's title.
+
+    Returns
+    -------
+    tuple of matplotlib.figure.Figure and list of str
+        The figure and its notes.
+    """
     notes: list[str] = []
     labels = dict(labels or {})
     rank_cols = {"gsea": "gsea_rank", "score_genes": "score_rank"}

@@ -32,7 +32,22 @@ from iae_pipeline.figures.terms import TermLookup, lookup_terms
 
 
 def subsample_cells(n_obs: int, max_cells: int | None, seed: int) -> np.ndarray | None:
-    """Sorted indices of a seeded random ``max_cells`` of ``n_obs`` cells, or None for all."""
+    """A seeded random subsample of cells to draw.
+
+    Parameters
+    ----------
+    n_obs
+        The cells.
+    max_cells
+        How many to draw at most (``None``: all).
+    seed
+        Seeds the choice.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Sorted indices of ``max_cells`` cells, or ``None`` when every cell is drawn.
+    """
     if max_cells is None or n_obs <= max_cells:
         return None
     return np.sort(np.random.default_rng(seed).choice(n_obs, size=max_cells, replace=False))
@@ -170,8 +185,19 @@ def group_loadings(
     groups: Sequence[str] | None = None,
     cell_type_key: str = "cell_type",
 ) -> GroupLoadings:
-    """The data of Figure 3 (:func:`plot_group_loadings`): the terms, cell types (matched
-    ignoring case) and groups found, with a note for each one missing."""
+    """The data of Figure 3 (:func:`plot_group_loadings`), without drawing.
+
+    Parameters
+    ----------
+    adata, terms, cell_types, group_key, groups, cell_type_key
+        As for :func:`plot_group_loadings`.
+
+    Returns
+    -------
+    GroupLoadings
+        The terms, cell types (matched ignoring case) and groups found, their colours, and a
+        note for each one missing.
+    """
     for key in (group_key, cell_type_key):
         if key not in adata.obs:
             raise ValueError(

@@ -53,7 +53,28 @@ class TermLookup:
 
 
 def resolve_term(names: Sequence[str], query: str) -> tuple[str | None, tuple[str, ...]]:
-    """``(match, other candidates)`` for ``query`` among ``names``: exact, else by :func:`term_key`."""
+    """Find a term among factor names: the exact name, else by
+    :func:`iae_pipeline.contract.term_key` (case and punctuation ignored, prefix dropped).
+
+    Parameters
+    ----------
+    names
+        The factor names.
+    query
+        A term as the config gives it.
+
+    Returns
+    -------
+    match : str or None
+        The factor found.
+    others : tuple of str
+        Other factors the query also matches.
+
+    Examples
+    --------
+    >>> resolve_term(["REACTOME_INTERFERON_SIGNALING", "HALLMARK_APOPTOSIS"], "interferon signaling")
+    ('REACTOME_INTERFERON_SIGNALING', ())
+    """
     names = [str(n) for n in names]
     if query in names:
         return query, ()
@@ -63,7 +84,20 @@ def resolve_term(names: Sequence[str], query: str) -> tuple[str | None, tuple[st
 
 
 def lookup_terms(adata: ad.AnnData, queries: Sequence[str]) -> list[TermLookup]:
-    """Find each of ``queries`` among the factors of a contract AnnData."""
+    """Find each requested term among the factors of a factor file.
+
+    Parameters
+    ----------
+    adata
+        A factor file.
+    queries
+        Terms as the config gives them.
+
+    Returns
+    -------
+    list of TermLookup
+        One per query: the factor found, whether it is active, other matches.
+    """
     out = []
     for query in queries:
         term, others = resolve_term(adata.var_names, str(query))
@@ -73,11 +107,27 @@ def lookup_terms(adata: ad.AnnData, queries: Sequence[str]) -> list[TermLookup]:
 
 
 def select_terms(names: Sequence[str], spec: str | Sequence[str]) -> tuple[list[str], list[str]]:
-    """Terms chosen by ``spec``: a regular expression (string, searched case-insensitively in
-    the full and the display name) or a list of names (resolved as :func:`resolve_term`).
+    """The terms a figure draws.
 
-    Returns ``(found, not found)``; the found terms keep the order of ``names`` for a regular
-    expression and the order of ``spec`` for a list.
+    Parameters
+    ----------
+    names
+        The factor names.
+    spec
+        A regular expression (a string, searched case-insensitively in the full and the
+        display name) or a list of names (each found as :func:`resolve_term`).
+
+    Returns
+    -------
+    found : list of str
+        In the order of ``names`` for a regular expression, of ``spec`` for a list.
+    not_found : list of str
+        The list's names that match no factor.
+
+    Examples
+    --------
+    >>> select_terms(["HALLMARK_INTERFERON_GAMMA_RESPONSE", "REACTOME_TCR_SIGNALING"], "interferon")
+    (['HALLMARK_INTERFERON_GAMMA_RESPONSE'], [])
     """
     names = list(dict.fromkeys(str(n) for n in names))
     if isinstance(spec, str):

@@ -28,14 +28,38 @@ ARCH_OPTIONS = tuple(o for o in ARCHITECTURE_OPTIONS if o != "layer")
 
 
 def option_names() -> tuple[str, ...]:
-    """Every option a workflow config may give an autoencoder model (the seed aside:
-    it comes from the config's ``seed``)."""
+    """Every option a workflow config may give an autoencoder model.
+
+    Returns
+    -------
+    tuple of str
+        The estimator's architecture options and :class:`~interpretable_ae.training.TrainConfig`'s
+        fields, the seed aside (it comes from the config's ``seed``).
+    """
     train = tuple(n for n in TrainConfig.option_names() if n != "seed")
     return ARCH_OPTIONS + train
 
 
 def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(architecture, training)`` options; an unknown key is an error naming it."""
+    """A model's config options, split into the estimator's and the training's.
+
+    Parameters
+    ----------
+    options
+        ``models.<name>.options`` merged for a dataset.
+
+    Returns
+    -------
+    architecture : dict
+        Arguments of :class:`~interpretable_ae.model.InterpretableAutoencoder`.
+    training : dict
+        Fields of :class:`~interpretable_ae.training.TrainConfig`.
+
+    Raises
+    ------
+    ValueError
+        An unknown option, naming it and the known ones.
+    """
     unknown = sorted(set(options) - set(option_names()))
     if unknown:
         raise ValueError(
@@ -57,12 +81,42 @@ def fit_autoencoder(
     checkpoint_seconds: float = 600.0,
     loadings: bool = True,
 ) -> tuple[InterpretableAutoencoder, ad.AnnData]:
-    """Train on prepared data; return the model and its factor-contract AnnData. With
-    ``checkpoint_dir`` the fit saves its state there after the first epoch that ends
-    ``checkpoint_seconds`` after the last save (as the f-scLVM fit does) and a rerun
-    resumes from it (the estimator removes it when training ends). ``loadings=False``:
-    the factor AnnData comes without ``X``, for
-    :func:`iae_pipeline.contract.write_factor_file` to stream it from the model."""
+    """Train the autoencoder on prepared data: the ``fit_autoencoder`` rule.
+
+    Parameters
+    ----------
+    prepared
+        Prepared data (:mod:`iae_pipeline.contract`), the mask in ``varm``.
+    options
+        The model's config options (:func:`split_options`).
+    seed
+        Seeds the network and the training.
+    setup
+        The model's name, recorded in ``uns['run']``.
+    progress
+        Show a progress bar.
+    checkpoint_dir
+        Save the training state there after the first epoch that ends
+        ``checkpoint_seconds`` after the last save (as the f-scLVM fit does); a rerun
+        resumes from it, and the estimator removes it when training ends.
+    checkpoint_seconds
+        See ``checkpoint_dir``.
+    loadings
+        False: the factor AnnData comes without ``X``, for
+        :func:`iae_pipeline.contract.write_factor_file` to stream it from the model.
+
+    Returns
+    -------
+    model : interpretable_ae.model.InterpretableAutoencoder
+        The trained estimator.
+    factors : anndata.AnnData
+        Its factor file (:func:`iae_pipeline.contract.factors_from_estimator`).
+
+    Raises
+    ------
+    ValueError
+        Unknown or invalid options, or an unavailable device.
+    """
     validate_prepared(prepared)
     arch, train = split_options(options)
     ae = InterpretableAutoencoder(prepared, **arch, seed=seed)

@@ -130,7 +130,24 @@ class SlalomOptions:
     def from_mapping(
         cls, options: Mapping[str, Any] | None, where: str = "options"
     ) -> SlalomOptions:
-        """Validated options from a plain mapping (e.g. the Snakemake config)."""
+        """Validated options from a plain mapping (e.g. the Snakemake config).
+
+        Parameters
+        ----------
+        options
+            Field names to values; ``None``: every default.
+        where
+            Names the options in messages (e.g. their config path).
+
+        Returns
+        -------
+        SlalomOptions
+
+        Raises
+        ------
+        ValueError
+            An unknown option, a value of the wrong type, or one out of range.
+        """
         options = dict(options or {})
         fields = {f.name: type(f.default) for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
@@ -200,15 +217,41 @@ def fit_slalom(
     checkpoint_every: int | None = None,
     checkpoint_seconds: float | None = 600.0,
 ) -> ad.AnnData:
-    """Fit slalom on prepared data; return the factor-contract AnnData.
+    """Fit f-scLVM (slalom) on prepared data: the ``fit_slalom`` rule.
 
-    ``setup`` names the run in ``uns['run']`` and in error messages. ``n_threads`` caps
-    the BLAS threads (``None``: no cap); slalom's many small products run fastest on one.
-    ``checkpoint_dir``: save the training state there every ``checkpoint_every``
-    iterations or ``checkpoint_seconds`` of fitting, and resume from it (module
-    docstring); the caller removes it once the result is written.
-    Raises ``ValueError`` for unusable input or options and :class:`SlalomFitError` when
-    the fit fails.
+    Parameters
+    ----------
+    adata
+        Prepared data (:mod:`iae_pipeline.contract`), the mask in ``varm``.
+    options
+        :class:`SlalomOptions`, or a mapping of its fields (a model's config options).
+    seed
+        Seeds numpy's global generator, which slalom's shuffled update order draws from.
+    setup
+        Names the run in ``uns['run']`` and in error messages.
+    n_threads
+        Caps the BLAS threads (``None``: no cap); slalom's many small products run fastest
+        on one.
+    checkpoint_dir
+        Save the training state there every ``checkpoint_every`` iterations or
+        ``checkpoint_seconds`` of fitting, and resume from it (module docstring); the caller
+        removes it once the result is written.
+    checkpoint_every, checkpoint_seconds
+        See ``checkpoint_dir``.
+
+    Returns
+    -------
+    anndata.AnnData
+        The factor file: annotated factors in the prepared terms' order, then dense and
+        sparse ones; ``uns['run']`` holds the iterations and whether the fit converged.
+
+    Raises
+    ------
+    ValueError
+        Unusable input or options (more cells than ``max_cells``, unknown options).
+    SlalomFitError
+        The fit failed: non-finite state, an exception inside slalom, or no convergence
+        when ``require_convergence`` is set.
     """
     if not isinstance(options, SlalomOptions):
         options = SlalomOptions.from_mapping(options)
@@ -301,8 +344,24 @@ def _judge_convergence(
 def check_size(
     n_cells: int, options: SlalomOptions, label: str = "slalom", key: str = "max_cells"
 ) -> None:
-    """Refuse data with more than ``options.max_cells`` cells, before anything is fitted;
-    ``key`` names the option in the message (e.g. its config path)."""
+    """Refuse data with more than ``options.max_cells`` cells, before anything is fitted.
+
+    Parameters
+    ----------
+    n_cells
+        The data's cells.
+    options
+        The fit's options.
+    label
+        Names the model in the message.
+    key
+        Names the option in the message (e.g. its config path).
+
+    Raises
+    ------
+    ValueError
+        Too many cells, naming the option and the alternatives.
+    """
     if n_cells > options.max_cells:
         raise ValueError(
             f"{label}: {n_cells:,} cells is more than max_cells={options.max_cells:,}: f-scLVM's "
@@ -512,7 +571,28 @@ def state_fingerprint(
     seed: int,
     version: str,
 ) -> str:
-    """What a checkpoint must match to be resumed: data, annotation, options, seed, slalom."""
+    """What a checkpoint must match to be resumed: data, annotation, options, seed, slalom.
+
+    Parameters
+    ----------
+    Y
+        The data slalom fits.
+    mask
+        Its annotation.
+    terms
+        The terms.
+    options
+        The fit's options.
+    seed
+        The fit's seed.
+    version
+        slalom's version.
+
+    Returns
+    -------
+    str
+        A sha256 hex digest.
+    """
     digest = hashlib.sha256()
     for array in (np.ascontiguousarray(Y), np.ascontiguousarray(mask)):
         digest.update(repr((array.dtype.str, array.shape)).encode())
@@ -539,8 +619,22 @@ def _state_items(fa: Any):
 def save_state(
     fa: Any, path: str | Path, key: str, *, iteration: int, error: float, delta: float
 ) -> None:
-    """Write ``fa``'s training state, the loop's position and numpy's global RNG to
-    ``path`` (an ``.npz``: arrays and JSON, no pickle), atomically."""
+    """Write a slalom model's training state to a checkpoint, atomically.
+
+    The state, the loop's position and numpy's global random state go to an ``.npz`` of
+    arrays and JSON (no pickle).
+
+    Parameters
+    ----------
+    fa
+        slalom's model object.
+    path
+        The ``.npz`` file.
+    key
+        :func:`state_fingerprint` of the fit.
+    iteration, error, delta
+        The loop's position and its last error and change.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays, numbers = {}, {}
@@ -568,9 +662,23 @@ def save_state(
 
 
 def restore_state(fa: Any, path: str | Path, key: str) -> tuple[int, float, float] | None:
-    """Load a checkpoint written by :func:`save_state` into ``fa`` (freshly initialised
-    the same way) and numpy's global RNG; return ``(iteration, error, delta)``, or
-    ``None`` when there is none or it belongs to other data, options or seed."""
+    """Load a checkpoint written by :func:`save_state` into a freshly initialised model.
+
+    Parameters
+    ----------
+    fa
+        slalom's model object, initialised as for the checkpointed fit.
+    path
+        The ``.npz`` file.
+    key
+        :func:`state_fingerprint` of the fit.
+
+    Returns
+    -------
+    tuple of (int, float, float) or None
+        ``(iteration, error, delta)``; ``None`` when there is no checkpoint or it belongs to
+        other data, options or seed.
+    """
     path = Path(path)
     if not path.is_file():
         return None

@@ -131,7 +131,19 @@ SHIMS: dict[str, Callable[[], bool]] = {
 
 
 def apply_shims(names: Iterable[str] | None = None) -> list[str]:
-    """Apply the named shims (all by default); return the names that changed something."""
+    """Apply the named shims (all by default).
+
+    Parameters
+    ----------
+    names
+        Keys of :data:`SHIMS` (``pkg_resources``, ``RandomizedPCA``, ``scipy_numpy_aliases``);
+    ``None``: all.
+
+    Returns
+    -------
+    list of str
+        The names that changed something.
+    """
     names = list(SHIMS) if names is None else list(names)
     unknown = sorted(set(names) - set(SHIMS))
     if unknown:

@@ -30,8 +30,27 @@ log = logging.getLogger(__name__)
 def check_finite(
     X: Any, where: str, obs_names: Sequence[str] | None = None, chunk: int = 4096
 ) -> None:
-    """Refuse NaN or infinite values, checking every value: a sparse matrix's stored values,
-    a dense (or backed) matrix in chunks of ``chunk`` cells (never a second full copy)."""
+    """Refuse NaN or infinite values, checking every value.
+
+    A sparse matrix's stored values are checked at once, a dense (or backed) matrix in
+    chunks of cells, never a second full copy.
+
+    Parameters
+    ----------
+    X
+        Cells x genes: dense, sparse or backed.
+    where
+        Names the data in the message.
+    obs_names
+        The cells' names, to name the first bad cell.
+    chunk
+        Cells checked at a time.
+
+    Raises
+    ------
+    ValueError
+        The first NaN or infinite value, naming its cell.
+    """
     n_bad, rows = 0, np.empty(0, dtype=np.int64)
     if sp.issparse(X):
         X = X if X.format == "csr" else sp.csr_matrix(X)
@@ -66,13 +85,25 @@ def _missing_terms(terms: Sequence[str], queries: Sequence[str]) -> list[str]:
 def check_ready_to_fit(prepared: ad.AnnData, needs: Mapping[str, Any]) -> None:
     """Refuse prepared data that a later step would refuse, before any fit starts.
 
-    ``needs`` is :func:`iae_pipeline.config.prefit_requirements`: ``source`` (the user's
-    file or ``datasets.<name>``, named in the messages), ``dataset``, ``cv_folds``,
-    ``figures``, ``covariates`` ({model: obs keys}) and ``samples`` (the sample design,
-    or none). Checks: every value of ``X`` is finite; each condition class has at least
-    ``cv_folds`` cells; covariates are obs columns without missing values; the figures'
-    terms and patterns find prepared terms and Figure 3's cell types and groups exist; the
-    sample key is a complete obs column whose samples fit the design (paired or not).
+    Checks: every value of ``X`` is finite; each condition class has at least ``cv_folds``
+    cells; covariates are obs columns without missing values; the figures' terms and
+    patterns find prepared terms and Figure 3's cell types and groups exist; the sample key
+    is a complete obs column whose samples fit the design (paired or not).
+
+    Parameters
+    ----------
+    prepared
+        The prepared data.
+    needs
+        :func:`iae_pipeline.config.prefit_requirements`: ``source`` (the user's file or
+        ``datasets.<name>``, named in the messages), ``dataset``, ``cv_folds``, ``figures``,
+        ``covariates`` (``{model: obs keys}``) and ``samples`` (the sample design, or
+        ``None``).
+
+    Raises
+    ------
+    ValueError
+        The first problem, in one line naming the data, the key and the fix.
     """
     where, dataset = str(needs.get("source", "prepared data")), str(needs.get("dataset", ""))
     try:

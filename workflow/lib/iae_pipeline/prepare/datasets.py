@@ -87,7 +87,24 @@ def _need(path: str | Path, role: str) -> Path:
 
 
 def unlabelled(values: pd.Series) -> np.ndarray:
-    """Which cells have no label: NaN / None, or an empty string."""
+    """Which cells have no label: NaN, None or an empty string.
+
+    Parameters
+    ----------
+    values
+        An obs column.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, per cell.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> unlabelled(pd.Series(["ctrl", None, "", "stim"])).tolist()
+    [False, True, True, False]
+    """
     empty = values.astype(object).where(values.notna(), "").astype(str).str.strip().eq("")
     return empty.to_numpy(dtype=bool)
 
@@ -95,12 +112,37 @@ def unlabelled(values: pd.Series) -> np.ndarray:
 def two_classes(
     values: pd.Series, where: str, positive: Sequence[str] | None = None
 ) -> pd.Categorical:
-    """A two-class condition from ``values``; with ``positive``, those labels against the
-    rest: the rest keeps its own label when it is one label (``ctrl`` stays ``ctrl``), and
-    is called ``other`` when it gathers several.
+    """A two-class condition from an obs column.
 
-    A cell without a label is an error: it would otherwise become a class 'nan' or, with
-    ``positive``, silently join the rest."""
+    Parameters
+    ----------
+    values
+        The condition of every cell.
+    where
+        Names the column in messages.
+    positive
+        The labels taken as the case; the rest keeps its own label when it is one label
+        (``ctrl`` stays ``ctrl``) and is called ``other`` when it gathers several. ``None``:
+        the column must have exactly two labels.
+
+    Returns
+    -------
+    pandas.Categorical
+        Two categories.
+
+    Raises
+    ------
+    DatasetError
+        A cell without a label (it would otherwise become a class 'nan' or, with
+        ``positive``, silently join the rest), not two classes, or a ``positive`` label that
+        is absent.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> list(two_classes(pd.Series(["HC", "M", "S", "HC"]), "obs['group']", ["M", "S"]).categories)
+    ['HC', 'M+S']
+    """
     missing = unlabelled(values)
     if missing.any():
         raise DatasetError(
@@ -132,10 +174,27 @@ def two_classes(
 
 
 def detect_data_type(X: np.ndarray | sp.spmatrix, where: str = "X", n: int = 100_000) -> str:
-    """``counts`` when (a sample of) the values are non-negative integers, ``centred`` when
-    there are negative values and every gene's mean is 0, else ``lognorm``.
+    """What a matrix holds: counts, log-normalised or centred values.
 
-    Other negative values (e.g. a difference of two data sets) are refused.
+    Parameters
+    ----------
+    X
+        Cells x genes, dense or sparse.
+    where
+        Names the data in messages.
+    n
+        Values sampled for the test.
+
+    Returns
+    -------
+    str
+        ``counts`` when the (sampled) values are non-negative integers, ``centred`` when
+        there are negative values and every gene's mean is 0, else ``lognorm``.
+
+    Raises
+    ------
+    DatasetError
+        Other negative values (e.g. a difference of two data sets).
     """
     values = X.data if sp.issparse(X) else np.asarray(X).ravel()
     if values.size > n:
@@ -154,7 +213,18 @@ def detect_data_type(X: np.ndarray | sp.spmatrix, where: str = "X", n: int = 100
 
 
 def gene_moments(X: np.ndarray | sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and standard deviation (float64), without densifying sparse ``X``."""
+    """Per-gene mean and standard deviation, without densifying a sparse matrix.
+
+    Parameters
+    ----------
+    X
+        Cells x genes.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray
+        float64, one value per gene.
+    """
     if sp.issparse(X):
         mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
         sq = np.asarray(X.multiply(X).mean(axis=0, dtype=np.float64)).ravel()
@@ -164,14 +234,32 @@ def gene_moments(X: np.ndarray | sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
 
 
 def is_centred(X: np.ndarray | sp.spmatrix) -> bool:
-    """Every gene counts as centred (``adata.X -= adata.X.mean(0)``), by the rule the
-    estimator uses too (:func:`interpretable_ae.conventions.centred_genes`)."""
+    """Whether every gene counts as centred (``adata.X -= adata.X.mean(0)``), by the rule the
+    estimator uses too (:func:`interpretable_ae.conventions.centred_genes`).
+
+    Parameters
+    ----------
+    X
+        Cells x genes.
+
+    Returns
+    -------
+    bool
+    """
     mean, sd = gene_moments(X)
     return bool(np.all(centred_genes(mean, np.hypot(mean, sd))))
 
 
 def log_centred(X: np.ndarray | sp.spmatrix, where: str) -> None:
-    """The one log line for centred input (and a warning when it is also scaled)."""
+    """The one log line for centred input (and a warning when it is also scaled).
+
+    Parameters
+    ----------
+    X
+        Centred cells x genes.
+    where
+        Names the data.
+    """
     _, sd = gene_moments(X)
     log.info(
         "%s is centred (every gene's mean is 0): taken as log-normalised values centred "
@@ -192,7 +280,18 @@ def log_centred(X: np.ndarray | sp.spmatrix, where: str) -> None:
 
 
 def read_geo_mtx(matrix: str | Path, barcodes: str | Path, genes: str | Path) -> ad.AnnData:
-    """Read a genes x cells Matrix Market file (gzip) with its barcodes and genes TSVs."""
+    """Read a genes x cells Matrix Market file (gzip) with its barcodes and genes TSVs.
+
+    Parameters
+    ----------
+    matrix, barcodes, genes
+        The three files, as GEO publishes them.
+
+    Returns
+    -------
+    anndata.AnnData
+        Cells x genes counts (CSR float32), obs named by barcode, var by gene symbol.
+    """
     matrix, barcodes, genes = (
         _need(matrix, "matrix"),
         _need(barcodes, "barcodes"),
@@ -222,10 +321,20 @@ def read_geo_mtx(matrix: str | Path, barcodes: str | Path, genes: str | Path) ->
 
 
 def read_kang_metadata(tsne: str | Path) -> pd.DataFrame:
-    """The batch-2 tSNE table as cell metadata indexed ``<stim>_<barcode>``.
+    """The Kang batch-2 tSNE table as cell metadata indexed ``<stim>_<barcode>``.
 
-    The published table repeats barcodes across ctrl and stim; where R made them unique
-    by appending digits (``...-11``), the suffix is removed before prefixing.
+    The published table repeats barcodes across ctrl and stim; where R made them unique by
+    appending digits (``...-11``), the suffix is removed before prefixing.
+
+    Parameters
+    ----------
+    tsne
+        ``GSE96583_batch2.tsne.df.txt.gz``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell: its condition, cell type and multiplet call.
     """
     tsne = _need(tsne, "tsne")
     meta = pd.read_csv(tsne, sep="\t", index_col=0)
@@ -248,7 +357,20 @@ def read_kang(
     genes: str | Path,
     tsne: str | Path,
 ) -> ad.AnnData:
-    """Kang et al. 2018 batch 2: ctrl and stim PBMCs, singlets with a cell type (counts)."""
+    """Kang et al. 2018 batch 2: ctrl and stim PBMCs, the singlets with a cell type.
+
+    Parameters
+    ----------
+    matrix_ctrl, barcodes_ctrl, matrix_stim, barcodes_stim, genes
+        GEO's Matrix Market files of the two samples and their shared genes.
+    tsne
+        The tSNE table with the cell types (:func:`read_kang_metadata`).
+
+    Returns
+    -------
+    anndata.AnnData
+        Counts, with ``obs['condition']`` (``ctrl`` / ``stim``) and ``obs['cell_type']``.
+    """
     parts = {
         "ctrl": read_geo_mtx(matrix_ctrl, barcodes_ctrl, genes),
         "stim": read_geo_mtx(matrix_stim, barcodes_stim, genes),
@@ -277,7 +399,18 @@ def read_kang(
 
 
 def read_macosko_clusters(clusters: str | Path) -> pd.DataFrame:
-    """``barcode<TAB>cluster`` -> DataFrame with ``cluster`` (int) and ``cell_class``."""
+    """Macosko's cluster table, with the 39 clusters merged to 12 cell classes.
+
+    Parameters
+    ----------
+    clusters
+        ``barcode<TAB>cluster``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``cluster`` (int) and ``cell_class``, indexed by barcode.
+    """
     clusters = _need(clusters, "clusters")
     table = pd.read_csv(clusters, sep="\t", header=None, names=["barcode", "cluster"], dtype=str)
     cluster = pd.to_numeric(table["cluster"], errors="coerce")
@@ -294,10 +427,31 @@ def read_macosko_clusters(clusters: str | Path) -> pd.DataFrame:
 
 
 def parse_count_line(values: bytes, n_fields: int) -> np.ndarray:
-    """Tab-separated non-negative integers -> float32 array, vectorised over the bytes.
+    """One line of tab-separated counts as a float32 array, vectorised over the bytes.
 
     Lines with anything but digits and tabs (decimals, exponents, signs) are parsed by
-    NumPy's float conversion instead. The number of fields must be ``n_fields``.
+    NumPy's float conversion instead.
+
+    Parameters
+    ----------
+    values
+        The line's values, without its first (gene) field.
+    n_fields
+        The number of values expected.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    DatasetError
+        Another number of fields.
+
+    Examples
+    --------
+    >>> parse_count_line(b"0\\t3\\t12", 3).tolist()
+    [0.0, 3.0, 12.0]
     """
     buf = np.frombuffer(values, dtype=np.uint8)
     is_tab = buf == 9
@@ -318,10 +472,21 @@ def parse_count_line(values: bytes, n_fields: int) -> np.ndarray:
 def read_dense_text(
     path: str | Path, cells: Sequence[str] | None = None, chunksize: int = 256
 ) -> ad.AnnData:
-    """A genes x cells tab-separated text (gzip) read in chunks of genes into sparse counts.
+    """A genes x cells tab-separated text (gzip), read in chunks of genes into sparse counts.
 
-    The header is ``GENE<TAB>cell...`` (Drop-seq digital expression); only the columns in
-    ``cells`` are kept when given (cells missing from the file are an error).
+    Parameters
+    ----------
+    path
+        The file; its header is ``GENE<TAB>cell...`` (Drop-seq digital expression).
+    cells
+        Keep only these columns (cells missing from the file are an error).
+    chunksize
+        Genes read at a time.
+
+    Returns
+    -------
+    anndata.AnnData
+        Cells x genes, CSR float32.
     """
     path = _need(path, "expression")
     opener = gzip.open if path.suffix == ".gz" else open
@@ -367,7 +532,24 @@ def read_macosko(
     condition_positive: Sequence[str] = ("rods",),
     chunksize: int = 256,
 ) -> ad.AnnData:
-    """Macosko et al. 2015 P14 retina: the cells with a cluster, counts, cell classes."""
+    """Macosko et al. 2015 P14 retina: the cells with a cluster, counts, cell classes.
+
+    Parameters
+    ----------
+    expression
+        The digital expression text (:func:`read_dense_text`).
+    clusters
+        The cluster table (:func:`read_macosko_clusters`).
+    condition_positive
+        Cell classes taken as the case; the rest is ``other``.
+    chunksize
+        Genes read at a time.
+
+    Returns
+    -------
+    anndata.AnnData
+        Counts, with ``obs['condition']`` and ``obs['cell_type']`` (the cell class).
+    """
     table = read_macosko_clusters(clusters)
     adata = read_dense_text(expression, cells=table.index.tolist(), chunksize=chunksize)
     adata.obs = adata.obs.join(table)
@@ -383,7 +565,18 @@ def read_macosko(
 
 
 def read_liao_metadata(metadata: str | Path) -> pd.DataFrame:
-    """The authors' ``all.cell.annotation.meta.txt`` indexed by ``ID``."""
+    """The authors' ``all.cell.annotation.meta.txt``, indexed by ``ID``.
+
+    Parameters
+    ----------
+    metadata
+        The file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sample, group, disease and cell type of each cell.
+    """
     metadata = _need(metadata, "metadata")
     meta = pd.read_csv(metadata, sep="\t", dtype=str)
     missing = [c for c in ("ID", "sample", "group", "disease", "celltype") if c not in meta]
@@ -395,7 +588,19 @@ def read_liao_metadata(metadata: str | Path) -> pd.DataFrame:
 
 
 def liao_cell_ids(barcodes: Sequence[str], sample: str) -> pd.Index:
-    """Cell Ranger barcodes (``ACGT...-1``) -> metadata IDs (``ACGT..._k``)."""
+    """Cell Ranger barcodes (``ACGT...-1``) to the metadata's IDs (``ACGT..._k``).
+
+    Parameters
+    ----------
+    barcodes
+        One sample's barcodes.
+    sample
+        The sample (``C141``, ...), which gives ``k``.
+
+    Returns
+    -------
+    pandas.Index
+    """
     if sample not in LIAO_SAMPLE_ORDER:
         raise DatasetError(f"Liao sample '{sample}' is unknown; use one of {LIAO_SAMPLE_ORDER}")
     k = LIAO_SAMPLE_ORDER.index(sample) + 1
@@ -424,8 +629,18 @@ def _read_liao_sample(sample: str, files: Mapping[str, str | Path]) -> ad.AnnDat
 
 
 def liao_sample_files(files: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """File roles ``h5_<s>`` / ``matrix_<s>`` / ``barcodes_<s>`` / ``genes_<s>`` grouped by
-    sample, in the authors' sample order."""
+    """The dataset's file roles grouped by sample, in the authors' sample order.
+
+    Parameters
+    ----------
+    files
+        Roles ``h5_<s>``, ``matrix_<s>``, ``barcodes_<s>``, ``genes_<s>`` to paths.
+
+    Returns
+    -------
+    dict of str to dict of str to str
+        ``{sample: {h5: path}}`` or ``{sample: {matrix, barcodes, genes: path}}``.
+    """
     by_sample: dict[str, dict[str, str]] = {}
     for role, path in files.items():
         kind, _, sample = role.partition("_")
@@ -438,8 +653,19 @@ def liao_sample_files(files: Mapping[str, str]) -> dict[str, dict[str, str]]:
 def read_liao(sample_files: Mapping[str, Any], metadata: str | Path) -> ad.AnnData:
     """Liao et al. 2020 BALF: one count matrix per sample, joined to the authors' cells.
 
-    ``sample_files`` maps a sample to its h5 path, or to a mapping ``{h5: path}`` or
-    ``{matrix, barcodes, genes: path}`` (the Matrix Market trio of GSM3660650).
+    Parameters
+    ----------
+    sample_files
+        A sample to its h5 path, or to ``{h5: path}`` or ``{matrix, barcodes, genes: path}``
+        (the Matrix Market trio of GSM3660650).
+    metadata
+        The authors' cell table (:func:`read_liao_metadata`).
+
+    Returns
+    -------
+    anndata.AnnData
+        Counts of the annotated cells, with ``condition``, ``cell_type``, ``group`` and
+        ``sample``.
     """
     meta = read_liao_metadata(metadata)
     parts = {}
@@ -487,8 +713,30 @@ def read_user_h5ad(
 ) -> ad.AnnData:
     """A local ``.h5ad`` whose obs hold the condition and the cell type under given keys.
 
-    Cells without a condition label are an error, or, with ``drop_unlabelled``, dropped
-    (logged). Cells without a cell type are labelled ``unknown`` (logged)."""
+    Parameters
+    ----------
+    path
+        The file.
+    condition_key, cell_type_key
+        The obs columns of the condition and the cell type.
+    condition_positive
+        See :func:`two_classes`.
+    drop_unlabelled
+        Drop (and log) the cells without a condition, instead of stopping.
+    name
+        The dataset's name, for messages.
+
+    Returns
+    -------
+    anndata.AnnData
+        The data with ``obs['condition']`` (two classes) and ``obs['cell_type']`` (a
+        missing one is ``unknown``, logged).
+
+    Raises
+    ------
+    DatasetError
+        An unreadable file, a missing key, cells without a condition, too few cells.
+    """
     path = _need(path, "h5ad")
     try:
         adata = ad.read_h5ad(path)
@@ -516,7 +764,19 @@ def read_user_h5ad(
 
 
 def check_size(adata: ad.AnnData, where: str | Path) -> None:
-    """An AnnData with fewer than 2 cells or no gene cannot be a dataset."""
+    """Refuse an AnnData with fewer than 2 cells or no gene.
+
+    Parameters
+    ----------
+    adata
+        The data.
+    where
+        Names it in the message.
+
+    Raises
+    ------
+    DatasetError
+    """
     if adata.n_obs < 2 or adata.n_vars == 0:
         raise DatasetError(
             f"{where}: the file has {adata.n_obs} cell(s) x {adata.n_vars} gene(s); a dataset "
@@ -527,8 +787,30 @@ def check_size(adata: ad.AnnData, where: str | Path) -> None:
 def drop_or_refuse_unlabelled(
     adata: ad.AnnData, key: str, where: str, drop: bool, name: str
 ) -> ad.AnnData:
-    """``adata`` without the cells whose ``obs[key]`` is missing, when ``drop``; else an
-    error that says how many there are and how to drop them."""
+    """The data without the cells whose ``obs[key]`` is missing, or an error.
+
+    Parameters
+    ----------
+    adata
+        The data.
+    key
+        The obs column.
+    where
+        Names the data in messages.
+    drop
+        Drop them (logged); without it, refuse.
+    name
+        The dataset's name, for the fix in the message.
+
+    Returns
+    -------
+    anndata.AnnData
+
+    Raises
+    ------
+    DatasetError
+        Unlabelled cells and ``drop`` false: how many, and how to drop them.
+    """
     missing = unlabelled(adata.obs[key])
     if not missing.any():
         return adata
@@ -548,7 +830,19 @@ def drop_or_refuse_unlabelled(
 
 
 def cell_types(values: pd.Series, where: str) -> pd.Categorical:
-    """Cell types as a categorical; a missing one becomes ``unknown`` (logged, not 'nan')."""
+    """Cell types as a categorical; a missing one becomes ``unknown`` (logged, not 'nan').
+
+    Parameters
+    ----------
+    values
+        An obs column.
+    where
+        Names the data in the log.
+
+    Returns
+    -------
+    pandas.Categorical
+    """
     missing = unlabelled(values)
     labels = values.astype(object).where(~missing, "unknown").astype(str)
     if missing.any():
@@ -557,7 +851,14 @@ def cell_types(values: pd.Series, where: str) -> pd.Categorical:
 
 
 def load_pbmc68k_demo() -> ad.AnnData:
-    """scanpy's pbmc68k_reduced: 700 PBMCs, log-normalised ``.raw``, bulk labels as cell types."""
+    """scanpy's ``pbmc68k_reduced``, as the demo reads it (offline: scanpy ships it).
+
+    Returns
+    -------
+    anndata.AnnData
+        700 PBMCs, all genes of its log-normalised ``.raw``, the bulk labels as
+        ``obs['cell_type']``.
+    """
     import scanpy as sc
 
     full = sc.datasets.pbmc68k_reduced()
@@ -568,10 +869,27 @@ def load_pbmc68k_demo() -> ad.AnnData:
 
 
 def load_dataset(dataset: Mapping[str, Any], files: Mapping[str, str]) -> tuple[ad.AnnData, str]:
-    """Read a dataset from its config dict and its file roles; return (adata, data_type).
+    """Read a dataset from its config entry and its files.
 
-    ``data_type`` is ``counts`` or ``lognorm`` (for ``h5ad``: the configured value, or
-    detected when ``auto``).
+    Parameters
+    ----------
+    dataset
+        ``datasets.<name>`` (:func:`iae_pipeline.config.dataset_settings`).
+    files
+        The dataset's files by role.
+
+    Returns
+    -------
+    adata : anndata.AnnData
+        Cells with ``obs['condition']`` and ``obs['cell_type']``.
+    data_type : str
+        ``counts`` or ``lognorm`` (for ``h5ad``: the configured value, or detected when
+        ``auto``).
+
+    Raises
+    ------
+    DatasetError
+        An unknown source, a missing file role, or data that cannot be read.
     """
     kind = dataset.get("source")
     positive = dataset.get("condition_positive")

@@ -78,7 +78,18 @@ class ChecksumError(DownloadError):
 
 
 def sha256sum(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
+    """The sha256 of a file, read in 1 MiB chunks.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     digest = hashlib.sha256()
     with Path(path).open("rb") as fh:
         for block in iter(lambda: fh.read(CHUNK), b""):
@@ -151,7 +162,20 @@ def check_size(path: str | Path, expected: int | None, name: str) -> None:
 
 
 def check_format(path: str | Path, name: str) -> None:
-    """Refuse HTML pages and broken gzip/zip/HDF5 files (format guessed from ``name``)."""
+    """Refuse HTML pages and broken gzip, zip or HDF5 files (the format guessed from ``name``).
+
+    Parameters
+    ----------
+    path
+        The downloaded file.
+    name
+        Its name, whose suffix gives the format.
+
+    Raises
+    ------
+    DownloadError
+        An HTML page (a failed download saved as data) or a broken file.
+    """
     path = Path(path)
     with path.open("rb") as fh:
         head = fh.read(1024)
@@ -182,7 +206,22 @@ def check_format(path: str | Path, name: str) -> None:
 
 
 def check_url(url: str, allowed_insecure: Iterable[str] = (), via: str = "") -> None:
-    """Refuse any URL that is not https, unless it is listed in ``allowed_insecure``."""
+    """Refuse any URL that is not https, unless it is listed as allowed.
+
+    Parameters
+    ----------
+    url
+        The URL.
+    allowed_insecure
+        The config's ``allow_insecure_urls``.
+    via
+        Names what the URL is for, in the message.
+
+    Raises
+    ------
+    DownloadError
+        Another scheme, naming the fix.
+    """
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "https" or url in set(allowed_insecure):
         return
@@ -245,11 +284,39 @@ def fetch(
     lock: ChecksumLock | None = None,
     size: int | None = None,
 ) -> str:
-    """Download ``url`` to ``dest`` (verified, atomic) and return its sha256.
+    """Download a URL to a file, verified and atomically.
 
-    ``url`` must be https unless it is in ``allowed_insecure`` (the config's
-    ``allow_insecure_urls``). Without ``sha256``, the file is checked against ``lock``
-    (recorded there on the first download); ``size``: its expected bytes."""
+    Parameters
+    ----------
+    url
+        https, unless listed in ``allowed_insecure``.
+    dest
+        The file; written via a temporary file, so it is whole or absent.
+    sha256
+        The expected sha256 (see :func:`check_sha256`).
+    progress
+        Show a progress bar.
+    allowed_insecure
+        The config's ``allow_insecure_urls``.
+    lock
+        The lock file of the sources without a ``sha256``
+        (:mod:`iae_pipeline.prepare.checksums`): checked against it, recorded there on the
+        first download.
+    size
+        The expected size in bytes (the config's ``bytes``), checked first.
+
+    Returns
+    -------
+    str
+        The file's sha256.
+
+    Raises
+    ------
+    DownloadError
+        An insecure URL, a failed download, an HTML page or a broken file.
+    ChecksumError
+        A sha256 mismatch.
+    """
     dest = Path(dest)
     check_url(url, allowed_insecure)
     with staged(dest) as tmp:
@@ -264,17 +331,51 @@ def fetch(
 
 
 def safe_member_name(name: str) -> bool:
-    """True for an archive member path that stays inside the folder it would be extracted
-    to: relative, no ``..`` part, no drive letter or backslash."""
+    """Whether an archive member's path stays inside the folder it would be extracted to.
+
+    Parameters
+    ----------
+    name
+        The member's path.
+
+    Returns
+    -------
+    bool
+        True for a relative path with no ``..`` part, drive letter or backslash.
+
+    Examples
+    --------
+    >>> safe_member_name("pegasus/data_files/h.all.v7.5.1.symbols.gmt"), safe_member_name("../x")
+    (True, False)
+    """
     parts = name.replace("\\", "/").split("/")
     return not (name.startswith(("/", "\\")) or "\\" in name or ":" in parts[0] or ".." in parts)
 
 
 def archive_members(zf: zipfile.ZipFile, name: str, wanted: Sequence[str] = ()) -> list[str]:
-    """The members of ``zf`` to read: ``wanted`` (each must exist), else its one GMT file.
+    """The members of a zip archive to read.
 
     An archive holding any member whose path is absolute or leaves the folder (``../``) is
-    refused as a whole: no such archive comes from a genuine source."""
+    refused as a whole: no such archive comes from a genuine source.
+
+    Parameters
+    ----------
+    zf
+        The archive.
+    name
+        Names it in messages.
+    wanted
+        Member paths to read (each must exist); empty: the archive's one GMT file.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    DownloadError
+        An unsafe member, a missing wanted member, or not exactly one GMT file.
+    """
     unsafe = [n for n in zf.namelist() if not safe_member_name(n)]
     if unsafe:
         raise DownloadError(
@@ -317,7 +418,25 @@ def _gmt_text(raw: bytes, name: str, members: Sequence[str] = ()) -> str:
 
 
 def filter_gmt_lines(lines: Iterable[str], prefixes: Sequence[str] = ()) -> list[str]:
-    """GMT lines whose term name starts with one of ``prefixes`` (all lines when empty)."""
+    """The GMT lines whose term name starts with one of ``prefixes``.
+
+    Parameters
+    ----------
+    lines
+        GMT lines.
+    prefixes
+        Name prefixes to keep (empty: every line).
+
+    Returns
+    -------
+    list of str
+        The kept lines, without their line endings.
+
+    Examples
+    --------
+    >>> filter_gmt_lines(["HALLMARK_A\\td\\tX", "KEGG_B\\td\\tY"], ["HALLMARK_"])
+    ['HALLMARK_A\\td\\tX']
+    """
     lines = [ln.rstrip("\r\n") for ln in lines]
     if not prefixes:
         return lines
@@ -326,8 +445,22 @@ def filter_gmt_lines(lines: Iterable[str], prefixes: Sequence[str] = ()) -> list
 
 def plain_to_gmt_lines(lines: Iterable[str], origin: str) -> list[str]:
     """Sets written one a line as ``NAME gene gene ...`` (blank-separated, no description
-    column, as the authors' ``astrocytes.csv``) -> GMT lines with ``origin`` as the
-    description. Blank lines are skipped, as the authors' ``add_annotations`` does."""
+    column, as the authors' ``astrocytes.csv``), as GMT lines.
+
+    Blank lines are skipped, as the authors' ``add_annotations`` does.
+
+    Parameters
+    ----------
+    lines
+        The file's lines.
+    origin
+        The GMT's description column.
+
+    Returns
+    -------
+    list of str
+        Tab-separated GMT lines.
+    """
     out = []
     for lineno, line in enumerate(lines, start=1):
         fields = line.split()
@@ -357,16 +490,40 @@ def fetch_geneset(
     allowed_insecure: Iterable[str] = (),
     lock: ChecksumLock | None = None,
 ) -> None:
-    """Write the gene-set source ``spec`` as one plain GMT at ``dest``.
+    """Write a gene-set source as one plain GMT file: the ``download_genesets`` rule.
 
-    ``spec['source']`` is ``url`` (a GMT, ``.gmt.gz`` or a zip holding one GMT or the
-    listed ``members``; the sha256 is of the downloaded file; https unless allowed), ``pypi_wheel`` (see :func:`fetch_wheel_members`)
-    or ``local`` (``path``, same formats). ``prefixes`` keeps only the terms whose names
-    start with one of them. The GMT is validated with :func:`read_gmt` (honouring
+    The GMT is validated with :func:`~interpretable_ae.genesets.read_gmt` (honouring
     ``drop_small_sets``) before it is kept; a licence note is written next to it
-    (``<dest>.LICENSE.txt``). ``format: plain`` sources (one set a line, name then genes,
-    blank-separated) are converted to GMT first (:func:`plain_to_gmt_lines`). A source
-    whose ``sha256`` is empty is checked against ``lock`` (trust on first download).
+    (``<dest>.LICENSE.txt``). A source whose ``sha256`` is empty is checked against
+    ``lock`` (trust on first download).
+
+    Parameters
+    ----------
+    spec
+        ``genesets.<name>``: ``source`` is ``url`` (a GMT, ``.gmt.gz`` or a zip holding one
+        GMT or the listed ``members``; the sha256 is of the downloaded file), ``pypi_wheel``
+        (:func:`fetch_wheel_members`) or ``local`` (``path``, the same formats);
+        ``prefixes`` keeps the terms whose names start with one of them; ``format: plain``
+        sources are converted first (:func:`plain_to_gmt_lines`).
+    dest
+        The GMT file.
+    progress
+        Show a progress bar.
+    allowed_insecure
+        The config's ``allow_insecure_urls``.
+    lock
+        The lock file of the sources without a ``sha256``
+        (:mod:`iae_pipeline.prepare.checksums`): checked against it, recorded there on the
+        first download.
+
+    Raises
+    ------
+    DownloadError
+        A failed or unsafe download, or no usable set.
+    ChecksumError
+        A sha256 mismatch.
+    GeneSetError
+        A malformed GMT.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -418,13 +575,35 @@ def fetch_wheel_members(
     progress: bool = True,
     lock: ChecksumLock | None = None,
 ) -> list[str]:
-    """Lines of the ``members`` of the wheel ``spec['package']``, checked by sha256.
+    """The lines of files inside a wheel from the Python package index, checked by sha256.
 
     The wheel is fetched with ``pip download --no-deps --only-binary=:all:`` for one fixed
     platform (manylinux2014_x86_64, Python 3.11), so every machine gets the same file.
-    ``pip_args`` are added to pip's command line (e.g. ``--no-index --find-links DIR``).
-    The config's ``sha256`` pins the wheel; when it is empty, each member is checked
-    against ``lock`` instead, as ``<package>#<member>`` (recorded on first download).
+
+    Parameters
+    ----------
+    spec
+        ``package`` (``name==version``), ``members`` (paths inside the wheel) and
+        ``sha256`` (of the wheel).
+    pip_args
+        Added to pip's command line (e.g. ``--no-index --find-links DIR``).
+    progress
+        Show pip's progress.
+    lock
+        Where the config's ``sha256`` is empty, each member is checked against this lock
+        file as ``<package>#<member>`` (recorded on the first download).
+
+    Returns
+    -------
+    list of str
+        The members' lines, in order.
+
+    Raises
+    ------
+    DownloadError
+        An unpinned package, a failed download, unsafe or missing members.
+    ChecksumError
+        A sha256 mismatch.
     """
     package = check_package_spec(_required(spec, "package"))
     members = list(spec.get("members") or [])
@@ -470,9 +649,30 @@ def _check_member(raw: bytes, source: str, scratch: Path, lock: ChecksumLock) ->
 
 
 def check_package_spec(package: str) -> str:
-    """``package`` if it is a pinned ``name==version`` requirement, else a DownloadError
-    (a spec never reaches a shell, and one starting with ``-`` never reaches pip as an
-    option)."""
+    """A pinned ``name==version`` requirement, checked.
+
+    A spec never reaches a shell, and one starting with ``-`` never reaches pip as an option.
+
+    Parameters
+    ----------
+    package
+        The config's ``package``.
+
+    Returns
+    -------
+    str
+        ``package``.
+
+    Raises
+    ------
+    DownloadError
+        Anything but ``name==version``.
+
+    Examples
+    --------
+    >>> check_package_spec("pegasuspy==1.10.2")
+    'pegasuspy==1.10.2'
+    """
     if not PACKAGE_SPEC.fullmatch(package):
         raise DownloadError(
             f"pypi_wheel package {package!r} is not a pinned 'name==version' requirement "
@@ -489,12 +689,31 @@ def fetch_source(
     allowed_insecure: Iterable[str] = (),
     lock: ChecksumLock | None = None,
 ) -> None:
-    """Write the config source ``spec`` to ``dest``.
+    """Write a config source to a file: the download rules.
 
     A ``.gmt`` destination is a gene set (:func:`fetch_geneset`); any other file is
-    downloaded as is (``url``, ``sha256``, ``bytes``) or, with ``source: local``, copied
-    from ``path`` with the same checks. ``allowed_insecure``: the config's
-    ``allow_insecure_urls``; ``lock``: the lock file of the sources without a ``sha256``.
+    downloaded as is (``url``, ``sha256``, ``bytes``) or, with ``source: local``, copied from
+    ``path`` with the same checks.
+
+    Parameters
+    ----------
+    spec
+        The config's entry.
+    dest
+        The file.
+    progress
+        Show a progress bar.
+    allowed_insecure
+        The config's ``allow_insecure_urls``.
+    lock
+        The lock file of the sources without a ``sha256``
+        (:mod:`iae_pipeline.prepare.checksums`): checked against it, recorded there on the
+        first download.
+
+    Raises
+    ------
+    DownloadError, ChecksumError, GeneSetError
+        As for :func:`fetch` and :func:`fetch_geneset`.
     """
     dest = Path(dest)
     if dest.suffix == ".gmt":
@@ -521,8 +740,31 @@ def copy_verified(
     *,
     lock: ChecksumLock | None = None,
 ) -> str:
-    """Copy a local file to ``dest`` with the same checks as a download (``lock``: as
-    :func:`fetch`, the source named ``local:<src>``)."""
+    """Copy a local file with the same checks as a download.
+
+    Parameters
+    ----------
+    src
+        The local file.
+    dest
+        The copy; written via a temporary file.
+    sha256
+        The expected sha256 (see :func:`check_sha256`).
+    lock
+        As for :func:`fetch`; the source is named ``local:<src>``.
+
+    Returns
+    -------
+    str
+        The file's sha256.
+
+    Raises
+    ------
+    DownloadError
+        A missing file, an HTML page or a broken file.
+    ChecksumError
+        A sha256 mismatch.
+    """
     dest, src = Path(dest), Path(src)
     if not src.is_file():
         raise DownloadError(f"{src}: local file not found; check 'path' in the config")

@@ -26,9 +26,23 @@ HUMAN, MOUSE = "human", "mouse"
 
 
 def read_orthologs(path: str | Path) -> pd.DataFrame:
-    """Read a BioMart human/mouse symbol table into columns ``human``, ``mouse``.
+    """Read a BioMart human-mouse symbol table.
 
-    Rows without a mouse symbol are dropped; a header line (``Gene name,...``) is skipped.
+    Parameters
+    ----------
+    path
+        A CSV with the human symbol, then the mouse symbol (more columns are ignored); a
+        header line (``Gene name,...``) is skipped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``human`` and ``mouse``; rows without a mouse symbol dropped.
+
+    Raises
+    ------
+    GeneSetError
+        A file with fewer than two columns or no pair.
     """
     path = Path(path)
     if not path.is_file():
@@ -57,11 +71,24 @@ def translate_gene_sets(
     orthologs: pd.DataFrame,
     data_genes: Sequence[str] | None = None,
 ) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """Human gene sets -> mouse gene sets through ``orthologs`` (from :func:`read_orthologs`).
+    """Human gene sets to mouse gene sets through an ortholog table.
 
-    Returns the translated sets (empty sets dropped) and counts for the log: human
-    genes in the sets, how many have a mouse ortholog and, with ``data_genes``, how many
-    data genes have a human ortholog.
+    Parameters
+    ----------
+    gene_sets
+        ``{term: human symbols}``.
+    orthologs
+        From :func:`read_orthologs`.
+    data_genes
+        The data's genes, to count how many have a human ortholog (for the log).
+
+    Returns
+    -------
+    gene_sets : dict of str to list of str
+        The translated sets; sets left empty are dropped.
+    counts : dict of str to int
+        Human genes in the sets, how many have a mouse ortholog and, with ``data_genes``,
+        how many data genes have a human one.
     """
     to_mouse = orthologs.groupby(HUMAN, sort=False)[MOUSE].agg(list).to_dict()
     out: dict[str, list[str]] = {}
@@ -92,7 +119,23 @@ def translate_gene_sets(
 def translate_by_case(
     gene_sets: Mapping[str, Sequence[str]], data_genes: Sequence[str]
 ) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """Fallback without a table: match gene-set symbols to ``data_genes`` ignoring case."""
+    """Match gene-set symbols to the data's genes ignoring case (no ortholog table), as the
+    authors' ``add_annotations`` upper-cases both.
+
+    Parameters
+    ----------
+    gene_sets
+        ``{term: human symbols}``.
+    data_genes
+        The data's genes.
+
+    Returns
+    -------
+    gene_sets : dict of str to list of str
+        The sets in the data's spelling, reduced to the data's genes.
+    counts : dict of str to int
+        Gene-set genes and how many matched, for the log.
+    """
     by_upper: dict[str, list[str]] = {}
     for g in data_genes:
         by_upper.setdefault(str(g).upper(), []).append(str(g))

@@ -79,8 +79,15 @@ PREPARE_STAT_KEYS = (
 
 
 def normalize_log(adata: ad.AnnData, target_sum: float | None = 1e4) -> None:
-    """Counts -> ``log1p(normalize_total(target_sum))`` in place (float32); ``None``
-    scales every cell to the median total count."""
+    """Counts to ``log1p(normalize_total(target_sum))``, in place, float32.
+
+    Parameters
+    ----------
+    adata
+        Raw counts; replaced by their log-normalised values.
+    target_sum
+        Every cell's total after normalisation; ``None``: the median total count.
+    """
     adata.X = adata.X.astype(np.float32, copy=False)
     sc.pp.normalize_total(adata, target_sum=target_sum)
     sc.pp.log1p(adata)
@@ -129,7 +136,27 @@ def gene_sets_for_species(
     species: str,
     orthologs: pd.DataFrame | None = None,
 ) -> tuple[dict[str, list[str]], dict[str, Any]]:
-    """Human gene sets in the data's species (mouse: via ``orthologs`` or upper case)."""
+    """Human gene sets in the data's species.
+
+    Parameters
+    ----------
+    gene_sets
+        ``{term: human symbols}``.
+    data_genes
+        The data's genes.
+    species
+        ``"human"`` (unchanged) or ``"mouse"``.
+    orthologs
+        A human-mouse table (:func:`iae_pipeline.prepare.orthologs.read_orthologs`); without
+        it mouse genes are matched by upper case, as the authors' ``add_annotations``.
+
+    Returns
+    -------
+    gene_sets : dict of str to list of str
+        The sets in the data's species.
+    stats : dict
+        What the translation did, for the log.
+    """
     if species not in SPECIES:
         raise DatasetError(f"species '{species}' is not supported; use one of {SPECIES}")
     if species == "human":
@@ -148,14 +175,38 @@ def check_overlap(
     where: str,
     n_set_genes: int | None = None,
 ) -> float:
-    """Overlap coefficient of the data's genes and the gene sets' genes; an error below
+    """The overlap coefficient of the data's genes and the gene sets' genes; an error below
     ``min_overlap``.
 
     The coefficient is ``|shared| / min(|data genes|, |gene-set genes|)``: near 1 when the
     symbols agree, whether the data hold 700 selected genes or 33,000 genes of a whole
     genome (of which a gene-set collection covers only a fifth), and near 0 for the wrong
-    species or symbol type. ``n_set_genes`` overrides the number of gene-set genes (for
-    sets already reduced to the data's genes, as by the upper-case fallback).
+    species or symbol type.
+
+    Parameters
+    ----------
+    data_genes
+        The data's genes.
+    gene_sets
+        ``{term: genes}``.
+    min_overlap
+        The smallest coefficient accepted.
+    where
+        Names the data in the message.
+    n_set_genes
+        Overrides the number of gene-set genes (for sets already reduced to the data's
+        genes, as by the upper-case fallback).
+
+    Returns
+    -------
+    float
+        The coefficient.
+
+    Raises
+    ------
+    GeneSetError
+        A coefficient below ``min_overlap`` (another species or symbol type?), with
+        examples of both kinds of names.
     """
     annotated = {g for genes in gene_sets.values() for g in genes}
     data = pd.Index(data_genes)
@@ -188,11 +239,39 @@ def annotated_lognorm(
     name: str = "dataset",
     copy: bool = True,
 ) -> tuple[ad.AnnData, dict[str, list[str]], dict[str, Any]]:
-    """Steps 1-3: log-normalised expression of the annotated genes (a copy; with
-    ``copy=False``, ``adata`` is normalised in place and its expression reused: the caller
-    must not use it afterwards).
+    """Steps 1-3 of :func:`prepare`: log-normalised expression of the annotated genes
+    (a copy; with ``copy=False``, ``adata`` is normalised in place and its expression reused:
+    the caller must not use it afterwards).
 
-    Returns ``(adata, gene sets in the data's species, what was done)``."""
+    Parameters
+    ----------
+    adata
+        A loaded dataset (not modified).
+    gene_sets
+        ``{term: human symbols}``.
+    data_type
+        ``"counts"``, ``"lognorm"`` or ``"centred"`` (what ``X`` holds).
+    species, orthologs
+        As for :func:`gene_sets_for_species`.
+    target_sum
+        As for :func:`normalize_log` (counts only).
+    min_overlap
+        As for :func:`check_overlap`.
+    name
+        The dataset's name, for messages.
+    copy
+        False: work on ``adata`` itself and reuse its expression (no second copy of the
+        matrix); the caller must not use it afterwards.
+
+    Returns
+    -------
+    adata : anndata.AnnData
+        The genes in at least one set, log-normalised (a copy unless ``copy=False``).
+    gene_sets : dict of str to list of str
+        The sets in the data's species.
+    stats : dict
+        What was done, for ``uns['prepare']``.
+    """
     if data_type not in (COUNTS, LOGNORM, CENTRED):
         raise DatasetError(
             f"{name}: data_type must be counts, lognorm or centred, got '{data_type}'"
@@ -244,11 +323,64 @@ def prepare(
 ) -> ad.AnnData:
     """Prepared data (see :mod:`iae_pipeline.contract`) from a loaded dataset.
 
-    ``data_type`` is ``counts``, ``lognorm`` or ``centred``; ``gene_sets`` are human
-    symbols. Terms are kept with more than ``min_genes`` and fewer than ``max_genes``
-    genes present (both exclusive, as the authors' ``add_annotations``). ``copy=False``:
-    ``adata`` is changed and its expression reused (no second copy of the matrix); the
-    caller must not use it afterwards.
+    Log-normalise (counts only), keep the genes of the gene sets, select the most variable
+    ones, subsample cells, keep the terms within the size bounds and, with
+    ``prune_genes``, drop the genes left in no kept term.
+
+    Parameters
+    ----------
+    adata
+        A loaded dataset with ``obs['condition']`` and ``obs['cell_type']``; not modified
+        unless ``copy=False``.
+    gene_sets
+        ``{term: human symbols}``.
+    data_type
+        ``"counts"``, ``"lognorm"`` or ``"centred"`` (what ``X`` holds).
+    species
+        ``"human"`` or ``"mouse"`` (gene sets translated, see :func:`gene_sets_for_species`).
+    orthologs
+        A human-mouse table for mouse data.
+    target_sum
+        Every cell's total before log1p (counts only); ``None``: the median.
+    n_top_genes
+        Highly variable genes kept (scanpy's Seurat flavour; variance for centred data);
+        ``None``: all.
+    subsample
+        Keep a seeded random subsample of this many cells (``None``: all).
+    min_genes, max_genes
+        Terms are kept with more than ``min_genes`` and fewer than ``max_genes`` genes
+        present (both exclusive, as the authors' ``add_annotations``; ``None``: no upper
+        bound).
+    min_overlap
+        As for :func:`check_overlap`.
+    prune_genes
+        Drop the genes in no kept term (the authors' and slalom's ``pruneGenes``).
+    seed
+        Seeds the subsample.
+    name
+        The dataset's name, for messages and ``uns['prepare']``.
+    copy
+        False: ``adata`` is changed and its expression reused (no second copy of the matrix;
+        the workflow's prepare); the caller must not use it afterwards.
+
+    Returns
+    -------
+    anndata.AnnData
+        Prepared data: CSR float32 ``X``, the mask in ``varm['geneset_mask']``, the terms in
+        ``uns['geneset_terms']``, what was done in ``uns['prepare']``.
+
+    Raises
+    ------
+    DatasetError
+        Missing or unusable condition or cell types, too few genes or terms left.
+    GeneSetError
+        The gene sets do not fit the data's species or symbols.
+
+    Examples
+    --------
+    >>> from iae_pipeline.prepare.datasets import load_pbmc68k_demo
+    >>> prepared = prepare(load_pbmc68k_demo(), gene_sets, data_type="lognorm",
+    ...                    min_genes=19)  # doctest: +SKIP
     """
     adata, sets, stats = annotated_lognorm(
         adata,
@@ -368,7 +500,39 @@ def filter_terms(
 
     Both bounds are exclusive, as in the authors' ``add_annotations(min_genes, max_genes)``
     (``I.sum(0) > min_genes``, ``< max_genes``) and slalom's ``minGenes``; the model
-    package's :func:`build_mask` counts inclusively, hence the shifted bounds.
+    package's :func:`~interpretable_ae.genesets.build_mask` counts inclusively, hence the
+    shifted bounds.
+
+    Parameters
+    ----------
+    genes
+        The data's genes.
+    gene_sets
+        ``{term: genes}`` in the data's species.
+    min_genes
+        Keep terms with more genes present than this.
+    max_genes
+        Keep terms with fewer genes present than this (``None``: no bound).
+
+    Returns
+    -------
+    mask : scipy.sparse.csr_matrix
+        Genes x kept terms.
+    terms : list of str
+        The kept terms.
+
+    Raises
+    ------
+    DatasetError
+        Bounds that no term can meet.
+    GeneSetError
+        No term is left, naming the bound to change.
+
+    Examples
+    --------
+    >>> mask, terms = filter_terms(["A", "B", "C"], {"S1": ["A", "B", "C"], "S2": ["A", "B"]}, 2)
+    >>> terms
+    ['S1']
     """
     if max_genes is not None and max_genes - 1 < min_genes + 1:
         raise DatasetError(
@@ -389,10 +553,23 @@ def filter_terms(
 
 
 def top_variance_genes(X: np.ndarray | sp.spmatrix, n: int) -> np.ndarray:
-    """Boolean mask of the ``n`` genes of largest variance (ties: the first genes).
+    """The ``n`` genes of largest variance (ties: the first genes).
 
     For centred data, whose dispersion (variance / mean) is undefined; hand-written as
-    scanpy's flavours all expect log-normalised values or counts."""
+    scanpy's flavours all expect log-normalised values or counts.
+
+    Parameters
+    ----------
+    X
+        Cells x genes, dense or sparse.
+    n
+        How many genes to keep.
+
+    Returns
+    -------
+    numpy.ndarray
+        A boolean mask over the genes.
+    """
     if sp.issparse(X):
         mean = np.asarray(X.mean(axis=0)).ravel()
         var = np.asarray(X.multiply(X).mean(axis=0)).ravel() - mean**2
@@ -412,8 +589,19 @@ def _check_obs(adata: ad.AnnData, where: str) -> None:
 
 
 def dataset_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """A prepare or simulate rule's named inputs as ``files`` (role -> path),
-    ``gmt_paths`` and ``orthologs``; the ``code`` input (library sources) is not data."""
+    """A prepare or simulate rule's named inputs, sorted by what they are.
+
+    Parameters
+    ----------
+    inputs
+        The rule's named inputs (``snakemake.input``).
+
+    Returns
+    -------
+    dict
+        ``files`` (role to path: the dataset's own files), ``gmt_paths`` (in the config's
+        order) and ``orthologs`` (a path or ``None``).
+    """
     genesets = inputs.get("genesets", [])
     return {
         "files": {
@@ -427,7 +615,23 @@ def dataset_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_simulated(path: str | Path) -> ad.AnnData:
-    """The output of the planted-condition step (:mod:`iae_pipeline.prepare.simulation`)."""
+    """Read the output of the planted-condition step (:mod:`iae_pipeline.prepare.simulation`).
+
+    Parameters
+    ----------
+    path
+        ``results/{dataset}/simulated.h5ad``.
+
+    Returns
+    -------
+    anndata.AnnData
+        Log-normalised cells with ``obs['condition']``.
+
+    Raises
+    ------
+    DatasetError
+        The file cannot be read, naming the fix.
+    """
     try:
         return ad.read_h5ad(path)
     except (OSError, KeyError) as err:
@@ -439,8 +643,27 @@ def read_simulated(path: str | Path) -> ad.AnnData:
 def load_gene_sets(
     gmt_paths: Sequence[str | Path], specs: Sequence[Mapping[str, Any]]
 ) -> dict[str, list[str]]:
-    """Read and merge the GMT files of a dataset; ``specs`` (same order) give the
-    ``name``, ``prefixes`` and ``drop_small_sets`` of each."""
+    """Read and merge the GMT files of a dataset.
+
+    Parameters
+    ----------
+    gmt_paths
+        The GMT files.
+    specs
+        The gene-set sources' config entries, in the same order: each one's ``name``,
+        ``prefixes`` and ``drop_small_sets``.
+
+    Returns
+    -------
+    dict of str to list of str
+        The merged sets (:func:`~interpretable_ae.genesets.merge_gene_sets`).
+
+    Raises
+    ------
+    GeneSetError
+        Lists of different lengths, no file, a malformed file, or a term with different
+        genes in two files.
+    """
     if len(gmt_paths) != len(specs):
         raise GeneSetError(
             f"{len(gmt_paths)} GMT file(s) but {len(specs)} gene-set definition(s); the "
@@ -467,8 +690,38 @@ def prepare_from_config(
     output: str | Path,
     check: Callable[[ad.AnnData], None] | None = None,
 ) -> ad.AnnData:
-    """Load, prepare and write (atomically) one dataset from its config entries; ``check``
-    (e.g. :func:`iae_pipeline.prepare.checks.check_ready_to_fit`) runs before the write."""
+    """Load, prepare and write one dataset from its config entries: the ``prepare`` rule.
+
+    Parameters
+    ----------
+    dataset
+        The dataset's settings (:func:`iae_pipeline.config.dataset_settings`).
+    files
+        Its files by role (:func:`dataset_inputs`); a ``simulated`` file is read instead of
+        the dataset's own.
+    gmt_paths, geneset_specs
+        Its gene sets (:func:`load_gene_sets`).
+    orthologs
+        The human-mouse table, for mouse data.
+    seed
+        Seeds the subsample.
+    output
+        Where to write ``prepared.h5ad``; written via a temporary file, so it is whole or
+        absent.
+    check
+        Runs on the prepared data before the write (e.g.
+        :func:`iae_pipeline.prepare.checks.check_ready_to_fit`).
+
+    Returns
+    -------
+    anndata.AnnData
+        The prepared data, as written.
+
+    Raises
+    ------
+    DatasetError
+        An unknown ``preprocess`` key, or data that cannot be prepared.
+    """
     name = str(dataset.get("name", "dataset"))
     opts = dict(dataset.get("preprocess") or {})
     unknown = set(opts) - PREPROCESS_KEYS

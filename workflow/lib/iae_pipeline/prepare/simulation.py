@@ -48,7 +48,39 @@ def simulate_dataset(
     min_overlap: float = 0.2,
     name: str = "dataset",
 ) -> ad.AnnData:
-    """Log-normalised annotated genes of ``adata`` with a planted stimulation."""
+    """A dataset's annotated genes, log-normalised, with a planted stimulation: the demo.
+
+    Parameters
+    ----------
+    adata
+        A loaded dataset (not modified).
+    gene_sets
+        ``{term: human symbols}``.
+    simulation
+        The ``datasets.<name>.simulation`` settings: ``terms`` (whose genes are planted),
+        ``strength``, ``fraction``, ``detection``, ``extra_genes``, ``extra_strength``,
+        ``seed`` (see :func:`interpretable_ae.simulate.plant_stimulation`) and ``donors``
+        (:func:`simulated_donors`, in ``obs['donor']``).
+    data_type, species, orthologs, target_sum, min_overlap, name
+        As for :func:`iae_pipeline.prepare.preprocess.annotated_lognorm`.
+
+    Returns
+    -------
+    anndata.AnnData
+        Log-normalised cells with ``obs['condition']`` (``control`` / ``stimulated``) and
+        ``uns['simulation']``.
+
+    Raises
+    ------
+    GeneSetError
+        A simulation term that is not among the gene sets.
+
+    Examples
+    --------
+    >>> simulated = simulate_dataset(
+    ...     adata, gene_sets, {"terms": ["HALLMARK_INTERFERON_GAMMA_RESPONSE"], "strength": 2.0},
+    ...     data_type="lognorm")  # doctest: +SKIP
+    """
     adata, sets, _ = annotated_lognorm(
         adata,
         gene_sets,
@@ -94,7 +126,32 @@ def simulate_dataset(
 def simulated_donors(
     n_cells: int, n_donors: int, seed: int, name: str = "dataset"
 ) -> pd.Categorical:
-    """``donor1`` ... ``donor<n>`` drawn uniformly for each cell (seeded, own stream)."""
+    """Simulated donor labels, ``donor1`` ... ``donor<n>``, drawn uniformly for each cell.
+
+    Drawn from a random stream of their own, so that the planted draws do not change with
+    the number of donors.
+
+    Parameters
+    ----------
+    n_cells
+        How many labels.
+    n_donors
+        How many donors, from 2 to ``n_cells``.
+    seed
+        Seeds the draw.
+    name
+        The dataset's name, for the message.
+
+    Returns
+    -------
+    pandas.Categorical
+        One label per cell.
+
+    Raises
+    ------
+    ValueError
+        ``n_donors`` out of range.
+    """
     if not 2 <= n_donors <= n_cells:
         raise ValueError(
             f"{name}: simulation.donors must be between 2 and the {n_cells} cells, got {n_donors}"
@@ -112,7 +169,26 @@ def simulate_from_config(
     orthologs: str | Path | None,
     output: str | Path,
 ) -> ad.AnnData:
-    """Load one dataset, plant its configured condition, write (atomically) ``output``."""
+    """Load one dataset, plant its configured condition and write it: the ``simulate`` rule.
+
+    Parameters
+    ----------
+    dataset
+        The dataset's settings, with ``simulation``.
+    files
+        Its files by role.
+    gmt_paths, geneset_specs
+        Its gene sets (:func:`iae_pipeline.prepare.preprocess.load_gene_sets`).
+    orthologs
+        The human-mouse table, for mouse data.
+    output
+        Where to write; via a temporary file, so it is whole or absent.
+
+    Returns
+    -------
+    anndata.AnnData
+        The simulated data, as written.
+    """
     name = str(dataset.get("name", "dataset"))
     opts = dict(dataset.get("preprocess") or {})
     gene_sets = load_gene_sets(gmt_paths, geneset_specs)

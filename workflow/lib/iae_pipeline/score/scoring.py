@@ -83,7 +83,27 @@ ROW_BLOCK_ELEMENTS = 1 << 15
 def condition_labels(
     adata: ad.AnnData, key: str = "condition", min_per_class: int = 2
 ) -> np.ndarray:
-    """Integer-coded ``obs[key]``; raises ValueError when it cannot be a classification target."""
+    """The condition as integer class labels, checked to be a classification target.
+
+    Parameters
+    ----------
+    adata
+        A factor file (or any AnnData with the condition in ``obs``).
+    key
+        The condition's column.
+    min_per_class
+        The fewest cells a class may have (the CV folds need one per fold).
+
+    Returns
+    -------
+    numpy.ndarray
+        0, 1, ... per cell, in the order of the column's categories.
+
+    Raises
+    ------
+    ValueError
+        A missing column, fewer than two classes, or a class with too few cells.
+    """
     if key not in adata.obs:
         raise ValueError(f"obs['{key}'] is missing; the factors file must carry the condition")
     values = adata.obs[key]
@@ -109,7 +129,18 @@ def condition_labels(
 
 
 def standardise(x: np.ndarray) -> np.ndarray:
-    """Columns centred and scaled to unit standard deviation (constant columns: centred only)."""
+    """Columns centred and scaled to unit standard deviation (constant columns: centred only).
+
+    Parameters
+    ----------
+    x
+        Cells x factors.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, the same shape.
+    """
     x = np.asarray(x, dtype=np.float64)
     sd = x.std(axis=0)
     return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
@@ -184,13 +215,41 @@ def fit_logistic_1d(
     """``(intercept, slope)`` of ``y ~ logistic(a + b x)`` for every column of ``x`` at once.
 
     The objective is scikit-learn's ``LogisticRegression`` (L2 on the slope only, ``C`` the
-    inverse penalty), over the rows with ``weight`` 1 when given (0 leaves a row out: a CV
-    fold without copying the data). Newton's method on the two parameters of every column,
-    vectorised over columns, with step halving until the objective decreases (Armijo); a
-    column is done after a Newton step that moves no parameter by more than ``tol``
-    (relative for values above 1): quadratic convergence leaves an error of about its
-    square (1e-12 by default). ``y`` holds 0 / 1 with both present; ``start`` gives initial
-    ``(intercept, slope)`` (default: the log-odds of ``y`` and 0).
+    inverse penalty). Newton's method on the two parameters of every column, vectorised over
+    columns, with step halving until the objective decreases (Armijo); a column is done after
+    a Newton step that moves no parameter by more than ``tol`` (relative for values above 1):
+    quadratic convergence leaves an error of about its square.
+
+    Parameters
+    ----------
+    x
+        Cells x columns, standardised (:func:`standardise`).
+    y
+        0 / 1 per cell, both present.
+    C
+        The inverse L2 penalty of the slope.
+    weight
+        1 for the rows that count, 0 for those left out: a CV fold without copying the data.
+    tol
+        The stopping rule, on the parameters' change.
+    max_iter
+        Newton steps at most.
+    start
+        Initial ``(intercept, slope)`` (default: the log-odds of ``y`` and 0).
+
+    Returns
+    -------
+    intercept, slope : numpy.ndarray
+        One value per column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[-2.0], [-1.0], [-0.5], [0.5], [1.0], [2.0]])
+    >>> y = np.array([0, 0, 1, 0, 1, 1])
+    >>> a, b = fit_logistic_1d(x, y)
+    >>> bool(b[0] > 0)
+    True
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -249,10 +308,30 @@ def fit_logistic_1d(
 
 
 def auroc_columns(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Area under the ROC curve of each column of ``scores`` for binary ``y``: the fraction
-    of (case, control) pairs the case scores higher, ties counting half, as scikit-learn's
-    ``roc_auc_score``. Both groups sorted, the cases placed among the controls by binary
-    search (5x faster than ranking all cells)."""
+    """The area under the ROC curve of each column of scores for a binary label.
+
+    The fraction of (case, control) pairs in which the case scores higher, ties counting
+    half, as scikit-learn's ``roc_auc_score``; both groups sorted and the cases placed among
+    the controls by binary search (5x faster than ranking all cells).
+
+    Parameters
+    ----------
+    y
+        Boolean or 0 / 1 per cell (True / 1: a case).
+    scores
+        Cells x columns.
+
+    Returns
+    -------
+    numpy.ndarray
+        One AUROC per column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> auroc_columns(np.array([0, 0, 1, 1]), np.array([[0.1], [0.4], [0.35], [0.8]])).tolist()
+    [0.75]
+    """
     y = np.asarray(y, dtype=bool)
     cases, controls = np.sort(scores[y], axis=0), np.sort(scores[~y], axis=0)
     out = np.empty(scores.shape[1])
@@ -266,9 +345,27 @@ def auroc_columns(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
 def score_binary(
     X: np.ndarray, y: np.ndarray, cv: StratifiedKFold, *, C: float = 1.0
 ) -> np.ndarray:
-    """``(accuracy_train, accuracy_cv, auroc)`` per column of ``X`` (cells x factors) for a
-    0 / 1 ``y``: every column standardised, fitted on all cells and in every fold at once,
-    ``CHUNK_ELEMENTS`` values at a time."""
+    """Training accuracy, CV accuracy and AUROC of every column for a two-class condition.
+
+    Every column is standardised and fitted on all cells and in every fold at once
+    (:func:`fit_logistic_1d`), ``CHUNK_ELEMENTS`` values at a time.
+
+    Parameters
+    ----------
+    X
+        Cells x factors.
+    y
+        0 / 1 per cell.
+    cv
+        The folds.
+    C
+        The inverse L2 penalty.
+
+    Returns
+    -------
+    numpy.ndarray
+        Factors x 3: ``accuracy_train``, ``accuracy_cv``, ``auroc``.
+    """
     n, k = X.shape
     folds = list(cv.split(np.zeros(n), y))
     out = np.empty((k, 3))
@@ -300,8 +397,25 @@ def score_binary(
 def score_factor(
     x: np.ndarray, y: np.ndarray, cv: StratifiedKFold, max_iter: int = 200
 ) -> tuple[float, float, float]:
-    """(train accuracy, out-of-fold accuracy, out-of-fold AUROC) of ``y ~ logistic(x)`` for one
-    factor with scikit-learn (any number of classes)."""
+    """The scores of one factor with scikit-learn, for any number of classes.
+
+    Parameters
+    ----------
+    x
+        The factor's value per cell.
+    y
+        Class labels per cell.
+    cv
+        The folds.
+    max_iter
+        lbfgs iterations at most.
+
+    Returns
+    -------
+    tuple of float
+        Training accuracy, out-of-fold accuracy, out-of-fold AUROC (macro one-vs-rest for
+        more than two classes).
+    """
     X = standardise(np.asarray(x, dtype=np.float64)[:, None])
     clf = LogisticRegression(max_iter=max_iter)
     acc_train = accuracy_score(y, clf.fit(X, y).predict(X))
@@ -321,10 +435,37 @@ def score_factors(
     cv_folds: int = 5,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per factor of a contract AnnData: accuracies, AUROC, weight norm, activity.
+    """How well each factor of a factor file separates the condition.
 
-    Rows keep the factor order; ``rank`` is 1 for the best ``accuracy_cv`` (ties broken by
-    ``auroc``, then ``accuracy_train``). ``seed`` seeds the CV split.
+    Parameters
+    ----------
+    adata
+        A factor file (:mod:`iae_pipeline.contract`).
+    condition_key
+        The condition's column.
+    cv_folds
+        Folds of the stratified cross-validation.
+    seed
+        Seeds the CV split.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per factor, in factor order: ``term``, ``display_name``, ``kind``,
+        ``accuracy_train``, ``accuracy_cv``, ``auroc``, ``accuracy_chance``,
+        ``weight_norm``, ``active`` and ``rank`` (1 for the best ``accuracy_cv``, ties broken
+        by ``auroc``, then ``accuracy_train``).
+
+    Raises
+    ------
+    ValueError
+        Not a factor file, fewer than 2 folds, too few cells in a class, or non-finite
+        values (a diverged fit).
+
+    Examples
+    --------
+    >>> scores = score_factors(read_factors("results/demo/ae/rep0/factors.h5ad"))  # doctest: +SKIP
+    >>> scores.sort_values("rank").head()  # doctest: +SKIP
     """
     validate_factor_anndata(adata)
     if cv_folds < 2:
@@ -378,8 +519,25 @@ def score_replicate(
     cv_folds: int = 5,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """The score table of one fit (one replicate of a model): :func:`score_factors` with the
-    dataset, model, setup, replicate and the fit's seed in front."""
+    """The score table of one fit: :func:`score_factors` with the dataset, model, setup,
+    replicate and the fit's seed in front.
+
+    Parameters
+    ----------
+    adata
+        The fit's factor file.
+    dataset, model
+        Their names.
+    replicate
+        The replicate's number.
+    condition_key, cv_folds, seed
+        As for :func:`score_factors`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SCORE_COLUMNS`.
+    """
     log.info(
         "scoring %s / %s replicate %d: %d cells x %d factors",
         dataset, model, replicate, *adata.shape,
@@ -402,7 +560,22 @@ def score_runs(
     cv_folds: int = 5,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """The tidy score table of one replicate of several models (``{model: adata}``)."""
+    """The score table of one replicate of several models.
+
+    Parameters
+    ----------
+    runs
+        ``{model: factor file}``.
+    dataset
+        The dataset's name.
+    condition_key, cv_folds, seed
+        As for :func:`score_factors`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The models' tables, one after the other.
+    """
     if not runs:
         raise ValueError(f"no factor files given for dataset '{dataset}'; check the rule inputs")
     frames = [
@@ -415,8 +588,24 @@ def score_runs(
 
 
 def read_scores(path: str, required: Sequence[str] = SCORE_COLUMNS) -> pd.DataFrame:
-    """Read a score TSV written by :func:`score_replicate` (or a gathered one), checking its
-    columns."""
+    """Read a score table written by :func:`score_replicate` (or a gathered one).
+
+    Parameters
+    ----------
+    path
+        The TSV.
+    required
+        The columns it must have.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    ValueError
+        A missing file or column.
+    """
     table = pd.read_csv(path, sep="\t")
     missing = [c for c in required if c not in table.columns]
     if missing:
@@ -429,8 +618,22 @@ def read_scores(path: str, required: Sequence[str] = SCORE_COLUMNS) -> pd.DataFr
 
 
 def combine_replicates(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """One table of several replicates' (or models') scores; a replicate given twice is an
-    error naming it."""
+    """One table of several replicates' (or models') scores.
+
+    Parameters
+    ----------
+    tables
+        Score tables.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    ValueError
+        No table, or a (dataset, model, replicate) given twice, naming it.
+    """
     if not tables:
         raise ValueError("no score tables given; check the rule inputs")
     out = pd.concat(list(tables), ignore_index=True)
@@ -443,12 +646,21 @@ def combine_replicates(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def summarise_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, model and term, over the replicates: mean and sd of CV accuracy, AUROC
-    and training accuracy; the median rank; the fraction of replicates in which the term
-    ranks first; the fraction in which it is active; the mean decoder norm.
+    """Per dataset, model and term, a summary over the replicates.
 
-    ``rank_of_mean`` ranks the terms of a model by mean CV accuracy (ties: mean AUROC);
-    rows are sorted by it. The sd is the sample sd (NaN for a single replicate).
+    Parameters
+    ----------
+    scores
+        Score tables of a model's replicates (:func:`combine_replicates`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SUMMARY_COLUMNS`: mean and sample sd (NaN for one replicate) of CV
+        accuracy, AUROC and training accuracy; the median rank; the fractions of replicates
+        in which the term ranks first and is active; the mean decoder norm; and
+        ``rank_of_mean``, the terms ranked by mean CV accuracy (ties: mean AUROC), by which
+        the rows are sorted.
     """
     missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
     if missing:
@@ -481,5 +693,20 @@ def summarise_scores(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_summary(path: str) -> pd.DataFrame:
-    """Read a summary TSV written by :func:`summarise_scores`, checking its columns."""
+    """Read a summary written by :func:`summarise_scores`, checking its columns.
+
+    Parameters
+    ----------
+    path
+        The TSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    ValueError
+        A missing file or column.
+    """
     return read_scores(path, required=SUMMARY_COLUMNS)

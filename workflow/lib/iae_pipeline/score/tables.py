@@ -52,7 +52,23 @@ TOP_TERM_COLUMNS = (
 
 
 def read_benchmark(path: str | Path) -> pd.DataFrame:
-    """Read one Snakemake benchmark TSV; ``NA``/``-`` cells become NaN."""
+    """Read one Snakemake benchmark file.
+
+    Parameters
+    ----------
+    path
+        A benchmark TSV (one row per repeat).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Its rows; ``NA`` and ``-`` cells become NaN.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read or lacks the wall-time column.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: benchmark file not found; is the rule's benchmark: path right?")
@@ -88,15 +104,37 @@ def runtime_table(
     reference: str = "ae",
     runs: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> pd.DataFrame:
-    """Table 1: wall seconds and peak RSS (MB) per (dataset, model), mean and sd over its
-    replicates, whether the fits converged, and ratios of the means to ``reference``.
+    """Table 1: wall time and peak memory per dataset and model, over replicates.
 
-    ``entries`` are ``{dataset, model[, label, replicate]}`` aligned with ``benchmarks`` (one
-    per fit); ``runs`` (aligned too, optional) are the fits' ``uns['run']``, whose
-    ``converged`` fills the column of that name. A replicate's seconds are the median over
-    its benchmark repeats, its memory the maximum. The ratios divide by the ``reference``
-    model of the same dataset (NaN when it was not run, or when its value is zero:
-    Snakemake rounds to 0.01 s). The sd is the sample sd (NaN for one replicate).
+    A replicate's seconds are the median over its benchmark repeats, its memory the
+    maximum; the table gives their mean and sample sd (NaN for one replicate), whether the
+    fits converged, and the ratios of the means to the ``reference`` model of the same
+    dataset (NaN when it was not run, or when its value is zero: Snakemake rounds to
+    0.01 s).
+
+    Parameters
+    ----------
+    benchmarks
+        The fits' benchmark files, one per fit.
+    entries
+        ``{dataset, model[, label, replicate]}`` per fit, aligned with ``benchmarks``.
+    reference
+        The model the ratios divide by.
+    runs
+        The fits' ``uns['run']`` (aligned too, optional); their ``converged`` fills the
+        column of that name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (dataset, model), columns :data:`RUNTIME_COLUMNS`: the label, the
+        replicates, ``seconds_mean`` and ``_sd``, ``max_rss_mb_mean`` and ``_sd``,
+        ``converged`` and the ratios ``seconds_ratio`` and ``rss_ratio``.
+
+    Raises
+    ------
+    ValueError
+        Lists of different lengths, a missing benchmark file, or a fit listed twice.
     """
     if len(benchmarks) != len(entries) or (runs is not None and len(runs) != len(entries)):
         raise ValueError(
@@ -150,7 +188,27 @@ def runtime_table(
 def top_terms(
     adata: ad.AnnData, n: int = 10, kinds: Sequence[str] = ("annotated",)
 ) -> pd.DataFrame:
-    """The ``n`` factors of the given kinds with the largest decoder L2 norm (``weight_norm``)."""
+    """The factors with the largest decoder L2 norm in one fit.
+
+    Parameters
+    ----------
+    adata
+        A factor file.
+    n
+        How many.
+    kinds
+        The factor kinds considered.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Up to ``n`` rows, largest ``weight_norm`` first.
+
+    Raises
+    ------
+    ValueError
+        ``n`` below 1.
+    """
     validate_factor_anndata(adata)
     return _top_by_norm(adata.var, n, kinds)
 
@@ -175,12 +233,24 @@ def _top_by_norm(var: pd.DataFrame, n: int, kinds: Sequence[str]) -> pd.DataFram
 def top_terms_over_replicates(
     variables: Sequence[pd.DataFrame], n: int = 10, kinds: Sequence[str] = ("annotated",)
 ) -> pd.DataFrame:
-    """The ``n`` terms with the largest mean decoder L2 norm over a model's replicates.
+    """The terms with the largest mean decoder L2 norm over a model's replicates.
 
-    ``variables`` are the replicates' ``var`` tables (factors as rows, with ``kind``,
-    ``active`` and ``weight_norm``). Per term: mean and sd of the norm, the fraction of
-    replicates in whose own top ``n`` it is, its median rank by norm and the fraction of
-    replicates in which it is active.
+    Parameters
+    ----------
+    variables
+        The replicates' ``var`` tables (factors as rows, with ``kind``, ``active`` and
+        ``weight_norm``).
+    n
+        How many terms.
+    kinds
+        The factor kinds considered.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per term: mean and sd of the norm, the fraction of replicates in whose own top
+        ``n`` it is, its median rank by norm and the fraction of replicates in which it is
+        active.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}; set scoring.top_n")
@@ -236,7 +306,20 @@ def _is_number(column: pd.Series) -> bool:
 
 
 def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub-flavoured Markdown table (numbers right-aligned, NaN as an en dash)."""
+    """A GitHub-flavoured Markdown table.
+
+    Parameters
+    ----------
+    table
+        The table.
+    digits
+        Significant digits of floats.
+
+    Returns
+    -------
+    str
+        Numbers right-aligned, NaN as an en dash.
+    """
     cols = [str(c) for c in table.columns]
     numeric = [_is_number(table[c]) for c in table.columns]
     rows = [[_cell(v, digits).replace("|", "\\|") for v in row] for row in table.itertuples(False)]
@@ -249,7 +332,22 @@ def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
 
 
 def to_html(table: pd.DataFrame, title: str, digits: int = 3) -> str:
-    """A small self-contained HTML page with the table (for Snakemake's report)."""
+    """A small self-contained HTML page with the table (for Snakemake's report).
+
+    Parameters
+    ----------
+    table
+        The table.
+    title
+        The page's title and heading.
+    digits
+        Significant digits of floats.
+
+    Returns
+    -------
+    str
+        The page.
+    """
     align = ["right" if _is_number(table[c]) else "left" for c in table.columns]
     head = "".join(
         f"<th style='text-align:{a}'>{html.escape(str(c))}</th>"
@@ -276,7 +374,15 @@ def to_html(table: pd.DataFrame, title: str, digits: int = 3) -> str:
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    """Write text through a temporary file in the same folder, so the file is whole or absent.
+
+    Parameters
+    ----------
+    path
+        The file.
+    text
+        Its content.
+    """
     with staged(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
@@ -289,7 +395,19 @@ def write_table(
     title: str = "",
     digits: int = 3,
 ) -> None:
-    """Write ``table`` as TSV (full precision), Markdown and/or HTML, each atomically."""
+    """Write a table as TSV (full precision), Markdown and/or HTML, each atomically.
+
+    Parameters
+    ----------
+    table
+        The table.
+    tsv, md, html_path
+        Where to write each form (``None``: not written).
+    title
+        The HTML page's title.
+    digits
+        Significant digits in the Markdown and HTML forms.
+    """
     if tsv is not None:
         write_text(tsv, table.to_csv(sep="\t", index=False))
     if md is not None:
