@@ -228,3 +228,24 @@ def test_build_mask_bounds_and_messages():
         build_mask(["A", "B", "C", "D", "A", "B", "C", "D"], sets)
     with pytest.raises(GeneSetError, match=r"largest overlap: 0\); check that the gene sets and "):
         build_mask(genes, {"none": ["X", "Y"], "empty": []})
+
+
+# ---- regression cases found by the fuzzing (test_genesets_fuzz.py) -------------------------
+
+
+@pytest.mark.parametrize("breaks", ["\x85", "\u2028", "\x0c", "\x1c"])
+def test_a_set_name_holding_a_line_break_character_is_named_on_one_line(tmp_path, breaks):
+    """A name with NEL, LINE SEPARATOR, form feed or a file separator (line breaks to
+    ``str.splitlines``, which reads the error back from the log) is shown escaped, so that
+    the error stays one line."""
+    path = tmp_path / "sets.gmt"
+    path.write_text(f"A{breaks}B\tx\tSTAT1\nC\tx\tSTAT1\tIRF1\n", encoding="utf-8")
+    with pytest.raises(GeneSetError) as err:
+        read_gmt(path)
+    message = str(err.value)
+    assert len(message.splitlines()) == 1, repr(message)
+    assert f"gene set {f'A{breaks}B'!r} has 1 gene(s)" in message
+    path.write_text(f"A{breaks}B\tx\tSTAT1\tIRF1\nA{breaks}B\tx\tSTAT1\tIRF1\n", encoding="utf-8")
+    with pytest.raises(GeneSetError, match="duplicate gene set name") as err:
+        read_gmt(path)
+    assert len(str(err.value).splitlines()) == 1

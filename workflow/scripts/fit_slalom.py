@@ -9,8 +9,9 @@ are loaded. On bad input or a failed fit (numerical failure; no convergence when
 ``require_convergence``): one error line naming the setup and the iteration, exit 1, no
 output. A fit kept without convergence is logged and recorded in ``uns['run']``.
 
-Resuming: the fit saves its state every 10 minutes to ``checkpoint/`` beside the output (not
-an output: Snakemake ignores it); a rerun after a kill or a pre-emption resumes from it.
+Resuming: the fit saves its state every ``config['checkpoint_minutes']`` minutes (default
+10; 0: every iteration) to ``checkpoint/`` beside the output (not an output: Snakemake
+ignores it); a rerun after a kill or a pre-emption resumes from it.
 It is removed once the output is written, or when the fit fails (a rerun would fail again;
 a full disk aside).
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import anndata as ad
 
+from iae_pipeline.config import checkpoint_seconds
 from iae_pipeline.files import remove, staged
 from iae_pipeline.fit.slalom import SlalomFitError, SlalomOptions, check_size, fit_slalom
 from iae_pipeline.runner import is_disk_full, run_script
@@ -44,6 +46,7 @@ def main(smk) -> None:
             setup=setup,
             n_threads=int(smk.threads),
             checkpoint_dir=checkpoint,
+            checkpoint_seconds=checkpoint_seconds(smk),
         )
         with staged(output, suffix=".part.h5ad") as tmp:
             factors.write_h5ad(tmp)

@@ -157,7 +157,7 @@ def read_gmt(
                 raise GeneSetError(f"{path}:{lineno}: the gene set has no name (first field)")
             if name in sets:
                 raise GeneSetError(
-                    f"{path}:{lineno}: duplicate gene set name '{name}'; names must be unique "
+                    f"{path}:{lineno}: duplicate gene set name {name!r}; names must be unique "
                     "(rename or merge the sets)"
                 )
             if len(genes) < min_set_size:
@@ -165,7 +165,7 @@ def read_gmt(
                     dropped += 1
                     continue
                 raise GeneSetError(
-                    f"{path}:{lineno}: gene set '{name}' has {len(genes)} gene(s), fewer than "
+                    f"{path}:{lineno}: gene set {name!r} has {len(genes)} gene(s), fewer than "
                     f"{min_set_size}; remove it, or set drop_small_sets: true for this file"
                 )
             sets[name] = genes
@@ -337,7 +337,7 @@ def merge_gene_sets(collections: Mapping[str, Mapping[str, Sequence[str]]]) -> d
         for term, genes in sets.items():
             if term in merged and set(merged[term]) != set(genes):
                 raise GeneSetError(
-                    f"gene set '{term}' is in both '{origin[term]}' and '{name}' with different "
+                    f"gene set {term!r} is in both {origin[term]!r} and {name!r} with different "
                     "genes; drop one of the collections or filter it with prefixes"
                 )
             merged.setdefault(term, list(genes))
