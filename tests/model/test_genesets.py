@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -113,6 +114,34 @@ def test_other_encodings_are_an_error_not_replacement_characters(tmp_path, data,
         read_gmt(path)
     text = str(info.value)
     assert "\n" not in text and ("save it as UTF-8" in text or "convert the file to UTF-8" in text)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            "A\tu\tG1\tG2\nB\tu\tG3\tG4\n".encode("utf-16-be"),
+            r":1: NUL byte, never valid in a GMT file \(UTF-16 without a byte-order mark\?\); "
+            r"save it as UTF-8, e.g\. iconv -f UTF-16BE -t UTF-8$",
+        ),
+        ("A\tu\tG1\tG2\n".encode("utf-16-le"), r":1: NUL byte.*iconv -f UTF-16LE -t UTF-8$"),
+        (
+            b"A\tu\tG1\tG2\nB\tu\tG3\tG4\nC\tu\tG5\x00\tG6\n",
+            r":3: NUL byte, never valid in a GMT file; remove it, e.g\. tr -d",
+        ),
+    ],
+    ids=["utf-16-be without BOM", "utf-16-le without BOM", "a NUL on line 3 of UTF-8"],
+)
+def test_utf16_without_a_byte_order_mark_is_refused_not_read_as_nul_characters(
+    tmp_path, data, message
+):
+    """Big-endian UTF-16 of ASCII text is valid UTF-8 with a NUL before every character:
+    without the check it was read as sets named '\\x00A' holding genes '\\x00G\\x001'."""
+    path = tmp_path / "x.gmt"
+    path.write_bytes(data)
+    with pytest.raises(GeneSetError, match="^" + re.escape(str(path)) + message) as info:
+        read_gmt(path)
+    assert "\n" not in str(info.value)
 
 
 def test_missing_gmt(tmp_path):
