@@ -242,6 +242,28 @@ def test_batched_newton_weights_leave_rows_out_and_any_start_converges():
     assert a.shape == b.shape == (0,)
 
 
+def test_batched_newton_from_a_far_start_escapes_a_saturated_sigmoid():
+    """From a start where the sigmoid saturates (curvature ~ e^-50) the full Newton step is
+    astronomically long: it is shortened, not halved 60 times and given up far from the
+    optimum (a factor non-zero in one cell, 5 % cases: intercept -58 instead of -2.9)."""
+    rng = np.random.default_rng(0)
+    n = 300
+    y = (rng.random(n) < 0.05).astype(int)
+    y[:3] = 1
+    one_cell = np.zeros(n)
+    one_cell[rng.integers(n)] = 1.0
+    separable = np.where(y == 1, 5.0, 0.0) + 0.01 * rng.normal(size=n)
+    x = standardise(np.column_stack([one_cell, separable, rng.normal(size=n) + y]))
+    for start in ((np.full(3, 4.0), np.full(3, -3.0)), (np.full(3, -6.0), np.full(3, 9.0))):
+        a, b = fit_logistic_1d(x, y, start=start)
+        for j in range(3):
+            clf = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=1000)
+            clf.fit(x[:, j : j + 1], y)
+            assert abs(a[j] - clf.intercept_[0]) < 1e-6 and abs(b[j] - clf.coef_[0, 0]) < 1e-6, (
+                j, start[0][0], a[j], clf.intercept_[0], b[j], clf.coef_[0, 0],
+            )  # fmt: skip
+
+
 def test_auroc_columns_counts_ties_half():
     y = np.array([0, 0, 1, 1, 1])
     scores = np.array([[0.1, 1.0], [0.4, 1.0], [0.35, 1.0], [0.8, 1.0], [0.9, 1.0]])
