@@ -153,10 +153,11 @@ def test_bad_input_raises_value_error(planted, edit, message):
         score_factors(bad, cv_folds=3)
 
 
-def sklearn_reference(x: np.ndarray, y: np.ndarray, cv: StratifiedKFold):
-    """Coefficients and scores of one factor with scikit-learn, solved to 1e-12."""
-    clf = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=1000)
-    X = standardise(x[:, None])
+def sklearn_reference(x: np.ndarray, y: np.ndarray, cv: StratifiedKFold, C: float = 1.0):
+    """Coefficients and scores of one factor with scikit-learn, solved to 1e-12, on the
+    factor standardised here (not by the code under test)."""
+    clf = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=1000)
+    X = ((x - x.mean()) / x.std())[:, None]
     clf.fit(X, y)
     coef = (clf.intercept_[0], clf.coef_[0, 0])
     acc_train = accuracy_score(y, clf.predict(X))
@@ -262,6 +263,35 @@ def test_batched_newton_from_a_far_start_escapes_a_saturated_sigmoid():
             assert abs(a[j] - clf.intercept_[0]) < 1e-6 and abs(b[j] - clf.coef_[0, 0]) < 1e-6, (
                 j, start[0][0], a[j], clf.intercept_[0], b[j], clf.coef_[0, 0],
             )  # fmt: skip
+
+
+def test_score_binary_uses_its_penalty_everywhere():
+    """A strong penalty (C = 0.005) shrinks the slopes towards 0 and the predictions towards
+    the majority class: on all cells and in every fold, as scikit-learn with that C."""
+    rng = np.random.default_rng(11)
+    n = 600
+    y = (rng.random(n) < 0.3).astype(int)
+    X = np.column_stack([rng.normal(size=n) + s * y for s in (0.5, 1.0, 2.0)])
+    cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    strong, default = score_binary(X, y, cv, C=0.005), score_binary(X, y, cv)
+    for j in range(X.shape[1]):
+        _, metrics = sklearn_reference(X[:, j], y, cv, C=0.005)
+        np.testing.assert_allclose(strong[j], metrics, atol=1e-9, rtol=0, err_msg=str(j))
+    assert (strong[:, :2] != default[:, :2]).any(axis=1).all()  # the penalty changed them
+
+
+def test_standardise_centres_and_scales_in_float64():
+    rng = np.random.default_rng(2)
+    x = np.column_stack(
+        [rng.normal(3.0, 0.5, size=50), rng.normal(-2.0, 4.0, size=50), np.full(50, 7.0)]
+    ).astype(np.float32)
+    z = standardise(x)
+    assert z.dtype == np.float64 and z.shape == x.shape
+    wide = x.astype(np.float64)
+    np.testing.assert_allclose(z[:, :2], (wide[:, :2] - wide[:, :2].mean(0)) / wide[:, :2].std(0))
+    np.testing.assert_allclose(z[:, :2].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(z[:, :2].std(axis=0), 1.0, rtol=1e-12)
+    assert (z[:, 2] == 0.0).all()  # a constant column: centred only, not 0 / 0
 
 
 def test_auroc_columns_counts_ties_half():
