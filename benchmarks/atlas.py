@@ -39,6 +39,7 @@ def write_counts_h5ad(
     target_sum: float = 1e4,
     chunk: int = 10_000,
     seed: int = 0,
+    donors: int = 0,
 ) -> dict[str, list[str]]:
     """Write simulated log-normalised cells to ``path`` (sparse CSR ``X``); return the
     gene sets (the planted ones first).
@@ -48,8 +49,9 @@ def write_counts_h5ad(
     the planted effect on the first ``n_planted`` sets in each cell with probability
     ``fraction``, Poisson counts, ``normalize_total`` to ``target_sum`` and ``log1p``.
     Chunk ``i`` is drawn from its own seeded stream, so the file depends on ``seed`` (and
-    ``chunk``) only; obs has ``condition`` and ``cell_type``; uns['simulation'] records the
-    planted terms and the gene sets (JSON).
+    ``chunk``) only; obs has ``condition`` and ``cell_type`` (and, with ``donors``, a
+    ``donor`` drawn at random for every cell: a paired design without a donor effect);
+    uns['simulation'] records the planted terms and the gene sets (JSON).
     """
     import h5py
 
@@ -82,13 +84,8 @@ def write_counts_h5ad(
                 stored = ad.io.sparse_dataset(f["X"])
             else:
                 stored.append(counts)
-            obs_parts.append(
-                pd.DataFrame({"condition": _condition(stimulated), "cell_type": cell_type})
-            )
-        obs = pd.concat(obs_parts, ignore_index=True)
-        obs.index = pd.Index([f"cell{i:07d}" for i in range(n_cells)])
-        obs["cell_type"] = pd.Categorical([f"type_{t}" for t in obs["cell_type"]])
-        ad.io.write_elem(f, "obs", obs)
+            obs_parts.append(_obs_part(crng, stimulated, cell_type, donors))
+        ad.io.write_elem(f, "obs", _obs(obs_parts, n_cells, donors))
         ad.io.write_elem(f, "var", pd.DataFrame(index=pd.Index(genes)))
         for key in ("obsm", "varm", "layers", "obsp", "varp"):
             ad.io.write_elem(f, key, {})
@@ -102,6 +99,26 @@ def write_counts_h5ad(
         }
         ad.io.write_elem(f, "uns", {"simulation": simulation})
     return gene_sets
+
+
+def _obs_part(
+    crng: np.random.Generator, stimulated: np.ndarray, cell_type: np.ndarray, donors: int
+) -> pd.DataFrame:
+    """One chunk's cells: condition, cell type and (with ``donors``) a random donor."""
+    part = pd.DataFrame({"condition": _condition(stimulated), "cell_type": cell_type})
+    if donors:
+        part["donor"] = crng.integers(0, donors, size=len(stimulated))
+    return part
+
+
+def _obs(parts: list[pd.DataFrame], n_cells: int, donors: int) -> pd.DataFrame:
+    """The chunks' cells as one obs, with cell names and categorical labels."""
+    obs = pd.concat(parts, ignore_index=True)
+    obs.index = pd.Index([f"cell{i:07d}" for i in range(n_cells)])
+    obs["cell_type"] = pd.Categorical([f"type_{t}" for t in obs["cell_type"]])
+    if donors:
+        obs["donor"] = pd.Categorical([f"donor_{d}" for d in obs["donor"]])
+    return obs
 
 
 def _chunk_lognorm(

@@ -39,6 +39,9 @@ from interpretable_ae.model import InterpretableAutoencoder  # noqa: E402
 from interpretable_ae.simulate import simulate_counts  # noqa: E402
 from interpretable_ae.training import DECODER_SOLVES, PRECISIONS, evaluate  # noqa: E402
 
+#: where both models train (``--device``; intercode's ``use_cuda`` follows it)
+DEVICE = "cpu"
+
 PAPER = {"lr": 1e-3, "batch_size": 62, "lambda0": 0.1, "lambda1": 0.93, "lambda3": 0.57}
 # the recommended faster optimisation (same lambdas, model, objective and data): batch 128,
 # lr 8e-3 after a warm-up of a quarter epoch, and exact solves of the linear head on 2048
@@ -108,7 +111,7 @@ def run_intercode(adata, mask, terms, epochs: int, seed: int) -> dict:
     data.varm["I"], data.uns["terms"] = mask.toarray().astype(np.float32), terms
     torch.manual_seed(seed)
     np.random.seed(seed)
-    model = intercode.Intercode(data, use_cuda=False)
+    model = intercode.Intercode(data, use_cuda=DEVICE.startswith("cuda"))
     clock = _Clock()
     with contextlib.redirect_stdout(clock):
         model.train(
@@ -124,14 +127,15 @@ def run_intercode(adata, mask, terms, epochs: int, seed: int) -> dict:
     # the full-data evaluation intercode runs after every epoch, timed alone (as it does it:
     # eval mode, autograd on), to also report its training-only seconds per epoch
     x = torch.from_numpy(np.asarray(data.X, dtype=np.float32))
+    x = x.to(next(model.model.parameters()).device)
     model.model.eval()
     t0 = time.perf_counter()
     encoded, decoded = model.model(x)
     loss = torch.nn.functional.mse_loss(decoded, x, reduction="sum") + encoded.pow(2).sum()
-    float(loss.detach())
+    float(loss.detach())  # a sync on CUDA too
     eval_seconds = time.perf_counter() - t0
     with torch.no_grad():
-        latents = model.model.encoder(x).numpy()
+        latents = model.model.encoder(x).cpu().numpy()
     return {
         "epoch_seconds": seconds,
         "eval_seconds_per_epoch": eval_seconds,
@@ -148,7 +152,7 @@ def run_ours(adata, mask, terms, epochs: int, seed: int, **options) -> dict:
     size, lr, schedule, decoder_solve; centring on, as by default); the full-data loss
     after each epoch (on the data centred with the model's means) is measured outside the
     timed part."""
-    ae = InterpretableAutoencoder(adata.copy(), mask=mask, terms=terms, device="cpu", seed=seed)
+    ae = InterpretableAutoencoder(adata.copy(), mask=mask, terms=terms, device=DEVICE, seed=seed)
     x = np.asarray(adata.X, dtype=np.float32)
     losses: list[float] = []
 
@@ -205,6 +209,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sets", type=int, default=300)
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda: both models on the GPU")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=2, help="runs of each model (medians)")
     p.add_argument(
@@ -276,7 +281,9 @@ def print_rows(rows: dict) -> None:
 
 
 def main() -> None:
+    global DEVICE
     args = parse_args()
+    DEVICE = args.device
     torch.set_num_threads(args.threads)
     adata, gene_sets = simulate_counts(args.cells, args.genes, args.sets, seed=args.seed)
     mask, terms = build_mask(adata.var_names, gene_sets)

@@ -57,6 +57,15 @@ def step_gemm_rate(batch: int, n_genes: int, n_factors: int, bf16: bool, repeats
     return matmul_rate(shapes, dtype, repeats)
 
 
+def _device_name(device: str) -> str:
+    """The device in words: the CUDA card's name, or ``cpu``."""
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return device
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -78,7 +87,7 @@ def scale_worker(args: argparse.Namespace) -> dict:
     gene_sets = json.loads(adata.uns["simulation"]["gene_sets"])
     n_genes = adata.n_vars
     gemm_before = step_gemm_rate(args.batch_size, n_genes, len(gene_sets), args.bf16)
-    ae = InterpretableAutoencoder(adata, gene_sets, device="cpu", seed=0)
+    ae = InterpretableAutoencoder(adata, gene_sets, device=args.device, seed=0)
     t_built = time.perf_counter()
     options = {
         "epochs": args.epochs,
@@ -103,6 +112,7 @@ def scale_worker(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "bf16": args.bf16,
+        "device": _device_name(args.device),
         "seconds_per_epoch": epoch_s,
         "us_per_cell": epoch_s / adata.n_obs * 1e6,
         "seconds_open_and_check": t_built - t0,
@@ -134,6 +144,7 @@ def scale(args: argparse.Namespace) -> None:
             sys.executable, __file__, "--worker", str(path), "--threads", str(args.threads),
             "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--epochs",
             str(args.epochs), "--storage", args.storage, *(["--bf16"] if args.bf16 else []),
+            "--device", args.device,
         ]  # fmt: skip
         env = os.environ | {"OMP_NUM_THREADS": str(args.threads)}
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -149,7 +160,8 @@ def scale(args: argparse.Namespace) -> None:
     print(
         f"\n{args.genes} genes x {args.sets} gene sets, hidden {HIDDEN}; {args.threads} thread(s), "
         f"batch {args.batch_size}, lr {args.lr}, {'bf16' if args.bf16 else 'fp32'}, "
-        f"{args.storage}; load average {os.getloadavg()[0]:.2f}"
+        f"{args.storage}, {rows[-1]['device'] if rows else args.device}; load average "
+        f"{os.getloadavg()[0]:.2f}"
     )
     print(
         f"{'cells':>9} {'s/epoch':>8} {'us/cell':>8} {'vs prev':>8} {'peak MB':>8} "
@@ -294,6 +306,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="default: 1 (scale), 6 (contention)")
     p.add_argument("--storage", choices=("backed", "memory"), default="backed")
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda (benchmarks/gpu_check.sh)")
     p.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "out" / "scale")
     p.add_argument("--contention", action="store_true")
     p.add_argument("--tries", type=int, default=6, help="contention: reruns of a disturbed run")

@@ -26,28 +26,27 @@ ROOT = Path(__file__).resolve().parents[1]
 LIB_PREFIX = "workflow.lib."
 
 
-# mutmut's exit codes of a mutant's test run (mutmut.stats.status_by_exit_code)
-STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
-          34: "skipped", 36: "timeout", None: "not checked"}  # fmt: skip
-
-
 def summary(mutants: Path = ROOT / "mutants") -> str:
-    """A Markdown table: per mutated module, killed (a timeout counts as killed, as mutmut
-    counts it) / mutants, the survivors and the share killed."""
+    """A Markdown table: per mutated module, killed (a timeout, the CPU-time limit's SIGXCPU,
+    counts as killed, as mutmut counts it; how many of them in brackets) / mutants, the
+    survivors, the mutants no test reaches, those not run yet and the share killed."""
+    from mutmut.stats import status_by_exit_code  # its exit codes of a mutant's test run
+
     rows = [
-        "| module | killed | survived | no tests | mutants | killed % |",
-        "|---|---|---|---|---|---|",
+        "| module | killed (timeouts) | survived | no tests | not checked | mutants | killed % |",
+        "|---|---|---|---|---|---|---|",
     ]
     for meta in sorted(mutants.rglob("*.py.meta")):
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         if not codes:
             continue
-        count = Counter(STATUS.get(code, "suspicious") for code in codes.values())
+        count = Counter(status_by_exit_code[code] for code in codes.values())
         killed = count["killed"] + count["timeout"]
         module = meta.relative_to(mutants / "workflow" / "lib").with_suffix("").with_suffix("")
         rows.append(
-            f"| {'.'.join(module.parts)} | {killed} | {count['survived']} | {count['no tests']} "
-            f"| {len(codes)} | {100 * killed / len(codes):.1f} |"
+            f"| {'.'.join(module.parts)} | {killed} ({count['timeout']}) | {count['survived']} "
+            f"| {count['no tests']} | {count['not checked']} | {len(codes)} "
+            f"| {100 * killed / len(codes):.1f} |"
         )
     return "\n".join(rows)
 

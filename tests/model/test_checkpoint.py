@@ -70,8 +70,14 @@ BEST_BEFORE_THE_CHECKPOINT = {
         ({}, 2, 3),
         ({"decoder_solve": "doubling", "warmup_epochs": 1.5, "lr_decay": "cosine"}, 2, 3),
         (BEST_BEFORE_THE_CHECKPOINT, 5, 6),
+        (BEST_BEFORE_THE_CHECKPOINT | {"patience": 2}, 6, 6),
     ],
-    ids=["constant", "warm-up, cosine, solves", "best weights in the checkpoint"],
+    ids=[
+        "constant",
+        "warm-up, cosine, solves",
+        "best weights in the checkpoint",
+        "epochs without improvement in the checkpoint",
+    ],
 )
 def test_a_crashed_fit_resumes_to_the_same_result(small_data, tmp_path, options, every, crash_at):
     adata, gene_sets = small_data
@@ -89,14 +95,18 @@ def test_a_crashed_fit_resumes_to_the_same_result(small_data, tmp_path, options,
     assert [p.name for p in ckpt.iterdir()] == [f"epoch-{every:06d}"]  # the newest only
     ran: list[int] = []
     resumed = fit(adata, gene_sets, ran=ran, checkpoint_dir=ckpt, checkpoint_every=every, **options)
-    epochs = options.get("epochs", OPTIONS["epochs"])
-    assert ran == list(range(every, epochs))  # it went on from the checkpoint, not from the start
+    epochs_run = len(uninterrupted.history)
+    assert ran == list(range(every, epochs_run))  # it went on from the checkpoint, not the start
     assert_same_fit(resumed, uninterrupted)
     assert not ckpt.exists()  # removed once training ended
     if options is BEST_BEFORE_THE_CHECKPOINT:
         history = uninterrupted.history
         assert history.attrs["best_epoch"] < every and not history.attrs["stopped_early"]
         assert history["n_active"].iloc[-1] < uninterrupted.active.sum()
+    if options.get("patience") == 2:  # counting on from the checkpoint's count, it stops early
+        history = uninterrupted.history
+        assert history.attrs["stopped_early"] and history.attrs["best_epoch"] < every - 1
+        assert epochs_run < options["epochs"]
 
 
 def test_checkpoints_by_time(small_data, tmp_path):

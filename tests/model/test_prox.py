@@ -131,11 +131,17 @@ def test_group_prox_with_one_threshold_per_column():
     assert torch.equal(out[:, 2], w[:, 2])  # threshold 0
 
 
-def test_l1_weights_in_the_asked_dtype_exactly():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_l1_weights_in_the_asked_dtype_exactly(dtype):
     mask = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
-    weights = l1_weights(
-        mask, n_sparse=1, n_dense=1, lambda1=0.93, lambda2=0.3, dtype=torch.float64
-    )
-    assert weights.dtype == torch.float64
-    expected = torch.tensor([[0.0, 0.93, 0.3, 0.0], [0.93, 0.93, 0.3, 0.0]], dtype=torch.float64)
+    weights = l1_weights(mask, n_sparse=1, n_dense=1, lambda1=0.93, lambda2=0.3, dtype=dtype)
+    assert weights.dtype == dtype  # every block in it: a float32 one would promote bfloat16
+    expected = torch.tensor([[0.0, 0.93, 0.3, 0.0], [0.93, 0.93, 0.3, 0.0]], dtype=dtype)
     assert torch.equal(weights, expected)  # 0.93 and 0.3 as float64, not rounded to float32
+
+
+def test_l1_weights_are_built_on_the_masks_device():
+    """Every block on the mask's device (torch's meta device stands in for a GPU here)."""
+    mask = torch.tensor([[1.0, 0.0], [0.0, 0.0]], device="meta")
+    weights = l1_weights(mask, n_sparse=2, n_dense=1, lambda1=0.93, lambda2=0.3)
+    assert weights.device.type == "meta" and weights.shape == (2, 5)

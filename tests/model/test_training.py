@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -34,6 +36,42 @@ def test_batch_bounds_never_leave_a_one_cell_batch(n, size, expected_last):
     assert bounds[-1] == expected_last
     assert all(b - a >= 2 for a, b in bounds)
     assert sum(b - a for a, b in bounds) == n
+
+
+def test_batch_bounds_merge_a_one_cell_tail_only_into_a_batch_before_it():
+    assert batch_bounds(63, 62) == [(0, 63)]  # two batches, the second of one cell
+    assert batch_bounds(1, 62) == [(0, 1)]  # no batch before it: left alone
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"epochs": 0}, "epochs=0"),
+        ({"batch_size": 1}, "batch_size=1"),
+        ({"lr": 0.0}, "lr=0.0"),
+        ({"val_fraction": 1.0}, "val_fraction=1.0"),
+        ({"patience": 0}, "patience=0"),
+        ({"epochs": 2, "warmup_epochs": 2.5}, "warmup_epochs=2.5"),
+        ({"lambda1": -0.1}, "lambda1=-0.1"),
+    ],
+)
+def test_each_option_out_of_range_is_named_at_its_bound(options, named):
+    with pytest.raises(
+        ValueError, match=rf"^invalid training option\(s\) {re.escape(named)}: need"
+    ):
+        TrainConfig(**options)
+
+
+def test_options_at_their_bounds_are_accepted_and_all_bad_ones_named_at_once():
+    TrainConfig(epochs=1, batch_size=2, lr=1e-12, val_fraction=0.0, patience=1, warmup_epochs=1)
+    message = (
+        "invalid training option(s) epochs=0, lr=0: need epochs >= 1, batch_size >= 2, lr > 0, "
+        "lambdas >= 0, 0 <= val_fraction < 1, patience >= 1, 0 <= warmup_epochs <= epochs, "
+        "lr_decay in ('none', 'cosine'), decoder_solve in ('none', 'epoch', 'doubling'), "
+        "precision in ('float32', 'bfloat16')"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        TrainConfig(epochs=0, lr=0)
 
 
 def test_learning_rate_warm_up_and_cosine_decay():
@@ -194,6 +232,7 @@ def test_small_splits_and_the_active_count():
         split_cells(10, 0.1, seed=0)
     with pytest.raises(ValueError, match="leaves 9 validation cells"):
         split_cells(10, 0.9, seed=0)
+    assert [len(part) for part in split_cells(10, 0.8, seed=0)] == [2, 8]  # 2 on each side: ok
     w = torch.zeros(4, 3)
     w[1, 0], w[3, 2] = 0.5, -1e-30
     assert n_active_factors(w) == 2
@@ -206,3 +245,87 @@ def test_two_cells_train_and_one_is_refused(solve_data):
     train_model(model, x[:2], weights, TrainConfig(epochs=1, batch_size=2), progress=False)
     with pytest.raises(ValueError, match=r"^training needs at least 2 cells, got 1$"):
         train_model(model, x[:1], weights, TrainConfig(epochs=1, batch_size=2), progress=False)
+
+
+def test_data_as_an_array_or_a_tensor_that_requires_grad_are_the_same_cells(solve_data):
+    x, _ = solve_data
+    torch.manual_seed(0)
+    model = LinearDecoderAE(120, 8, hidden=(16,))
+    expected = evaluate(model, x, 0.1)
+    assert evaluate(model, x.numpy(), 0.1) == expected
+    assert evaluate(model, x.clone().requires_grad_(True), 0.1) == expected
+
+
+def test_covariates_enter_every_step_and_the_validation_loss(solve_data):
+    """Two epochs with covariates and a validation split, by hand: every step's forward pass
+    and the validation loss take the batch's covariates; the best epoch's weights are kept;
+    each epoch's seconds are recorded."""
+    x, weights = solve_data
+    x = x[:40]
+    covariates = torch.randn(40, 2, generator=torch.Generator().manual_seed(1))
+    config = TrainConfig(epochs=2, batch_size=16, lr=3e-3, lambda3=0.7, seed=5, val_fraction=0.2)
+    torch.manual_seed(0)
+    model = LinearDecoderAE(120, 8, hidden=(16,), n_covariates=2)
+    by_hand = copy.deepcopy(model)
+    started = time.perf_counter()
+    hist = train_model(model, x, weights, config, covariates=covariates, progress=False)
+    elapsed = time.perf_counter() - started
+
+    train_idx, val_idx = split_cells(40, config.val_fraction, config.seed)
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.Adam(by_hand.parameters(), lr=config.lr, fused=True)
+    val_losses, states = [], []
+    for _ in range(config.epochs):
+        by_hand.train()
+        perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        for start in (0, 16):
+            rows = perm[start : start + 16]
+            z, out = by_hand(x[rows], covariates[rows])
+            loss, _ = objective(x[rows], z, out, config.lambda0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                prox_decoder_(by_hand.decoder_weight.data, config.lr * weights, config.lr * 0.7)
+        val_losses.append(evaluate(by_hand, x, config.lambda0, covariates, val_idx.numpy())[0])
+        states.append(copy.deepcopy(by_hand.state_dict()))
+    assert hist.val_loss == pytest.approx(val_losses, rel=1e-6)
+    best = int(np.argmin(val_losses))
+    assert hist.best_epoch == best
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, states[best][name], rtol=1e-5, atol=1e-6, msg=name)
+    assert model.covariate_weight.abs().sum() > 0
+    assert len(hist.seconds) == 2 and all(0 < s for s in hist.seconds)
+    assert sum(hist.seconds) <= elapsed
+
+
+def test_head_solves_get_adams_state_and_the_solve_cells_covariates(monkeypatch, solve_data):
+    """Each head solve weighs the penalties by Adam's state at that step (its step count, beta2
+    and eps) and sees the covariates of the cells it solves on."""
+    x, weights = solve_data
+    covariates = torch.randn(len(x), 1, generator=torch.Generator().manual_seed(2))
+    seen: list[tuple] = []
+    penalty_weights, solve_head = train_module.adam_penalty_weights, train_module.solve_head_
+
+    def spy_weights(w, l1, lambda3, exp_avg_sq, step, beta2=None, eps=None):
+        seen.append(("weights", step, beta2, eps))
+        return penalty_weights(w, l1, lambda3, exp_avg_sq, step, beta2, eps)
+
+    def spy_solve(model, cells, l1, group, lambda0, cell_covariates=None, **kw):
+        seen.append(("solve", cells.shape[0], cell_covariates))
+        return solve_head(model, cells, l1, group, lambda0, cell_covariates, **kw)
+
+    monkeypatch.setattr(train_module, "adam_penalty_weights", spy_weights)
+    monkeypatch.setattr(train_module, "solve_head_", spy_solve)
+    monkeypatch.setattr(train_module, "SOLVE_CELLS", 50)
+    torch.manual_seed(0)
+    model = LinearDecoderAE(120, 8, hidden=(16,), n_covariates=1)
+    config = TrainConfig(epochs=1, batch_size=16, lr=2e-3, seed=3, decoder_solve="doubling")
+    train_model(model, x, weights, config, covariates=covariates, progress=False)
+    steps = sorted(solve_steps(config, len(batch_bounds(len(x), 16))))
+    assert [e[1] for e in seen if e[0] == "weights"] == steps  # Adam's step count at each
+    assert {(e[2], e[3]) for e in seen if e[0] == "weights"} == {(0.999, 1e-8)}
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(config.seed))
+    for _, n_cells, cell_covariates in (e for e in seen if e[0] == "solve"):
+        assert n_cells == 50 and torch.equal(cell_covariates, covariates[perm[:50]])

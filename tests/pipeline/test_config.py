@@ -253,3 +253,20 @@ def test_the_schema_is_checked_by_snakemakes_validate(monkeypatch):
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     validate_schema(config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
     assert seen == [{"set_default": False}]
+
+
+# ---- regression cases found by the fuzzing (test_config_fuzz.py) ---------------------------
+
+
+@pytest.mark.parametrize("breaks", ["\x1e", "\x85", "\u2028", "\n"])
+def test_a_key_holding_a_line_break_character_is_named_on_one_line(breaks):
+    """A file role (any key the schema lets through) holding a record separator, NEL, LINE
+    SEPARATOR or newline is named escaped: the error stays one line on the terminal."""
+    config = _load("paper.yaml")
+    config["datasets"]["liao"]["files"][f"h5_C{breaks}9"] = None
+    with pytest.raises(ConfigError) as err:
+        check_config(config, SCHEMA, base_dir=ROOT)
+    message = str(err.value)
+    assert len(message.splitlines()) == 1, repr(message)
+    escaped = repr(breaks)[1:-1]
+    assert message.startswith(f"config error: datasets.liao.files.h5_C{escaped}9: None"), message

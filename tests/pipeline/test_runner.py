@@ -200,3 +200,19 @@ def test_failed_job_errors_repeat_each_jobs_line(tmp_path):
         "error in figure1: no one-line message; see Snakemake's output above",
     ]
     assert last_error(tmp_path / "none.log") is None
+
+
+def test_a_finished_job_logs_its_exact_peak_memory(tmp_path, restore_logging):
+    """The kernel's peak of the job's process (getrusage), which Snakemake's benchmark files
+    can miss between two samples: a job that held 200 MB logs at least that."""
+    import re
+
+    import numpy as np
+
+    def main(smk):
+        block = np.ones(200 * 2**20 // 8)  # 200 MB, touched
+        assert block.sum() > 0
+
+    run_script(main, _smk(tmp_path))
+    logged = re.search(r"fit: peak memory (\d+) MB", Path(tmp_path / "job.log").read_text())
+    assert logged is not None and int(logged.group(1)) >= 200

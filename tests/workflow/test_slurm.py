@@ -151,6 +151,12 @@ def _profile() -> dict:
         return yte.process_yaml(handle, require_use_yte=True)
 
 
+def _runtime(value: int | str, attempt: int = 1) -> int:
+    """A profile's ``runtime`` (minutes, or an expression of ``attempt``) for one attempt,
+    evaluated as Snakemake evaluates resource expressions."""
+    return int(eval(str(value), {"__builtins__": {}}, {"attempt": attempt}))
+
+
 def _minutes(time_limit: str) -> int:
     """SLURM's ``[D-]HH:MM:SS`` as minutes."""
     days, _, clock = time_limit.rpartition("-")
@@ -189,8 +195,13 @@ def test_profile_is_for_snakemake_9_and_the_slurm_plugin(site_env: pytest.Monkey
     assert profile["executor"] == "slurm"
     rules = profile["set-resources"]
     assert rules["prepare"]["mem_mb"] > profile["default-resources"]["mem_mb"]
-    assert rules["fit_slalom"]["runtime"] >= 24 * 60
+    assert _runtime(rules["fit_slalom"]["runtime"]) >= 24 * 60
     assert profile["set-threads"]["fit_slalom"] == 1
+    # a job ended at its time limit is retried, each time with a longer limit
+    assert profile["retries"] >= 1
+    for rule in ("prepare", "fit_autoencoder", "fit_slalom", "score"):
+        limits = [_runtime(rules[rule]["runtime"], attempt) for attempt in (1, 2, 3)]
+        assert limits[0] < limits[1] < limits[2], (rule, limits)
     assert "gpu" not in rules["fit_autoencoder"]
     for rule in ("fit_autoencoder", "fit_slalom"):  # a random-mask fit is a fit like them
         assert rules[f"{rule}_null"] == rules[rule]
@@ -238,7 +249,7 @@ def test_workflow_runs_through_the_profile(
         assert record["JobState"] == "COMPLETED", record
         assert record["Partition"] == cluster.partition
         assert record["MinMemoryNode"] == f"{wanted['mem_mb']}M", (rule, record)
-        assert _minutes(record["TimeLimit"]) == wanted["runtime"], (rule, record)
+        assert _minutes(record["TimeLimit"]) == _runtime(wanted["runtime"]), (rule, record)
         threads = profile["set-threads"][rule]
         assert int(job["threads"]) == threads
         assert int(record["NumCPUs"]) == threads, (rule, record)
@@ -261,7 +272,7 @@ def test_gpu_request_reaches_slurm(cluster: SlurmCluster, toy: Path):
 
 
 def test_failing_job_is_reported_as_failed(cluster: SlurmCluster, toy: Path):
-    proc = run_snakemake_on_slurm(toy, "broken.txt")
+    proc = run_snakemake_on_slurm(toy, "broken.txt", "--retries", "0")
     out = proc.stdout + proc.stderr
     assert proc.returncode not in (0, 124, 137), _output(proc)
     assert "Error in rule broken" in out, _output(proc)
@@ -368,3 +379,120 @@ def test_datasets_and_replicates_fan_out_as_parallel_slurm_jobs(cluster, tmp_pat
         check=False,
     )
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, _output(dry)
+
+
+# ---- a fit ended by SLURM at its time limit, resubmitted, resumed ------------------------
+
+# The fit's length, in seconds of training on this machine: more than the 1-minute time
+# limit of the first attempt (SLURM checks limits every 30 s, so it ends the job 60-90 s
+# after its start, of which ~15 s go to starting Python and reading the data), and short
+# enough for the retries' 2- and 3-minute limits.
+FIT_SECONDS = 100
+RESUMED = re.compile(r"resuming from \S+ \(epoch (\d+)\)")
+
+
+def _seconds_per_epoch(config: dict, workdir: Path) -> float:
+    """Time 8 epochs of the tiny demo's fit here (after one to warm up), to size the fit
+    (without checkpoints: a save every 3 s adds little)."""
+    import time
+
+    import torch
+
+    from iae_pipeline.contract import read_prepared
+    from iae_pipeline.fit.autoencoder import fit_autoencoder
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        prepared = read_prepared(workdir / "results/demo/prepared.h5ad")
+        options = dict(config["models"]["ae"]["options"], epochs=1)
+        fit_autoencoder(prepared, options, seed=0, progress=False)
+        start = time.perf_counter()
+        fit_autoencoder(prepared, dict(options, epochs=8), seed=0, progress=False)
+        return (time.perf_counter() - start) / 8
+    finally:
+        torch.set_num_threads(threads)
+
+
+def time_limit_config(path: Path) -> dict:
+    """The tests' demo, autoencoder only, one replicate, a checkpoint every 3 seconds."""
+    config = yaml.safe_load(fan_out_config(path).read_text())
+    del config["datasets"]["demo_b"]
+    config["replicates"] = 1
+    config["checkpoint_minutes"] = 0.05
+    return config
+
+
+def profile_with_fit_limit(dest: Path, minutes: int) -> Path:
+    """A copy of the profile whose fit_autoencoder runtime has base ``minutes`` (the
+    profile's expression of ``attempt`` otherwise unchanged)."""
+    text = (PROFILE / "config.v9+.yaml").read_text()
+    fit = _profile()["set-resources"]["fit_autoencoder"]["runtime"]
+    base, _, rest = str(fit).partition(" ")
+    assert base.isdigit() and "attempt" in rest, f"fit_autoencoder runtime {fit!r}"
+    line = f'runtime: "{fit}"'
+    assert text.count(line) == 1, line
+    dest.mkdir()
+    (dest / "config.v9+.yaml").write_text(text.replace(line, f'runtime: "{minutes} {rest}"'))
+    return dest
+
+
+def test_a_fit_ended_at_its_time_limit_resumes_on_the_retry(cluster, tmp_path: Path):
+    """The fit's first SLURM job gets a 1-minute limit, shorter than the fit: SLURM ends it
+    (TIMEOUT), Snakemake submits it again with the profile's longer limit, and the fit
+    resumes from its checkpoint at a later epoch. Its scores and factors equal, byte for
+    byte, those of the same fit run without interruption (locally, at the same time)."""
+    config = time_limit_config(tmp_path / "limit.yaml")
+    config_path = tmp_path / "limit.yaml"
+    reference, limited = (copy_workflow(_mkdir(tmp_path / name)) for name in ("ref", "slurm"))
+    target = "results/demo/ae/rep0/scores.tsv"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    prepare = subprocess.run(
+        [sys.executable, "-m", "snakemake", "results/demo/prepared.h5ad", "--cores", "1",
+         "--configfile", str(config_path)],
+        cwd=reference, env=_snakemake_env(), capture_output=True, text=True,
+        timeout=SNAKEMAKE_TIMEOUT, check=False,
+    )  # fmt: skip
+    assert prepare.returncode == 0, _output(prepare)
+    epochs = max(100, round(FIT_SECONDS / _seconds_per_epoch(config, reference)))
+    config["models"]["ae"]["options"]["epochs"] = epochs
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    local_log = tmp_path / "local.log"
+    with local_log.open("w") as handle:  # the same fit, uninterrupted, beside the SLURM run
+        local = subprocess.Popen(
+            [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile",
+             str(config_path)],
+            cwd=reference, env=_snakemake_env(), stdout=handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        profile = profile_with_fit_limit(tmp_path / "profile", minutes=1)
+        proc = run_snakemake_on_slurm(
+            limited, target, "--configfile", str(config_path), "--set-threads",
+            "fit_autoencoder=1", timeout=WORKFLOW_TIMEOUT, profile=profile,
+        )  # fmt: skip
+        local.wait(timeout=WORKFLOW_TIMEOUT)
+    assert local.returncode == 0, local_log.read_text()[-3000:]
+    assert proc.returncode == 0, _output(proc)
+
+    out = proc.stdout + proc.stderr
+    fits = [job for job, rule in _submitted(out).items() if rule == "fit_autoencoder"]
+    records = [cluster.job_record(job) for job in fits]
+    states = [(r["JobState"], _minutes(r["TimeLimit"])) for r in records]
+    print(f"{epochs} epochs; the fit's SLURM jobs (state, limit in minutes): {states}")
+    assert len(fits) >= 2, f"the fit was not retried: {states}\n{_output(proc)}"
+    assert states[0] == ("TIMEOUT", 1), states
+    assert states[-1][0] == "COMPLETED", states
+    limits = [limit for _, limit in states]
+    assert limits == sorted(set(limits)), f"the limit did not grow: {states}"
+    log = (limited / "logs/demo/fit_autoencoder_ae_rep0.log").read_text()
+    resumed = RESUMED.search(log)
+    assert resumed is not None, log
+    assert 0 < int(resumed.group(1)) < epochs, resumed.group(0)
+    assert not (limited / "results/demo/ae/rep0/checkpoint").exists()
+    for path in (target, "results/demo/ae/rep0/factors.h5ad"):
+        assert (limited / path).read_bytes() == (reference / path).read_bytes(), path
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path

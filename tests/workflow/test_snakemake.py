@@ -90,3 +90,36 @@ def test_random_fits_are_jobs_of_their_own_and_f_sclvm_only_when_asked(tmp_path:
     assert re.search(r"^verdicts\s+1$", off, re.M)  # the verdicts say what is not testable
     seen = planned("models:\n  ae:\n    options:\n      covariates: [condition]\n")
     assert "returncode 0" not in seen and "covariates: the fit sees the condition" in seen
+
+
+@pytest.mark.slow
+def test_a_local_source_is_locked_beside_the_config(tmp_path: Path):
+    """The workflow records an unpinned source in ``<config>.lock.yaml`` beside its (first)
+    config file on the first download, and refuses the changed file on the next."""
+    import yaml
+
+    from helpers.workflow_copy import copy_workflow
+
+    work = copy_workflow(tmp_path)
+    (work / "data").mkdir()
+    own = work / "data" / "astro.txt"
+    own.write_text("ASTROCYTES GFAP S100B AQP4\n")
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["genesets"]["astro"] = {"source": "local", "path": "data/astro.txt", "format": "plain"}
+    (work / "mine").mkdir()
+    (work / "mine" / "own.yaml").write_text(yaml.safe_dump(config))
+    args = ("resources/genesets/astro.gmt", "--cores", "1", "--retries", "0",
+            "--configfile", "mine/own.yaml")  # fmt: skip
+    first = _run(*args, cwd=work)
+    assert first.returncode == 0, first.stderr[-3000:]
+    lock = work / "mine" / "own.lock.yaml"
+    digest = __import__("hashlib").sha256(own.read_bytes()).hexdigest()
+    assert yaml.safe_load(lock.read_text()) == {"local:data/astro.txt": digest}
+
+    own.write_text("ASTROCYTES GFAP S100B\n")
+    again = _run(*args, cwd=work)
+    assert again.returncode != 0
+    errors = [ln for ln in again.stderr.splitlines() if ln.startswith("error in download")]
+    assert len(errors) == 1, again.stderr[-3000:]
+    assert f"differs from {digest}, recorded in {lock}" in errors[0]
+    assert not (work / "resources/genesets/astro.gmt").exists()

@@ -51,6 +51,7 @@ from iae_pipeline.config import (  # noqa: E402
     dataset_figures,
     dataset_settings,
     download_file_name,
+    lock_path_for,
     model_settings,
 )
 from iae_pipeline.provenance import code_digest, file_sha256  # noqa: E402
@@ -67,6 +68,12 @@ try:
     check_config(config, workflow_file("../schemas/config.schema.yaml"))
 except ConfigError as err:
     sys.exit(str(err))
+# Trust on first download: the sha256 of every source the config does not pin is recorded in
+# this lock file (beside the first config file) and checked on every later download.
+config.setdefault(
+    "sha256_lock",
+    str(lock_path_for((workflow.config_settings.configfiles or ["config/config.yaml"])[0])),
+)
 
 
 DATASETS = list(config.get("run", list(config["datasets"])))

@@ -4,9 +4,11 @@
 # Snakemake's benchmark files give Table 1.
 
 
-# The autoencoder checkpoints its training state every 10 minutes (at an epoch's end) in
-# checkpoint/ beside its outputs (not an output itself): a rerun after a crash or a time
-# limit resumes there; a checkpoint of other options or data is ignored; removed when done.
+# Both fits checkpoint their training state every `checkpoint_minutes` of the config (10 by
+# default; at an epoch's or iteration's end) in checkpoint/ beside their outputs (not an
+# output itself): a rerun after a crash or a time limit resumes there (on SLURM the profile
+# resubmits a job ended at its time limit); a checkpoint of other options or data is
+# ignored; removed when done.
 rule fit_autoencoder:
     input:
         prepared="results/{dataset}/prepared.h5ad",

@@ -5,19 +5,21 @@ see :mod:`iae_pipeline.fit.autoencoder`), ``seed``, ``setup``, and for a fit on 
 mask ``random_mask`` (the seed of the permutation of the mask's gene rows,
 :mod:`iae_pipeline.analyses.random_masks`; recorded in ``uns['run']``). Outputs:
 ``factors`` (factor contract h5ad) and, optionally, ``model`` (a directory written by
-``InterpretableAutoencoder.save``), renamed into place only once complete. The training
-state is checkpointed every 10 minutes (at an epoch's end) in ``checkpoint/`` beside them
-(not an output): a rerun after a crash or a cluster time limit resumes from it; training
-removes it when done.
+``InterpretableAutoencoder.save``), both renamed into place only once complete. The training
+state is checkpointed every ``config['checkpoint_minutes']`` minutes (default 10; 0: every
+epoch; at an epoch's end) in ``checkpoint/`` beside them (not an output): a rerun after a
+crash or a cluster time limit resumes from it; training removes it when done. The interval
+is read from the config, not a param, so that changing it never re-runs a finished fit.
 """
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
 
 from iae_pipeline.analyses.random_masks import mark_random_fit, random_mask_data
-from iae_pipeline.config import check_device
-from iae_pipeline.contract import read_prepared
+from iae_pipeline.config import check_device, checkpoint_seconds
+from iae_pipeline.contract import read_prepared, write_factor_file
 from iae_pipeline.files import staged
 from iae_pipeline.fit.autoencoder import fit_autoencoder
 from iae_pipeline.runner import run_script
@@ -39,17 +41,16 @@ def main(smk) -> None:
         seed=int(smk.params.seed),
         setup=smk.params.setup,
         checkpoint_dir=Path(smk.output.factors).parent / "checkpoint",
+        checkpoint_seconds=checkpoint_seconds(smk),
+        loadings=False,  # streamed into the file: never all cells x factors in memory
     )
     if random_mask is not None:
         mark_random_fit(factors, int(random_mask))
-    if "model" not in smk.output.keys():
+    with ExitStack() as both:  # the model (a random fit has none) lands with its factors
+        if "model" in smk.output.keys():
+            ae.save(both.enter_context(staged(smk.output.model)))
         with staged(smk.output.factors, suffix=".part.h5ad") as tmp:
-            factors.write_h5ad(tmp)
-        return
-    with staged(smk.output.model) as tmp_model:
-        ae.save(tmp_model)
-        with staged(smk.output.factors, suffix=".part.h5ad") as tmp:
-            factors.write_h5ad(tmp)
+            write_factor_file(factors, tmp, ae.latent_chunks())
 
 
 if __name__ == "__main__":

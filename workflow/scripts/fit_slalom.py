@@ -4,15 +4,16 @@ Input ``prepared`` (prepared-data h5ad). Params: ``options`` (dict of
 :class:`iae_pipeline.fit.slalom.SlalomOptions` fields, e.g. n_dense 0 or 3),
 ``seed``, ``setup`` (the setup's name), and for a fit on a random mask ``random_mask``
 (the seed of the permutation of the mask's gene rows,
-:mod:`iae_pipeline.analyses.random_masks`; recorded in ``uns['run']``). Output ``factors`` (factor-contract h5ad), written
-to a temporary file and renamed. Log ``log[0]`` (warnings captured). Threads: BLAS is
-capped at ``threads``. More cells than the ``max_cells`` option: refused before the data
+:mod:`iae_pipeline.analyses.random_masks`; recorded in ``uns['run']``). Output ``factors``
+(factor-contract h5ad), written to a temporary file and renamed. Log ``log[0]`` (warnings
+captured). Threads: BLAS is capped at ``threads``. More cells than the ``max_cells`` option: refused before the data
 are loaded. On bad input or a failed fit (numerical failure; no convergence when
 ``require_convergence``): one error line naming the setup and the iteration, exit 1, no
 output. A fit kept without convergence is logged and recorded in ``uns['run']``.
 
-Resuming: the fit saves its state every 10 minutes to ``checkpoint/`` beside the output (not
-an output: Snakemake ignores it); a rerun after a kill or a pre-emption resumes from it.
+Resuming: the fit saves its state every ``config['checkpoint_minutes']`` minutes (default
+10; 0: every iteration) to ``checkpoint/`` beside the output (not an output: Snakemake
+ignores it); a rerun after a kill or a pre-emption resumes from it.
 It is removed once the output is written, or when the fit fails (a rerun would fail again;
 a full disk aside).
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 import anndata as ad
 
 from iae_pipeline.analyses.random_masks import mark_random_fit, random_mask_data
+from iae_pipeline.config import checkpoint_seconds
 from iae_pipeline.files import remove, staged
 from iae_pipeline.fit.slalom import SlalomFitError, SlalomOptions, check_size, fit_slalom
 from iae_pipeline.runner import is_disk_full, run_script
@@ -50,6 +52,7 @@ def main(smk) -> None:
             setup=setup,
             n_threads=int(smk.threads),
             checkpoint_dir=checkpoint,
+            checkpoint_seconds=checkpoint_seconds(smk),
         )
         if random_mask is not None:
             mark_random_fit(factors, int(random_mask))

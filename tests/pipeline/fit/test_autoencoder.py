@@ -69,3 +69,31 @@ def test_a_fit_gives_the_factor_contract(small_data, tmp_path):
     assert run["model"] == "autoencoder" and run["setup"] == "ae" and run["seed"] == 0
     assert run["epochs"] == 2 and run["epochs_run"] == 2 and run["n_dense"] == 1
     np.testing.assert_array_equal(factors.X, ae.get_latent_representation())
+
+
+def test_loadings_streamed_into_the_file_read_back_as_written_whole(small_data, tmp_path):
+    """The workflow's fit writes the loadings chunk by chunk (never all in memory): the
+    file reads back with the same loadings, cells, factors and metadata as one written
+    from the whole matrix."""
+    import anndata as ad
+
+    from iae_pipeline.contract import factors_from_estimator, read_factors, write_factor_file
+
+    adata, gene_sets = small_data
+    mask, terms = build_mask(adata.var_names, gene_sets)
+    adata.varm[MASK_KEY], adata.uns[TERMS_KEY] = mask, np.asarray(terms, dtype=object)
+    ae, whole = fit_autoencoder(adata, {"hidden": [16], "epochs": 1}, seed=0, progress=False)
+    assert len(list(ae.latent_chunks(batch_size=37))) == 5  # 161 cells: chunks of 37 and 13
+    write_factor_file(whole, tmp_path / "whole.h5ad")
+    skeleton = factors_from_estimator(ae, {"setup": ""}, loadings=False)
+    assert skeleton.X is None
+    write_factor_file(skeleton, tmp_path / "streamed.h5ad", ae.latent_chunks())
+    back, expected = read_factors(tmp_path / "streamed.h5ad"), ad.read_h5ad(tmp_path / "whole.h5ad")
+    assert back.X.dtype == np.float32
+    np.testing.assert_array_equal(back.X, expected.X)
+    assert back.obs.equals(expected.obs) and back.var.equals(expected.var)
+    np.testing.assert_array_equal(back.varm["gene_weights"], expected.varm["gene_weights"])
+    assert dict(back.uns["run"]) == dict(expected.uns["run"])
+    with pytest.raises(ValueError, match="loadings for 37 of 161 cells"):
+        chunks = ae.latent_chunks(batch_size=37)
+        write_factor_file(skeleton, tmp_path / "short.h5ad", [next(chunks)])

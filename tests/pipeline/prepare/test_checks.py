@@ -129,3 +129,18 @@ def test_figure3_is_only_checked_when_drawn(prepared):
     needs = _needs()
     needs["figures"]["fig3"] = {"model": "ae"}  # no terms or cell types: not drawn
     check_ready_to_fit(prepared, needs)
+
+
+# ---- regression cases found by the fuzzing (test_inputs_fuzz.py) ---------------------------
+
+
+@pytest.mark.parametrize("breaks", ["\x1e", "\x85", "\u2028"])
+def test_a_figure_pattern_holding_a_line_break_character_is_named_on_one_line(prepared, breaks):
+    """Figure 2's pattern, a record separator or NEL (line breaks to ``str.splitlines``),
+    matches no term: the error quotes it escaped, on one line."""
+    needs = _needs()
+    needs["figures"]["fig2"]["terms"] = breaks
+    with pytest.raises(ValueError, match="figures.fig2.terms") as err:
+        check_ready_to_fit(prepared, needs)
+    assert len(str(err.value).splitlines()) == 1, repr(str(err.value))
+    assert repr(breaks)[1:-1] in str(err.value)

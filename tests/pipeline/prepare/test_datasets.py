@@ -399,3 +399,29 @@ def test_the_workflow_and_the_estimator_share_one_centring_rule(offset, centred)
     stats = Statistics(mean, np.sqrt((X**2).mean(axis=0)))
     assert is_centred(X) is centred
     assert stats.looks_centred() is centred
+
+
+# ---- regression cases found by the fuzzing (test_inputs_fuzz.py) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [((b"SNOD", b"XXXX"), "RuntimeError"), ((b"TREE", b"XXXX"), "RuntimeError"),
+     ((b"anndata", b"\0" * 7), "IORegistryError")],
+    ids=["symbol-table", "b-tree", "encoding-type"],
+)  # fmt: skip
+def test_a_damaged_h5ad_is_one_line_naming_the_file(tmp_path, damage, error):
+    """h5py's RuntimeError on a damaged HDF5 structure and anndata's IORegistryError on a
+    damaged encoding attribute were tracebacks: now the file is named, on one line."""
+    obs = pd.DataFrame({"cond": ["ctrl", "stim"] * 10, "type": ["T", "B"] * 10},
+                       index=[f"c{i}" for i in range(20)])  # fmt: skip
+    import anndata as ad
+
+    path = tmp_path / "mine.h5ad"
+    ad.AnnData(np.ones((20, 3), np.float32), obs=obs).write_h5ad(path)
+    path.write_bytes(path.read_bytes().replace(*damage, 1))
+    with pytest.raises(DatasetError) as err:
+        read_user_h5ad(path, "cond", "type")
+    message = str(err.value)
+    assert message.startswith(f"{path}: cannot be read as .h5ad ({error}: ")
+    assert len(message.splitlines()) == 1 and "write it again" in message

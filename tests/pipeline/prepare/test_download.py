@@ -1,5 +1,6 @@
-"""Downloads: checksums, refusals (HTML, truncation, HTTP errors, plain http, unsafe archives,
-bad package specs), gene-set sources, script.
+"""Downloads: checksums, the lock file of unpinned sources (trust on first download), sizes,
+refusals (HTML, truncation, HTTP errors, plain http, unsafe archives, bad package specs),
+gene-set sources, script.
 
 The servers are real, on loopback: https with a self-signed certificate made by the
 ``openssl`` command (trusted through ``SSL_CERT_FILE``), and plain http for the refusals.
@@ -23,11 +24,13 @@ from pathlib import Path
 import pytest
 
 from helpers.script_runner import run_as_snakemake
+from iae_pipeline.prepare.checksums import ChecksumLock
 from iae_pipeline.prepare.download import (
     ChecksumError,
     DownloadError,
     check_format,
     check_package_spec,
+    copy_verified,
     fetch,
     fetch_geneset,
     fetch_source,
@@ -422,3 +425,141 @@ def test_gene_set_encodings(server, tmp_path, payload, message):
     with pytest.raises(GeneSetError, match=message):
         fetch_geneset(spec, dest, progress=False)
     assert not dest.exists()
+
+
+# ---- trust on first download: the lock file --------------------------------------------
+
+
+def _recorded(lock_path: Path) -> dict[str, str]:
+    import yaml
+
+    return yaml.safe_load(lock_path.read_text())
+
+
+def test_first_download_is_recorded_and_a_changed_file_refused(server, tmp_path):
+    root, url = server
+    (root / "m.mtx.gz").write_bytes(gzip.compress(b"%%MatrixMarket\n1 1 1\n"))
+    first = sha256sum(root / "m.mtx.gz")
+    lock = ChecksumLock(tmp_path / "config" / "paper.lock.yaml")
+    fetch(f"{url}/m.mtx.gz", tmp_path / "a" / "m.mtx.gz", "", progress=False, lock=lock)
+    assert _recorded(lock.path) == {f"{url}/m.mtx.gz": first}
+    assert lock.path.read_text().startswith("# sha256 of every source that paper.yaml")
+    fetch(f"{url}/m.mtx.gz", tmp_path / "b" / "m.mtx.gz", "", progress=False, lock=lock)
+
+    (root / "m.mtx.gz").write_bytes(gzip.compress(b"%%MatrixMarket\n2 2 1\n"))
+    changed = sha256sum(root / "m.mtx.gz")
+    dest = tmp_path / "c" / "m.mtx.gz"
+    with pytest.raises(ChecksumError) as err:
+        fetch(f"{url}/m.mtx.gz", dest, "", progress=False, lock=lock)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("m.mtx.gz: sha256 ")
+    assert f"{changed} differs from {first}, recorded in {lock.path}" in message
+    assert "delete its line from paper.lock.yaml" in message
+    assert not dest.exists() and _leftovers(dest.parent) == []
+    assert _recorded(lock.path) == {f"{url}/m.mtx.gz": first}  # never overwritten
+    # a sha256 pinned in the config takes precedence over the lock file
+    fetch(f"{url}/m.mtx.gz", dest, changed, progress=False, lock=lock)
+
+
+def test_the_published_size_is_checked(server, tmp_path):
+    root, url = server
+    (root / "b.tsv.gz").write_bytes(gzip.compress(b"AAACATACAATGCC-1\n"))
+    size = (root / "b.tsv.gz").stat().st_size
+    spec = {"url": f"{url}/b.tsv.gz", "sha256": "", "bytes": size + 1}
+    with pytest.raises(ChecksumError, match=rf"b.tsv.gz: {size} bytes, not the {size + 1}"):
+        fetch_source(spec, tmp_path / "b.tsv.gz", progress=False)
+    fetch_source({**spec, "bytes": size}, tmp_path / "b.tsv.gz", progress=False)
+
+
+def test_wheel_members_are_locked_when_the_wheel_is_not_pinned(tmp_path, monkeypatch):
+    import iae_pipeline.prepare.download as dl
+
+    links = tmp_path / "links"
+    links.mkdir()
+    _fake_wheel(links)
+    offline = functools.partial(dl.fetch_wheel_members, pip_args=["--no-index", "-f", str(links)])
+    monkeypatch.setattr(dl, "fetch_wheel_members", offline)
+    spec = {"source": "pypi_wheel", "package": "fakesets==1.0", "sha256": "",
+            "members": ["fakesets/data/h.gmt", "fakesets/data/c2.gmt"]}  # fmt: skip
+    lock = ChecksumLock(tmp_path / "own.lock.yaml")
+    fetch_geneset(spec, tmp_path / "a.gmt", lock=lock)
+    with zipfile.ZipFile(links / "fakesets-1.0-py3-none-any.whl") as zf:
+        hashes = {m: hashlib.sha256(zf.read(m)).hexdigest() for m in spec["members"]}
+    assert _recorded(lock.path) == {f"fakesets==1.0#{m}": h for m, h in hashes.items()}
+
+    wheel = links / "fakesets-1.0-py3-none-any.whl"
+    members = {}
+    with zipfile.ZipFile(wheel) as zf:
+        members = {m: zf.read(m) for m in zf.namelist()}
+    members["fakesets/data/h.gmt"] = b"HALLMARK_OTHER\tx\tA\tB\n"  # the same wheel, changed
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(ChecksumError, match=r"h.gmt: sha256 \w+ differs from " + hashes[
+        "fakesets/data/h.gmt"] + r", recorded in .*fakesets==1.0#fakesets/data/h.gmt"):  # fmt: skip
+        fetch_geneset(spec, tmp_path / "b.gmt", lock=lock)
+    assert not (tmp_path / "b.gmt").exists()
+
+
+def test_a_local_copy_is_locked_too(tmp_path):
+    own = tmp_path / "astro.txt"
+    own.write_text("ASTROCYTES GFAP S100B AQP4\n")
+    lock = ChecksumLock(tmp_path / "own.lock.yaml")
+    spec = {"source": "local", "path": str(own), "format": "plain"}
+    fetch_geneset(spec, tmp_path / "a.gmt", lock=lock)
+    assert _recorded(lock.path) == {f"local:{own}": sha256sum(own)}
+    own.write_text("ASTROCYTES GFAP S100B\n")
+    with pytest.raises(ChecksumError, match="astro.txt: sha256 .* differs from"):
+        fetch_geneset(spec, tmp_path / "b.gmt", lock=lock)
+    data = tmp_path / "x.csv"
+    data.write_text("A,a\n")
+    copy_verified(data, tmp_path / "copy.csv", lock=lock)
+    assert _recorded(lock.path)[f"local:{data}"] == sha256sum(data)
+
+
+def _record_one(lock_path: str, index: int) -> None:
+    ChecksumLock(lock_path).check(f"https://example.org/{index}", f"{index:064x}", f"f{index}")
+
+
+def test_downloads_finishing_at_once_all_get_their_line(tmp_path):
+    """Eight processes record a source each at the same moment: none is lost."""
+    import multiprocessing
+
+    lock_path = tmp_path / "own.lock.yaml"
+    context = multiprocessing.get_context("fork")
+    with context.Pool(8) as pool:
+        pool.starmap(_record_one, [(str(lock_path), i) for i in range(8)] * 3)
+    assert _recorded(lock_path) == {f"https://example.org/{i}": f"{i:064x}" for i in range(8)}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("https://x: [1, 2\n", "not valid YAML at line"), ("- a\n- b\n", "not a mapping"),
+     ("https://x: abc\n", "the sha256 of https://x is 'abc', not 64 lower-case hex")],
+)  # fmt: skip
+def test_a_damaged_lock_file_is_one_line(tmp_path, text, message):
+    lock = ChecksumLock(tmp_path / "own.lock.yaml")
+    lock.path.write_text(text)
+    with pytest.raises(DownloadError, match=message) as err:
+        lock.check("https://y", "0" * 64, "y")
+    assert "\n" not in str(err.value) and str(lock.path) in str(err.value)
+
+
+def test_the_download_script_records_in_the_configs_lock_file(server, tmp_path):
+    root, url = server
+    (root / "x.csv").write_text("A,a\n")
+    lock_path = tmp_path / "config" / "own.lock.yaml"
+    sections = {
+        "log": {"log": str(tmp_path / "x.log")},
+        "params": {"spec": {"url": f"{url}/x.csv", "sha256": ""}},
+        "config": {"sha256_lock": str(lock_path)},
+    }
+    first = tmp_path / "resources" / "x.csv"
+    assert run_as_snakemake("download", output={"file": str(first)}, **sections) == 0
+    assert _recorded(lock_path) == {f"{url}/x.csv": sha256sum(first)}
+    (root / "x.csv").write_text("A,b\n")
+    again = tmp_path / "resources" / "again.csv"
+    assert run_as_snakemake("download", output={"file": str(again)}, **sections) == 1
+    errors = [ln for ln in (tmp_path / "x.log").read_text().splitlines() if " ERROR " in ln]
+    assert len(errors) == 1 and "again.csv: sha256" in errors[0] and "differs from" in errors[0]
+    assert not again.exists()

@@ -16,6 +16,7 @@ from iae_pipeline.contract import validate_prepared
 from iae_pipeline.prepare.datasets import DatasetError
 from iae_pipeline.prepare.preprocess import (
     check_overlap,
+    keep_genes,
     load_gene_sets,
     normalize_log,
     prepare,
@@ -237,3 +238,40 @@ def test_load_gene_sets_order_and_prefixes(real):
     assert list(sets)[0].startswith("HALLMARK_") and "Interferon Signaling" in sets
     with pytest.raises(GeneSetError, match="2 GMT file"):
         load_gene_sets([hallmark] * 2, [{"name": "h"}])
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 16_384])
+def test_keep_genes_compacts_csr_in_place_as_slicing_would(chunk_rows):
+    """The same matrix as anndata's slice (empty cells, the first and last gene dropped),
+    in the original's buffers: no second copy of the expression."""
+    rng = np.random.default_rng(0)
+    X = sp.random(50, 12, density=0.3, format="csr", dtype=np.float32, random_state=rng)
+    X[[3, 17, 49]] = 0  # cells without any value left
+    X.eliminate_zeros()
+    adata = ad.AnnData(
+        X, obs=pd.DataFrame({"c": ["a", "b"] * 25}, index=[f"c{i}" for i in range(50)])
+    )
+    adata.var_names = [f"G{i}" for i in range(12)]
+    keep = np.ones(12, dtype=bool)
+    keep[[0, 4, 5, 11]] = False
+    expected = adata[:, keep].copy()
+    data = adata.X.data
+    out = keep_genes(adata, keep, chunk_rows=chunk_rows)
+    assert list(out.var_names) == list(expected.var_names) and out.obs.equals(expected.obs)
+    assert out.X.format == "csr" and out.X.shape == expected.X.shape
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(out.X, part), getattr(expected.X, part))
+    assert np.shares_memory(out.X.data, data)
+    assert keep_genes(out, np.ones(8, dtype=bool)) is out
+
+
+def test_prepare_without_a_copy_gives_the_same_prepared_data():
+    """``copy=False`` (the workflow's prepare) reuses the loaded matrix and changes nothing
+    in the result."""
+    adata, sets = counts_data()
+    adata.X = sp.csr_matrix(adata.X)
+    kw = {"data_type": "counts", "n_top_genes": 50, "min_genes": 3, "max_genes": 8}
+    copied = prepare(adata.copy(), sets, **kw)
+    reused = prepare(adata, sets, copy=False, **kw)
+    assert (copied.X != reused.X).nnz == 0 and list(copied.var_names) == list(reused.var_names)
+    assert (copied.varm[MASK_KEY] != reused.varm[MASK_KEY]).nnz == 0

@@ -4,6 +4,7 @@ replicate, and the summary over replicates."""
 from __future__ import annotations
 
 import re
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy import stats
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -18,8 +20,10 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from helpers.script_runner import call_main
 from iae_pipeline.contract import make_factor_anndata
 from iae_pipeline.score.scoring import (
+    ROW_BLOCK_ELEMENTS,
     SCORE_COLUMNS,
     SUMMARY_COLUMNS,
+    _newton_terms,
     auroc_columns,
     combine_replicates,
     condition_labels,
@@ -164,10 +168,11 @@ def test_bad_input_raises_value_error(planted, edit, message):
         score_factors(bad, cv_folds=3)
 
 
-def sklearn_reference(x: np.ndarray, y: np.ndarray, cv: StratifiedKFold):
-    """Coefficients and scores of one factor with scikit-learn, solved to 1e-12."""
-    clf = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=1000)
-    X = standardise(x[:, None])
+def sklearn_reference(x: np.ndarray, y: np.ndarray, cv: StratifiedKFold, C: float = 1.0):
+    """Coefficients and scores of one factor with scikit-learn, solved to 1e-12, on the
+    factor standardised here (not by the code under test)."""
+    clf = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=1000)
+    X = ((x - x.mean()) / x.std())[:, None]
     clf.fit(X, y)
     coef = (clf.intercept_[0], clf.coef_[0, 0])
     acc_train = accuracy_score(y, clf.predict(X))
@@ -197,6 +202,111 @@ def test_batched_newton_matches_scikit_learn_at_kang_size():
         assert abs(a[j] - a_ref) < 1e-6 and abs(b[j] - b_ref) < 1e-6, (j, a[j], a_ref, b[j], b_ref)
         assert np.allclose(ours[j], metrics, atol=1e-9, rtol=0), (j, ours[j], metrics)
     assert ours[-1, 1] > 0.99 and abs(ours[0, 2] - 0.5) < 0.05  # separable; useless
+
+
+def test_newton_terms_are_exact_also_where_exp_would_overflow():
+    """Objective, gradient and Hessian of the weighted, penalised log-loss against a direct
+    computation (logaddexp, expit), over several row blocks; in the later ones |a + b x|
+    reaches thousands, where exp(-eta) overflows: the values stay finite and exact, and no
+    overflow warning is raised."""
+    rng = np.random.default_rng(0)
+    n, k, C = 3000, 48, 0.7
+    assert n > 3 * (ROW_BLOCK_ELEMENTS // k)  # several blocks of rows
+    x = rng.normal(size=(n, k))
+    x[2500:] *= 300.0
+    y = (rng.random(n) < 0.4).astype(float)
+    weight = (rng.random(n) < 0.8).astype(float)
+    a, b = rng.normal(size=k), 3.0 * rng.normal(size=k)
+    eta = a + b * x
+    assert eta.min() < -1000 and eta[:2500].min() > -700
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = _newton_terms(x, y, weight, a, b, C)
+    p, s = expit(eta), expit(eta) * expit(-eta)
+    r = p - y[:, None]
+    expected = np.array(
+        [
+            C * (weight @ (np.logaddexp(0.0, -eta) + (1.0 - y)[:, None] * eta)) + b**2 / 2,
+            C * (weight @ r),
+            C * (weight @ (r * x)) + b,
+            C * (weight @ s),
+            C * (weight @ (s * x)),
+            C * (weight @ (s * x * x)) + 1.0,
+        ]
+    )
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_batched_newton_weights_leave_rows_out_and_any_start_converges():
+    """A weight of 0 leaves a row out as if it were removed (a CV fold without a copy),
+    from the default start or any other, integer ones included; no columns, no fits."""
+    rng = np.random.default_rng(5)
+    n = 400
+    y = (rng.random(n) < 0.35).astype(int)
+    x = standardise(np.column_stack([rng.normal(size=n) + s * y for s in (0.2, 1.0, 2.0)]))
+    weight = (rng.random(n) < 0.7).astype(float)
+    kept = weight > 0
+    for j in range(x.shape[1]):
+        clf = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=1000)
+        clf.fit(x[kept, j : j + 1], y[kept])
+        for start in (None, ([0, 0, 0], [0, 0, 0]), (np.full(3, 4.0), np.full(3, -3.0))):
+            a, b = fit_logistic_1d(x, y, weight=weight, start=start)
+            assert abs(a[j] - clf.intercept_[0]) < 1e-6, (j, start, a[j], clf.intercept_)
+            assert abs(b[j] - clf.coef_[0, 0]) < 1e-6, (j, start, b[j], clf.coef_)
+    a, b = fit_logistic_1d(np.empty((n, 0)), y)
+    assert a.shape == b.shape == (0,)
+
+
+def test_batched_newton_from_a_far_start_escapes_a_saturated_sigmoid():
+    """From a start where the sigmoid saturates (curvature ~ e^-50) the full Newton step is
+    astronomically long: it is shortened, not halved 60 times and given up far from the
+    optimum (a factor non-zero in one cell, 5 % cases: intercept -58 instead of -2.9)."""
+    rng = np.random.default_rng(0)
+    n = 300
+    y = (rng.random(n) < 0.05).astype(int)
+    y[:3] = 1
+    one_cell = np.zeros(n)
+    one_cell[rng.integers(n)] = 1.0
+    separable = np.where(y == 1, 5.0, 0.0) + 0.01 * rng.normal(size=n)
+    x = standardise(np.column_stack([one_cell, separable, rng.normal(size=n) + y]))
+    for start in ((np.full(3, 4.0), np.full(3, -3.0)), (np.full(3, -6.0), np.full(3, 9.0))):
+        a, b = fit_logistic_1d(x, y, start=start)
+        for j in range(3):
+            clf = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=1000)
+            clf.fit(x[:, j : j + 1], y)
+            assert abs(a[j] - clf.intercept_[0]) < 1e-6 and abs(b[j] - clf.coef_[0, 0]) < 1e-6, (
+                j, start[0][0], a[j], clf.intercept_[0], b[j], clf.coef_[0, 0],
+            )  # fmt: skip
+
+
+def test_score_binary_uses_its_penalty_everywhere():
+    """A strong penalty (C = 0.005) shrinks the slopes towards 0 and the predictions towards
+    the majority class: on all cells and in every fold, as scikit-learn with that C."""
+    rng = np.random.default_rng(11)
+    n = 600
+    y = (rng.random(n) < 0.3).astype(int)
+    X = np.column_stack([rng.normal(size=n) + s * y for s in (0.5, 1.0, 2.0)])
+    cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    strong, default = score_binary(X, y, cv, C=0.005), score_binary(X, y, cv)
+    for j in range(X.shape[1]):
+        _, metrics = sklearn_reference(X[:, j], y, cv, C=0.005)
+        np.testing.assert_allclose(strong[j], metrics, atol=1e-9, rtol=0, err_msg=str(j))
+    assert (strong[:, :2] != default[:, :2]).any(axis=1).all()  # the penalty changed them
+
+
+def test_standardise_centres_and_scales_in_float64():
+    rng = np.random.default_rng(2)
+    x = np.column_stack(
+        [rng.normal(3.0, 0.5, size=50), rng.normal(-2.0, 4.0, size=50), np.full(50, 7.0)]
+    ).astype(np.float32)
+    z = standardise(x)
+    assert z.dtype == np.float64 and z.shape == x.shape
+    wide = x.astype(np.float64)
+    np.testing.assert_allclose(z[:, :2], (wide[:, :2] - wide[:, :2].mean(0)) / wide[:, :2].std(0))
+    np.testing.assert_allclose(z[:, :2].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(z[:, :2].std(axis=0), 1.0, rtol=1e-12)
+    assert (z[:, 2] == 0.0).all()  # a constant column: centred only, not 0 / 0
 
 
 def test_auroc_columns_counts_ties_half():
@@ -374,6 +484,7 @@ def test_score_runs_labels_the_rows_and_passes_its_options(planted):
         score_factors(factors, cv_folds=5, seed=0),
     )
     assert set(default["replicate"]) == {0}
+    pd.testing.assert_frame_equal(score_runs({"m": factors}, "sim"), default)  # 5 folds, seed 0
     assert score_replicate(factors, "sim", "m", replicate=3)["replicate"].eq(3).all()
     with pytest.raises(ValueError, match=r"^no factor files given for dataset 'sim'; check the"):
         score_runs({}, "sim")
@@ -405,6 +516,9 @@ def test_score_tables_read_back_and_combine_in_order(tmp_path):
     )
     with pytest.raises(ValueError, match=overlap + " appears twice; give each fit once$"):
         combine_replicates([scores, reps[0]])
+    refit = reps[0].assign(accuracy_cv=0.5, auroc=0.5)  # the same fit scored again, other numbers
+    with pytest.raises(ValueError, match=overlap + " appears twice; give each fit once$"):
+        combine_replicates([scores, refit])
 
 
 def test_summaries_keep_the_models_order_and_tied_terms_order():
@@ -437,6 +551,8 @@ def test_condition_labels_code_the_sorted_levels_and_name_each_problem():
     uneven.obs["condition"] = ["a", "b", "b", "b"]
     with pytest.raises(ValueError, match=r"level\(s\) \{'a': 1\} have fewer than 2 cells"):
         condition_labels(uneven)
+    with pytest.raises(ValueError, match=r"level\(s\) \{'a': 1\} have fewer than 3 cells, too"):
+        condition_labels(uneven, min_per_class=3)  # 'b' has 3: enough, not named
     missing = adata.copy()
     missing.obs["condition"] = ["a", None, None, "b"]
     with pytest.raises(
@@ -447,7 +563,11 @@ def test_condition_labels_code_the_sorted_levels_and_name_each_problem():
         condition_labels(missing)
     single = adata.copy()
     single.obs["condition"] = "x"
-    with pytest.raises(ValueError, match=r"single level \(\['x'\]\); scoring needs at least two"):
+    with pytest.raises(
+        ValueError,
+        match=r"^obs\['condition'\] has a single level \(\['x'\]\); scoring needs at least two "
+        r"conditions$",
+    ):
         condition_labels(single)
 
 
@@ -497,3 +617,28 @@ def test_score_factors_options_ties_and_refusals(planted):
     one = score_factor(np.asarray(multi.X)[:, 0], y, cv)
     row = score_factors(multi, cv_folds=3, seed=2).iloc[0]
     assert (row["accuracy_train"], row["accuracy_cv"], row["auroc"]) == pytest.approx(one)
+
+
+def test_rank_orders_by_cv_accuracy_then_auroc_then_training_accuracy(planted):
+    factors, truth = planted
+    backwards = factors[:, list(range(factors.n_vars))[::-1]].copy()  # the planted terms last
+    table = score_factors(backwards, cv_folds=3)
+    columns = [table[c].to_numpy() for c in ("accuracy_cv", "auroc", "accuracy_train")]
+    order = sorted(range(len(table)), key=lambda i: (*(-c[i] for c in columns), i))
+    expected = np.empty(len(table), dtype=int)
+    expected[order] = np.arange(1, len(table) + 1)
+    np.testing.assert_array_equal(table["rank"].to_numpy(), expected)
+    assert set(table.loc[table["rank"] <= len(truth), "term"]) == set(truth)
+
+
+def test_score_table_types_do_not_depend_on_the_factor_file(planted):
+    """A factor file from elsewhere may hold float32 norms and 0 / 1 activity flags: the
+    table has float64 norms and boolean flags all the same."""
+    factors, _ = planted
+    other = factors.copy()
+    other.var["weight_norm"] = np.linspace(0.5, 2.0, other.n_vars, dtype=np.float32)
+    other.var["active"] = (np.arange(other.n_vars) % 3 != 0).astype(np.int8)
+    table = score_factors(other, cv_folds=3)
+    assert table["weight_norm"].dtype == np.float64 and table["active"].dtype == bool
+    np.testing.assert_array_equal(table["weight_norm"], other.var["weight_norm"].astype(float))
+    np.testing.assert_array_equal(table["active"], np.arange(other.n_vars) % 3 != 0)

@@ -17,9 +17,27 @@ from urllib.parse import urlsplit
 
 import yaml
 
+#: what ``str.splitlines`` takes for a line break (a log reader splits there)
+LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def one_line_text(text: str) -> str:
+    r"""``text`` with every line-break character escaped (``\n``, ``\x85``, ``\u2028``...),
+    so that a message quoting a user's key or value stays one line.
+
+    Examples
+    --------
+    >>> print(one_line_text("files.a\x1eb: bad"))
+    files.a\x1eb: bad
+    """
+    return LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
+
 
 class ConfigError(ValueError):
-    """The config cannot be run as given."""
+    """The config cannot be run as given (the message is kept on one line)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line_text(str(message)))
 
 
 def _key(path: Any) -> str:
@@ -486,6 +504,46 @@ def prefit_requirements(config: Mapping[str, Any], dataset: str) -> dict[str, An
         "covariates": covariates,
         "samples": samples,
     }
+
+
+def lock_path_for(config_file: str | Path) -> Path:
+    """The lock file beside ``config_file``: ``config/paper.yaml`` -> ``config/paper.lock.yaml``.
+
+    Parameters
+    ----------
+    config_file
+        The workflow's (first) config file.
+
+    Returns
+    -------
+    Path
+        The lock file's path, absolute.
+
+    Examples
+    --------
+    >>> lock_path_for("/w/config/paper.yaml").name
+    'paper.lock.yaml'
+    """
+    path = Path(config_file).absolute()
+    return path.with_name(f"{path.stem}.lock.yaml")
+
+
+def checkpoint_seconds(smk: Any) -> float:
+    """Seconds between two saves of a fit's state: the config's ``checkpoint_minutes``
+    (default 10) as the job's ``snakemake`` object carries it.
+
+    Parameters
+    ----------
+    smk
+        The ``snakemake`` object of a fit's script (its ``config`` may be absent).
+
+    Returns
+    -------
+    float
+        ``60 * checkpoint_minutes``; 0 saves after every epoch or iteration.
+    """
+    config = getattr(smk, "config", None) or {}
+    return 60.0 * float(config.get("checkpoint_minutes", 10))
 
 
 def check_device(device: str, where: str = "device") -> None:

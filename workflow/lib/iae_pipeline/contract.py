@@ -41,7 +41,7 @@ steps will ask of it is checked before any fit by
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,9 @@ def make_factor_anndata(
     return out
 
 
-def factors_from_estimator(model: Any, run: Mapping[str, Any]) -> ad.AnnData:
+def factors_from_estimator(
+    model: Any, run: Mapping[str, Any], *, loadings: bool = True
+) -> ad.AnnData:
     """The factor file of a trained autoencoder, on its training data.
 
     Parameters
@@ -135,6 +137,9 @@ def factors_from_estimator(model: Any, run: Mapping[str, Any]) -> ad.AnnData:
     run
         Run metadata put on top of the estimator's training summary and hyper-parameters
         (e.g. ``{"setup": "autoencoder"}``).
+    loadings
+        False: everything but the loadings (``X`` is None), for :func:`write_factor_file`
+        to stream them from the encoder (never all cells x factors in memory).
 
     Returns
     -------
@@ -144,8 +149,9 @@ def factors_from_estimator(model: Any, run: Mapping[str, Any]) -> ad.AnnData:
     meta: dict[str, Any] = {"model": "autoencoder", "setup": ""}
     meta |= model.summary() | model.params() | dict(run)
     table = model.factor_table()
-    return make_factor_anndata(
-        model.get_latent_representation(),
+    shape = (model.adata.n_obs, len(model.factor_names))
+    factors = make_factor_anndata(
+        model.get_latent_representation() if loadings else np.broadcast_to(np.float32(0), shape),
         model.adata.obs,
         list(model.factor_names),
         table["kind"].astype(str).tolist(),
@@ -154,6 +160,49 @@ def factors_from_estimator(model: Any, run: Mapping[str, Any]) -> ad.AnnData:
         table["active"].to_numpy(dtype=bool),
         meta,
     )
+    if not loadings:
+        factors.X = None
+    return factors
+
+
+def write_factor_file(
+    factors: ad.AnnData,
+    path: str | Path,
+    loadings: Iterable[tuple[int, int, np.ndarray]] | None = None,
+) -> None:
+    """Write a factor file; with ``loadings``, ``factors`` has no ``X`` and the loadings are
+    written as they come, a block of cells at a time (by hand: anndata writes an ``X`` it
+    holds whole, 240 MB at 200,000 cells x 300 factors, the fit's peak). The file reads
+    back as one written whole (a dense float32 ``X``).
+
+    Parameters
+    ----------
+    factors
+        The factor AnnData (:func:`factors_from_estimator`, ``loadings=False`` when
+        ``loadings`` is given).
+    path
+        The file to write.
+    loadings
+        ``(a, b, loadings of cells a..b)`` in order, covering every cell (e.g.
+        ``InterpretableAutoencoder.latent_chunks()``).
+    """
+    if loadings is None:
+        factors.write_h5ad(path)
+        return
+    if factors.X is not None:
+        raise ValueError("write_factor_file: give loadings either in X or as chunks, not both")
+    factors.write_h5ad(path)
+    with h5py.File(path, "a") as handle:
+        X = handle.create_dataset("X", shape=factors.shape, dtype=np.float32)
+        X.attrs["encoding-type"], X.attrs["encoding-version"] = "array", "0.2.0"
+        done = 0
+        for a, b, rows in loadings:
+            if a != done:
+                raise ValueError(f"write_factor_file: loadings of cells {a}..{b} after {done}")
+            X[a:b] = np.asarray(rows, dtype=np.float32)
+            done = b
+    if done != factors.n_obs:
+        raise ValueError(f"write_factor_file: loadings for {done} of {factors.n_obs} cells")
 
 
 def validate_factor_anndata(adata: ad.AnnData, where: str = "factors") -> None:

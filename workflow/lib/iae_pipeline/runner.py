@@ -168,6 +168,15 @@ def _remove_outputs(smk: Any) -> None:
         remove(output)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB, as the kernel counts it (``ru_maxrss``:
+    exact, where Snakemake's benchmark files sample every 0.5 s, then every 30 s)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
 def run_script(
     main: Callable[[Any], None],
     smk: Any,
@@ -207,6 +216,7 @@ def run_script(
     try:
         main(smk)
         write_record(smk)  # the code that made the outputs (iae_pipeline.provenance)
+        log.info("%s: peak memory %.0f MB (the job's process, getrusage)", name, peak_rss_mb())
     except Terminated:
         log.error("%s: stopped by SIGTERM; outputs removed, rerun to start again", name)
         _remove_outputs(smk)

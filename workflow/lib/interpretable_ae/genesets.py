@@ -11,7 +11,8 @@ same name and skips short lines, where a user wants to hear about both. Fields a
 on tabs only. A malformed file (blank line, duplicate name, a set with
 fewer than two genes, no tab-separated genes) raises :class:`GeneSetError` naming the file,
 the line and the fix. Files are UTF-8 (a leading byte-order mark is dropped); another
-encoding is an error naming the line, never a silently renamed set or replaced character.
+encoding (or a NUL byte) is an error naming the line, never a silently renamed set or
+replaced character.
 """
 
 from __future__ import annotations
@@ -74,12 +75,25 @@ def decode_gmt(data: bytes, where: str | Path) -> str:
     Raises
     ------
     GeneSetError
-        Another encoding (Latin-1, UTF-16), naming the line and the fix, instead of a
-        renamed first set or silently replaced characters.
+        Another encoding (Latin-1, UTF-16 with or without a byte-order mark), naming the
+        line and the fix, instead of a renamed first set or silently replaced characters. A
+        NUL byte is never valid in a GMT file; in the first two bytes it is UTF-16 without a
+        byte-order mark (every other byte of ASCII text; big-endian if the first).
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise GeneSetError(
             f"{where}: the file is UTF-16 encoded; save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)"
+        )
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        lineno = data.count(b"\n", 0, nul) + 1
+        where_nul = f"{where}:{lineno}: NUL byte, never valid in a GMT file"
+        if nul > 1:  # a stray one in text
+            raise GeneSetError(f"{where_nul}; remove it, e.g. tr -d '\\000' < in.gmt > out.gmt")
+        form = "UTF-16BE" if nul == 0 else "UTF-16LE"
+        raise GeneSetError(
+            f"{where_nul} (UTF-16 without a byte-order mark?); save it as UTF-8, e.g. "
+            f"iconv -f {form} -t UTF-8"
         )
     try:
         return data.decode("utf-8-sig")
@@ -157,7 +171,7 @@ def read_gmt(
                 raise GeneSetError(f"{path}:{lineno}: the gene set has no name (first field)")
             if name in sets:
                 raise GeneSetError(
-                    f"{path}:{lineno}: duplicate gene set name '{name}'; names must be unique "
+                    f"{path}:{lineno}: duplicate gene set name {name!r}; names must be unique "
                     "(rename or merge the sets)"
                 )
             if len(genes) < min_set_size:
@@ -165,7 +179,7 @@ def read_gmt(
                     dropped += 1
                     continue
                 raise GeneSetError(
-                    f"{path}:{lineno}: gene set '{name}' has {len(genes)} gene(s), fewer than "
+                    f"{path}:{lineno}: gene set {name!r} has {len(genes)} gene(s), fewer than "
                     f"{min_set_size}; remove it, or set drop_small_sets: true for this file"
                 )
             sets[name] = genes
@@ -337,7 +351,7 @@ def merge_gene_sets(collections: Mapping[str, Mapping[str, Sequence[str]]]) -> d
         for term, genes in sets.items():
             if term in merged and set(merged[term]) != set(genes):
                 raise GeneSetError(
-                    f"gene set '{term}' is in both '{origin[term]}' and '{name}' with different "
+                    f"gene set {term!r} is in both {origin[term]!r} and {name!r} with different "
                     "genes; drop one of the collections or filter it with prefixes"
                 )
             merged.setdefault(term, list(genes))

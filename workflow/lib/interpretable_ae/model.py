@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from safetensors.torch import load_file, save_file
 
 from .checkpoint import Checkpointer, array_digest
 from .conventions import KINDS, MASK_KEY, TERMS_KEY, unannotated_name
-from .data import CHUNK_ROWS, CellData
+from .data import EVAL_ROWS, CellData
 from .genesets import build_mask
 from .module import LinearDecoderAE, flip_factors_
 from .prox import l1_weights
@@ -694,9 +694,8 @@ class InterpretableAutoencoder:
         design, _ = covariate_design(adata.obs, [c["key"] for c in self.covariates])
         return torch.from_numpy(design).to(self.device)
 
-    @torch.no_grad()
     def get_latent_representation(
-        self, adata: ad.AnnData | None = None, batch_size: int = CHUNK_ROWS
+        self, adata: ad.AnnData | None = None, batch_size: int = EVAL_ROWS
     ) -> np.ndarray:
         """The factors' values of every cell, ``f(y)``, with dropout off.
 
@@ -722,9 +721,36 @@ class InterpretableAutoencoder:
         adata = self.adata if adata is None else adata
         if adata is None:
             raise ValueError("pass an AnnData: this model was loaded without data")
+        out = np.empty((adata.n_obs, len(self.factor_names)), dtype=np.float32)
+        for a, b, rows in self.latent_chunks(adata, batch_size):
+            out[a:b] = rows
+        return out
+
+    @torch.no_grad()
+    def latent_chunks(
+        self, adata: ad.AnnData | None = None, batch_size: int = EVAL_ROWS
+    ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """``(a, b, f(y) of cells a..b)`` in order, ``batch_size`` cells at a time: the
+        latent representation without holding all of it (e.g. written to a file as it
+        comes). Same values as :meth:`get_latent_representation`.
+
+        Parameters
+        ----------
+        adata
+            The cells (default: the training data).
+        batch_size
+            Cells per chunk.
+
+        Yields
+        ------
+        tuple
+            ``(a, b, array of shape (b - a, n_factors))``, float32.
+        """
+        adata = self.adata if adata is None else adata
+        if adata is None:
+            raise ValueError("pass an AnnData: this model was loaded without data")
         data = self._data(adata)
         self.module.eval()
-        out = np.empty((data.n_obs, len(self.factor_names)), dtype=np.float32)
         for a, b, xb in data.chunks(size=batch_size, device=self.device):
             if not torch.isfinite(xb).all():
                 rows = np.flatnonzero(~torch.isfinite(xb).all(dim=1).cpu().numpy())
@@ -732,8 +758,7 @@ class InterpretableAutoencoder:
                     f"the data have NaN/Inf values (first cell: '{adata.obs_names[a + rows[0]]}'); "
                     "remove those cells or impute"
                 )
-            out[a:b] = self.module.encoder(xb).cpu().numpy()
-        return out
+            yield a, b, self.module.encoder(xb).cpu().numpy()
 
     def params(self) -> dict[str, Any]:
         """The architecture and training options, flat (for tables and the factor file).

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import Checkpointer, fingerprint, optimizer_tensors, restore_optimizer
-from .data import CHUNK_ROWS, CellData
+from .data import EVAL_ROWS, CellData
 from .head_solve import adam_penalty_weights, solve_head_
 from .module import LinearDecoderAE, objective
 from .prox import DecoderProx
@@ -327,7 +327,7 @@ def evaluate(
     lambda0: float,
     covariates: torch.Tensor | None = None,
     rows: torch.Tensor | np.ndarray | None = None,
-    chunk: int = CHUNK_ROWS,
+    chunk: int = EVAL_ROWS,
 ) -> tuple[float, float]:
     """The eval-mode loss of :func:`.module.objective` over the cells, streamed in chunks.
 

@@ -42,6 +42,8 @@ from interpretable_ae.genesets import display_name
 
 log = logging.getLogger(__name__)
 
+#: values of the loadings standardised at once in :func:`pseudobulk` (float64: 32 MB)
+BLOCK_ELEMENTS = 1 << 22
 RESULT_COLUMNS = (
     "model",
     "term",
@@ -75,15 +77,16 @@ def pseudobulk(
     condition_key
         The condition's column.
 
+    Computed ``BLOCK_ELEMENTS`` values at a time (a block of factors in float64), never on
+    a float64 copy of all loadings (at 200,000 cells x 300 factors that copy and its
+    standardised twin were 1 GB); each factor's numbers are the same either way.
+
     Returns
     -------
     pandas.DataFrame
         Rows (sample, condition), one column per factor, plus ``n_cells``.
     """
     X = factors.X.toarray() if hasattr(factors.X, "toarray") else np.asarray(factors.X)
-    X = np.asarray(X, dtype=np.float64)
-    sd = X.std(axis=0)
-    Z = X / np.where(sd > 0, sd, 1.0)
     keys = pd.MultiIndex.from_arrays(
         [
             factors.obs[design.sample_key].astype(str).to_numpy(),
@@ -91,9 +94,17 @@ def pseudobulk(
         ],
         names=["sample", "condition"],
     )
-    frame = pd.DataFrame(Z, index=keys, columns=list(map(str, factors.var_names)))
-    means = frame.groupby(level=["sample", "condition"]).mean()
-    means["n_cells"] = frame.groupby(level=["sample", "condition"]).size()
+    names = list(map(str, factors.var_names))
+    width = max(1, BLOCK_ELEMENTS // max(X.shape[0], 1))
+    parts = []
+    for start in range(0, X.shape[1], width):
+        block = np.asarray(X[:, start : start + width], dtype=np.float64)
+        sd = block.std(axis=0)
+        block /= np.where(sd > 0, sd, 1.0)
+        frame = pd.DataFrame(block, index=keys, columns=names[start : start + width])
+        parts.append(frame.groupby(level=["sample", "condition"]).mean())
+    means = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=keys.unique())
+    means["n_cells"] = pd.Series(1, index=keys).groupby(level=["sample", "condition"]).size()
     small = means.index[means["n_cells"] < design.min_cells]
     if len(small):
         log.info(

@@ -79,6 +79,7 @@ def fit_autoencoder(
     progress: bool = True,
     checkpoint_dir: str | Path | None = None,
     checkpoint_seconds: float = 600.0,
+    loadings: bool = True,
 ) -> tuple[InterpretableAutoencoder, ad.AnnData]:
     """Train the autoencoder on prepared data: the ``fit_autoencoder`` rule.
 
@@ -100,6 +101,9 @@ def fit_autoencoder(
         resumes from it, and the estimator removes it when training ends.
     checkpoint_seconds
         See ``checkpoint_dir``.
+    loadings
+        False: the factor AnnData comes without ``X``, for
+        :func:`iae_pipeline.contract.write_factor_file` to stream it from the model.
 
     Returns
     -------
@@ -132,5 +136,5 @@ def fit_autoencoder(
         seconds, ae.final_loss, len(ae.active_terms(kind=None)), len(ae.factor_names),
     )  # fmt: skip
     # no wall time in the contract: a rerun writes the same bytes (Table 1 has the timings)
-    factors = factors_from_estimator(ae, {"setup": setup})
+    factors = factors_from_estimator(ae, {"setup": setup}, loadings=loadings)
     return ae, factors

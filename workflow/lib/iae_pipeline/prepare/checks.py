@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from iae_pipeline.config import one_line_text
 from iae_pipeline.contract import term_key
 from iae_pipeline.samples import make_design
 from interpretable_ae.conventions import TERMS_KEY, UNANNOTATED
@@ -105,13 +106,17 @@ def check_ready_to_fit(prepared: ad.AnnData, needs: Mapping[str, Any]) -> None:
         The first problem, in one line naming the data, the key and the fix.
     """
     where, dataset = str(needs.get("source", "prepared data")), str(needs.get("dataset", ""))
-    check_finite(prepared.X, f"{where}: the prepared expression", prepared.obs_names)
-    _check_class_sizes(prepared, int(needs.get("cv_folds", 5)), where)
-    for model, keys in (needs.get("covariates") or {}).items():
-        _check_covariates(prepared.obs, list(keys), f"models.{model}.options.covariates", where)
-    _check_figures(prepared, dict(needs.get("figures") or {}), dataset)
-    if needs.get("samples"):  # the donor-level test's design (datasets.<name>.sample_key)
-        make_design(prepared.obs, **needs["samples"], where=where)
+    try:
+        check_finite(prepared.X, f"{where}: the prepared expression", prepared.obs_names)
+        _check_class_sizes(prepared, int(needs.get("cv_folds", 5)), where)
+        for model, keys in (needs.get("covariates") or {}).items():
+            key = f"models.{model}.options.covariates"
+            _check_covariates(prepared.obs, list(keys), key, where)
+        _check_figures(prepared, dict(needs.get("figures") or {}), dataset)
+        if needs.get("samples"):  # the donor-level test's design (datasets.<name>.sample_key)
+            make_design(prepared.obs, **needs["samples"], where=where)
+    except ValueError as err:  # a name or label from the user's data may hold a line break
+        raise type(err)(one_line_text(str(err))) from None
 
 
 def _check_class_sizes(prepared: ad.AnnData, cv_folds: int, where: str) -> None:

@@ -34,6 +34,7 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
+from iae_pipeline.config import one_line_text
 from iae_pipeline.prepare.checks import check_finite
 from interpretable_ae.conventions import centred_genes
 
@@ -68,7 +69,11 @@ LIAO_SAMPLE_ORDER = (
 
 
 class DatasetError(ValueError):
-    """Data files or obs keys that cannot be used as given."""
+    """Data files or obs keys that cannot be used as given (the message is kept on one
+    line: a user's key or label holding a line-break character is shown escaped)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line_text(str(message)))
 
 
 # -- shared helpers ------------------------------------------------------------------
@@ -735,8 +740,13 @@ def read_user_h5ad(
     path = _need(path, "h5ad")
     try:
         adata = ad.read_h5ad(path)
-    except (OSError, KeyError, ValueError) as err:
-        raise DatasetError(f"{path}: cannot be read as .h5ad ({err})") from None
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a damaged file fails in h5py or anndata anywhere
+        raise DatasetError(
+            f"{path}: cannot be read as .h5ad ({type(err).__name__}: {str(err)[:200]}); check "
+            "that it is an AnnData file written completely (write it again)"
+        ) from None
     check_size(adata, path)
     for role, key in (("condition_key", condition_key), ("cell_type_key", cell_type_key)):
         if not key or key not in adata.obs:

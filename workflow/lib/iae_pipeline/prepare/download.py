@@ -3,8 +3,10 @@
 Every file is fetched to a temporary name next to its destination, checked, then renamed,
 so an interrupted or refused download never leaves a file that looks finished:
 
-- sha256: compared when the config gives one (a mismatch is refused); otherwise computed
-  and logged, so that it can be pasted into the config (trust on first download).
+- sha256: compared when the config gives one (a mismatch is refused); otherwise checked
+  against the lock file (:mod:`iae_pipeline.prepare.checksums`): recorded there on the
+  first download (trust on first download), refused when a later download differs.
+- size: compared when the config gives ``bytes`` (a truncated download says so).
 - HTML: an error or login page saved in place of data is refused.
 - format, where cheap: gzip streams are read to the end, zip archives are tested, HDF5
   files must start with the HDF5 signature.
@@ -35,12 +37,15 @@ import urllib.request
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
 from iae_pipeline.files import staged
 from interpretable_ae.genesets import decode_gmt, looks_like_html, read_gmt
+
+if TYPE_CHECKING:
+    from iae_pipeline.prepare.checksums import ChecksumLock
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +97,28 @@ def sha256sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_sha256(path: str | Path, expected: str | None, name: str) -> str:
-    """Compare a file with its expected sha256.
+def check_sha256(
+    path: str | Path,
+    expected: str | None,
+    name: str,
+    lock: ChecksumLock | None = None,
+    source: str = "",
+) -> str:
+    """The sha256 of ``path``, checked against ``expected`` (the config's) or, when that is
+    empty, against ``lock`` under the key ``source`` (recorded there on first download).
 
     Parameters
     ----------
     path
-        The file.
+        The downloaded file.
     expected
-        The config's sha256; empty or ``None``: not pinned, the computed value is logged so
-        that it can be pinned.
+        The config's sha256; empty or None when it pins none.
     name
-        Names the file in messages.
+        The file's name, for messages.
+    lock
+        The lock file of unpinned sources (None: the value is only logged).
+    source
+        The source's key in the lock file (its URL, ``pkg==1.0#member``, ``local:path``).
 
     Returns
     -------
@@ -113,7 +128,7 @@ def check_sha256(path: str | Path, expected: str | None, name: str) -> str:
     Raises
     ------
     ChecksumError
-        A mismatch, naming both values and the fix.
+        A mismatch with the config or the lock file (one line: both hashes and the fix).
     """
     actual = sha256sum(path)
     expected = (expected or "").strip().lower()
@@ -124,10 +139,26 @@ def check_sha256(path: str | Path, expected: str | None, name: str) -> str:
             "config if the new file is intended"
         )
     if expected:
-        log.info("%s: sha256 %s verified", name, actual)
+        log.info("%s: sha256 %s verified (config)", name, actual)
+    elif lock is not None:
+        done = lock.check(source or name, actual, name)
+        log.info("%s: sha256 %s %s (%s)", name, actual, done, lock.path)
     else:
         log.info("%s: sha256 %s (no sha256 configured; paste it into the config)", name, actual)
     return actual
+
+
+def check_size(path: str | Path, expected: int | None, name: str) -> None:
+    """Refuse a file whose size differs from the config's ``bytes`` (None: not checked)."""
+    if expected is None:
+        return
+    size = Path(path).stat().st_size
+    if size != int(expected):
+        raise ChecksumError(
+            f"{name}: {size:,} bytes, not the {int(expected):,} the config gives; the download "
+            "is truncated or the source changed: delete it and download it again, or check "
+            "the url"
+        )
 
 
 def check_format(path: str | Path, name: str) -> None:
@@ -250,6 +281,8 @@ def fetch(
     *,
     progress: bool = True,
     allowed_insecure: Iterable[str] = (),
+    lock: ChecksumLock | None = None,
+    size: int | None = None,
 ) -> str:
     """Download a URL to a file, verified and atomically.
 
@@ -265,6 +298,12 @@ def fetch(
         Show a progress bar.
     allowed_insecure
         The config's ``allow_insecure_urls``.
+    lock
+        The lock file of the sources without a ``sha256``
+        (:mod:`iae_pipeline.prepare.checksums`): checked against it, recorded there on the
+        first download.
+    size
+        The expected size in bytes (the config's ``bytes``), checked first.
 
     Returns
     -------
@@ -285,8 +324,9 @@ def fetch(
         if not url.lower().startswith("https:"):
             log.warning("%s: downloaded without encryption (allow_insecure_urls)", url)
         _stream(url, tmp, progress, allowed_insecure)
+        check_size(tmp, size, dest.name)
         check_format(tmp, dest.name)
-        digest = check_sha256(tmp, sha256, dest.name)
+        digest = check_sha256(tmp, sha256, dest.name, lock, url)
     return digest
 
 
@@ -448,12 +488,14 @@ def fetch_geneset(
     *,
     progress: bool = True,
     allowed_insecure: Iterable[str] = (),
+    lock: ChecksumLock | None = None,
 ) -> None:
     """Write a gene-set source as one plain GMT file: the ``download_genesets`` rule.
 
     The GMT is validated with :func:`~interpretable_ae.genesets.read_gmt` (honouring
     ``drop_small_sets``) before it is kept; a licence note is written next to it
-    (``<dest>.LICENSE.txt``).
+    (``<dest>.LICENSE.txt``). A source whose ``sha256`` is empty is checked against
+    ``lock`` (trust on first download).
 
     Parameters
     ----------
@@ -469,6 +511,10 @@ def fetch_geneset(
         Show a progress bar.
     allowed_insecure
         The config's ``allow_insecure_urls``.
+    lock
+        The lock file of the sources without a ``sha256``
+        (:mod:`iae_pipeline.prepare.checksums`): checked against it, recorded there on the
+        first download.
 
     Raises
     ------
@@ -488,11 +534,11 @@ def fetch_geneset(
             raw_path = Path(d) / Path(origin.split("?")[0]).name
             _stream(origin, raw_path, progress, allowed_insecure)
             check_format(raw_path, raw_path.name)
-            check_sha256(raw_path, spec.get("sha256"), raw_path.name)
+            check_sha256(raw_path, spec.get("sha256"), raw_path.name, lock, origin)
             members = list(spec.get("members") or [])
             lines = _gmt_text(raw_path.read_bytes(), raw_path.name, members).splitlines()
     elif source == "pypi_wheel":
-        lines = fetch_wheel_members(spec, progress=progress)
+        lines = fetch_wheel_members(spec, progress=progress, lock=lock)
         origin = f"PyPI wheel {spec['package']}: {', '.join(spec['members'])}"
     elif source == "local":
         origin = _required(spec, "path")
@@ -501,7 +547,7 @@ def fetch_geneset(
             raise DownloadError(
                 f"{path}: local gene-set file not found; check 'path' in the config"
             )
-        check_sha256(path, spec.get("sha256"), path.name)
+        check_sha256(path, spec.get("sha256"), path.name, lock, f"local:{origin}")
         lines = _gmt_text(path.read_bytes(), str(path), spec.get("members") or ()).splitlines()
     else:
         raise DownloadError(
@@ -524,7 +570,10 @@ def fetch_geneset(
 
 
 def fetch_wheel_members(
-    spec: Mapping[str, Any], pip_args: Sequence[str] = (), progress: bool = True
+    spec: Mapping[str, Any],
+    pip_args: Sequence[str] = (),
+    progress: bool = True,
+    lock: ChecksumLock | None = None,
 ) -> list[str]:
     """The lines of files inside a wheel from the Python package index, checked by sha256.
 
@@ -540,6 +589,9 @@ def fetch_wheel_members(
         Added to pip's command line (e.g. ``--no-index --find-links DIR``).
     progress
         Show pip's progress.
+    lock
+        Where the config's ``sha256`` is empty, each member is checked against this lock
+        file as ``<package>#<member>`` (recorded on the first download).
 
     Returns
     -------
@@ -578,12 +630,22 @@ def fetch_wheel_members(
         if len(wheels) != 1:
             raise DownloadError(f"pip download {package}: expected one wheel, found {len(wheels)}")
         check_format(wheels[0], wheels[0].name)
+        pinned = bool((spec.get("sha256") or "").strip())
         check_sha256(wheels[0], spec.get("sha256"), wheels[0].name)
         lines: list[str] = []
         with zipfile.ZipFile(wheels[0]) as zf:
             for member in archive_members(zf, wheels[0].name, members):
-                lines += decode_gmt(zf.read(member), f"{wheels[0].name}:{member}").splitlines()
+                raw = zf.read(member)
+                if not pinned and lock is not None:
+                    _check_member(raw, f"{package}#{member}", Path(d) / "member", lock)
+                lines += decode_gmt(raw, f"{wheels[0].name}:{member}").splitlines()
     return lines
+
+
+def _check_member(raw: bytes, source: str, scratch: Path, lock: ChecksumLock) -> None:
+    """Check one archive member's bytes against ``lock`` (recorded on first download)."""
+    scratch.write_bytes(raw)
+    check_sha256(scratch, "", source.rsplit("/", 1)[-1], lock, source)
 
 
 def check_package_spec(package: str) -> str:
@@ -625,11 +687,12 @@ def fetch_source(
     *,
     progress: bool = True,
     allowed_insecure: Iterable[str] = (),
+    lock: ChecksumLock | None = None,
 ) -> None:
     """Write a config source to a file: the download rules.
 
     A ``.gmt`` destination is a gene set (:func:`fetch_geneset`); any other file is
-    downloaded as is (``url``, ``sha256``) or, with ``source: local``, copied from
+    downloaded as is (``url``, ``sha256``, ``bytes``) or, with ``source: local``, copied from
     ``path`` with the same checks.
 
     Parameters
@@ -642,6 +705,10 @@ def fetch_source(
         Show a progress bar.
     allowed_insecure
         The config's ``allow_insecure_urls``.
+    lock
+        The lock file of the sources without a ``sha256``
+        (:mod:`iae_pipeline.prepare.checksums`): checked against it, recorded there on the
+        first download.
 
     Raises
     ------
@@ -650,12 +717,13 @@ def fetch_source(
     """
     dest = Path(dest)
     if dest.suffix == ".gmt":
-        fetch_geneset(spec, dest, progress=progress, allowed_insecure=allowed_insecure)
+        fetch_geneset(spec, dest, progress=progress, allowed_insecure=allowed_insecure, lock=lock)
     elif spec.get("source") == "local":
-        copy_verified(_required(spec, "path"), dest, spec.get("sha256"))
+        copy_verified(_required(spec, "path"), dest, spec.get("sha256"), lock=lock)
     else:
         url = _required(spec, "url")
-        fetch(url, dest, spec.get("sha256"), progress=progress, allowed_insecure=allowed_insecure)
+        fetch(url, dest, spec.get("sha256"), progress=progress,
+              allowed_insecure=allowed_insecure, lock=lock, size=spec.get("bytes"))  # fmt: skip
 
 
 def _required(spec: Mapping[str, Any], key: str) -> str:
@@ -665,7 +733,13 @@ def _required(spec: Mapping[str, Any], key: str) -> str:
     return str(value)
 
 
-def copy_verified(src: str | Path, dest: str | Path, sha256: str | None = "") -> str:
+def copy_verified(
+    src: str | Path,
+    dest: str | Path,
+    sha256: str | None = "",
+    *,
+    lock: ChecksumLock | None = None,
+) -> str:
     """Copy a local file with the same checks as a download.
 
     Parameters
@@ -676,6 +750,8 @@ def copy_verified(src: str | Path, dest: str | Path, sha256: str | None = "") ->
         The copy; written via a temporary file.
     sha256
         The expected sha256 (see :func:`check_sha256`).
+    lock
+        As for :func:`fetch`; the source is named ``local:<src>``.
 
     Returns
     -------
@@ -695,5 +771,5 @@ def copy_verified(src: str | Path, dest: str | Path, sha256: str | None = "") ->
     with staged(dest) as tmp:
         shutil.copyfile(src, tmp)
         check_format(tmp, dest.name)
-        digest = check_sha256(tmp, sha256, dest.name)
+        digest = check_sha256(tmp, sha256, dest.name, lock, f"local:{src}")
     return digest

@@ -93,6 +93,43 @@ def normalize_log(adata: ad.AnnData, target_sum: float | None = 1e4) -> None:
     sc.pp.log1p(adata)
 
 
+def keep_genes(adata: ad.AnnData, keep: np.ndarray, chunk_rows: int = 16_384) -> ad.AnnData:
+    """``adata`` restricted to the genes ``keep`` (booleans), reusing its CSR expression.
+
+    The same object when every gene is kept. A CSR ``X`` is compacted in place, a block of
+    cells at a time, and the result shares its buffers with ``adata``, which must not be used
+    afterwards (by hand: scipy's column indexing allocates a whole second matrix, at 200,000
+    cells the prepare job's peak). The result holds ``X``, ``obs``, ``var`` and ``uns``
+    only, all that preparation uses; other ``X`` formats are copied as anndata slices them.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if keep.all():
+        return adata
+    X = adata.X
+    if not (sp.issparse(X) and X.format == "csr"):
+        return adata[:, keep].copy()
+    X.sum_duplicates()  # canonical: sorted, unique column indices per cell
+    remap = (np.cumsum(keep) - 1).astype(X.indices.dtype)
+    indptr = np.zeros_like(X.indptr)
+    written = 0
+    for start in range(0, X.shape[0], chunk_rows):
+        stop = min(start + chunk_rows, X.shape[0])
+        a, b = int(X.indptr[start]), int(X.indptr[stop])
+        cols = X.indices[a:b]
+        kept = keep[cols]
+        n = int(kept.sum())
+        # written <= a: the block is read (copied by the mask) before its front is overwritten
+        X.data[written : written + n] = X.data[a:b][kept]
+        X.indices[written : written + n] = remap[cols[kept]]
+        before = np.concatenate([[0], np.cumsum(kept)])
+        indptr[start + 1 : stop + 1] = written + before[X.indptr[start + 1 : stop + 1] - a]
+        written += n
+    X = sp.csr_matrix(
+        (X.data[:written], X.indices[:written], indptr), shape=(X.shape[0], int(keep.sum()))
+    )
+    return ad.AnnData(X=X, obs=adata.obs, var=adata.var.iloc[np.flatnonzero(keep)], uns=adata.uns)
+
+
 def gene_sets_for_species(
     gene_sets: Mapping[str, Sequence[str]],
     data_genes: Sequence[str],
@@ -200,8 +237,11 @@ def annotated_lognorm(
     target_sum: float | None = 1e4,
     min_overlap: float = 0.2,
     name: str = "dataset",
+    copy: bool = True,
 ) -> tuple[ad.AnnData, dict[str, list[str]], dict[str, Any]]:
-    """Steps 1-3 of :func:`prepare`: log-normalised expression of the annotated genes.
+    """Steps 1-3 of :func:`prepare`: log-normalised expression of the annotated genes
+    (a copy; with ``copy=False``, ``adata`` is normalised in place and its expression reused:
+    the caller must not use it afterwards).
 
     Parameters
     ----------
@@ -219,11 +259,14 @@ def annotated_lognorm(
         As for :func:`check_overlap`.
     name
         The dataset's name, for messages.
+    copy
+        False: work on ``adata`` itself and reuse its expression (no second copy of the
+        matrix); the caller must not use it afterwards.
 
     Returns
     -------
     adata : anndata.AnnData
-        A copy holding the genes in at least one set, log-normalised.
+        The genes in at least one set, log-normalised (a copy unless ``copy=False``).
     gene_sets : dict of str to list of str
         The sets in the data's species.
     stats : dict
@@ -233,7 +276,8 @@ def annotated_lognorm(
         raise DatasetError(
             f"{name}: data_type must be counts, lognorm or centred, got '{data_type}'"
         )
-    adata = adata.copy()
+    if copy:
+        adata = adata.copy()
     adata.var_names = adata.var_names.astype(str)
     adata.var_names_make_unique()
     n_cells_in, n_genes_in = adata.shape
@@ -245,7 +289,7 @@ def annotated_lognorm(
     n_set_genes = ortho.get("set_genes") if ortho["orthologs"] == FALLBACK else None
     overlap = check_overlap(adata.var_names, sets, min_overlap, name, n_set_genes)
     annotated = {g for genes in sets.values() for g in genes}
-    adata = adata[:, adata.var_names.isin(list(annotated))].copy()
+    adata = keep_genes(adata, adata.var_names.isin(list(annotated)))
     stats = {
         "species": species,
         "data_type": data_type,
@@ -275,6 +319,7 @@ def prepare(
     prune_genes: bool = True,
     seed: int = 0,
     name: str = "dataset",
+    copy: bool = True,
 ) -> ad.AnnData:
     """Prepared data (see :mod:`iae_pipeline.contract`) from a loaded dataset.
 
@@ -285,7 +330,8 @@ def prepare(
     Parameters
     ----------
     adata
-        A loaded dataset with ``obs['condition']`` and ``obs['cell_type']``; not modified.
+        A loaded dataset with ``obs['condition']`` and ``obs['cell_type']``; not modified
+        unless ``copy=False``.
     gene_sets
         ``{term: human symbols}``.
     data_type
@@ -313,6 +359,9 @@ def prepare(
         Seeds the subsample.
     name
         The dataset's name, for messages and ``uns['prepare']``.
+    copy
+        False: ``adata`` is changed and its expression reused (no second copy of the matrix;
+        the workflow's prepare); the caller must not use it afterwards.
 
     Returns
     -------
@@ -342,6 +391,7 @@ def prepare(
         target_sum=target_sum,
         min_overlap=min_overlap,
         name=name,
+        copy=copy,
     )
     n_annotated = adata.n_vars
     _check_obs(adata, name)
@@ -396,7 +446,7 @@ def _highly_variable(
     else:
         sc.pp.highly_variable_genes(adata, n_top_genes=int(n_top_genes), flavor="seurat")
         keep = adata.var["highly_variable"].to_numpy()
-    return adata[:, keep].copy()
+    return keep_genes(adata, keep)
 
 
 def _subsample(adata: ad.AnnData, subsample: int | None, seed: int, name: str) -> ad.AnnData:
@@ -416,7 +466,7 @@ def _prune(adata: ad.AnnData, mask: sp.csr_matrix, name: str) -> tuple[ad.AnnDat
     """Drop the genes in no kept term (the authors' ``add_annotations``)."""
     in_a_term = np.asarray(mask.getnnz(axis=1)).ravel() > 0
     n_genes = adata.n_vars
-    adata, mask = adata[:, in_a_term].copy(), mask[in_a_term].tocsr()
+    adata, mask = keep_genes(adata, in_a_term), mask[in_a_term].tocsr()
     log.info(
         "%s: %d of %d genes are in a kept term; the other %d dropped (prune_genes)",
         name, adata.n_vars, n_genes, n_genes - adata.n_vars,
@@ -694,8 +744,10 @@ def prepare_from_config(
         orthologs=table,
         seed=int(seed),
         name=name,
+        copy=False,  # the loaded data are not used again: no second copy of the matrix
         **opts,
     )
+    del adata
     prepared.uns["prepare"]["genesets"] = ",".join(str(s.get("name", "")) for s in geneset_specs)
     if check is not None:
         check(prepared)
