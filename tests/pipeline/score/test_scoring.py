@@ -480,9 +480,10 @@ def test_score_runs_labels_the_rows_and_passes_its_options(planted):
     assert table["accuracy_cv"].max() > 0.8  # the planted terms, by "stim"
     default = score_replicate(factors, "sim", "m")
     pd.testing.assert_frame_equal(
-        default.drop(columns=["dataset", "model", "setup", "replicate", "seed"]),
+        default.drop(columns=["dataset", "model", "setup", "replicate", "seed", "response_share"]),
         score_factors(factors, cv_folds=5, seed=0),
     )
+    assert default["response_share"].isna().all()  # no response given
     assert set(default["replicate"]) == {0}
     pd.testing.assert_frame_equal(score_runs({"m": factors}, "sim"), default)  # 5 folds, seed 0
     assert score_replicate(factors, "sim", "m", replicate=3)["replicate"].eq(3).all()
