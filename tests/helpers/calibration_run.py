@@ -6,7 +6,12 @@ permuted within samples. For the slow tests and ``benchmarks/bench_calibration.p
 
 from __future__ import annotations
 
+import atexit
+import functools
+import multiprocessing
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,20 +58,32 @@ def prepared_from(adata: ad.AnnData, gene_sets: Mapping[str, Sequence[str]]) -> 
     return out
 
 
+def _fit(job: tuple[ad.AnnData, dict, int, int | None]) -> ad.AnnData:
+    """One fit's factor file: ``(prepared, options, seed, random-mask seed or None)``."""
+    prepared, options, seed, mask_seed = job
+    torch.set_num_threads(1)
+    data = prepared if mask_seed is None else random_mask_data(prepared, mask_seed)
+    return fit_autoencoder(data, options, seed=seed, progress=False)[1]
+
+
+@functools.cache
+def _pool() -> ProcessPoolExecutor:
+    """Up to two worker processes (spawned: no forked torch state), kept for the session."""
+    workers = min(2, os.cpu_count() or 1)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    atexit.register(pool.shutdown)
+    return pool
+
+
 def fits(prepared: ad.AnnData, replicates: int, random: int, options=PAPER, seed: int = 0):
     """``(real, null)`` factor files: replicate r with seed ``seed + r``, random fit k on the
-    mask permuted with seed ``seed + k`` (as the workflow seeds them), one torch thread."""
-    torch.set_num_threads(1)
-    real = [
-        fit_autoencoder(prepared, options, seed=seed + r, progress=False)[1]
-        for r in range(replicates)
-    ]
-    null = []
-    for k in range(random):
-        s = null_seed(seed, k)
-        null.append(fit_autoencoder(random_mask_data(prepared, s), options, seed=s,
-                                    progress=False)[1])  # fmt: skip
-    return real, null
+    mask permuted with seed ``seed + k`` (as the workflow seeds them), each fit on one torch
+    thread, two fits at a time (the fits are seeded: the same in any process)."""
+    jobs = [(prepared, dict(options), seed + r, None) for r in range(replicates)]
+    jobs += [(prepared, dict(options), null_seed(seed, k), null_seed(seed, k))
+             for k in range(random)]  # fmt: skip
+    out = list(_pool().map(_fit, jobs))
+    return out[:replicates], out[replicates:]
 
 
 def long_table(shares: pd.DataFrame, factors: ad.AnnData, column: str, i: int) -> pd.DataFrame:
