@@ -7,7 +7,9 @@ import pytest
 from iae_pipeline.config import ConfigError
 from iae_pipeline.replicates import (
     SEED_DEPENDENT,
+    calibrated_models,
     model_replicates,
+    random_fit_ids,
     replicate_ids,
     replicate_seed,
     side_by_side_models,
@@ -49,3 +51,30 @@ def test_side_by_side_models():
     assert side_by_side_models(listed, []) == ["ae", "slalom"]  # in the order of models
     with pytest.raises(ConfigError, match=r"side_by_side_models: unknown model\(s\) \['nope'\]"):
         side_by_side_models({**CONFIG, "side_by_side_models": ["ae", "nope"]}, [])
+
+
+def test_calibrated_models_and_their_random_fits():
+    def with_masks(**spec):
+        return {**CONFIG, "datasets": {}, "analyses": {"random_masks": spec}}
+
+    assert calibrated_models(CONFIG) == [] and random_fit_ids(CONFIG, "ae") == []
+    assert calibrated_models(with_masks(fits=0)) == []
+    on = with_masks(fits=3)
+    assert calibrated_models(on) == ["ae"]  # the autoencoders by default, not f-scLVM
+    assert random_fit_ids(on, "ae") == [0, 1, 2] and random_fit_ids(on, "slalom") == []
+    assert calibrated_models(with_masks(fits=2, models=["slalom", "ae"])) == ["ae", "slalom"]
+    with pytest.raises(ConfigError, match=r"random_masks.models: unknown model\(s\) \['x'\]"):
+        calibrated_models(with_masks(fits=2, models=["x"]))
+
+
+def test_a_fit_that_sees_the_condition_cannot_be_calibrated():
+    config = {
+        **CONFIG,
+        "models": {"ae": {"kind": "autoencoder", "options": {"covariates": ["batch"]}}},
+        "datasets": {"kang": {"model_options": {"ae": {"covariates": ["condition"]}}}},
+        "analyses": {"random_masks": {"fits": 2}},
+    }
+    with pytest.raises(ConfigError, match="datasets.kang.model_options.ae.covariates"):
+        calibrated_models(config)
+    config["datasets"]["kang"]["model_options"]["ae"]["covariates"] = ["batch"]
+    assert calibrated_models(config) == ["ae"]

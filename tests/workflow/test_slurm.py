@@ -203,6 +203,9 @@ def test_profile_is_for_snakemake_9_and_the_slurm_plugin(site_env: pytest.Monkey
         limits = [_runtime(rules[rule]["runtime"], attempt) for attempt in (1, 2, 3)]
         assert limits[0] < limits[1] < limits[2], (rule, limits)
     assert "gpu" not in rules["fit_autoencoder"]
+    for rule in ("fit_autoencoder", "fit_slalom"):  # a random-mask fit is a fit like them
+        assert rules[f"{rule}_null"] == rules[rule]
+        assert profile["set-threads"][f"{rule}_null"] == profile["set-threads"][rule]
     assert "slurm_account" not in profile["default-resources"]
 
     site_env.setenv("IAE_SLURM_ACCOUNT", "lab")
@@ -213,6 +216,7 @@ def test_profile_is_for_snakemake_9_and_the_slurm_plugin(site_env: pytest.Monkey
     assert site["default-resources"]["slurm_partition"] == "cpu"
     gpu = site["set-resources"]["fit_autoencoder"]
     assert gpu["gpu"] == 1 and gpu["slurm_partition"] == "a100"
+    assert site["set-resources"]["fit_autoencoder_null"] == gpu
     assert "gpu" not in site["set-resources"]["fit_slalom"]
 
 

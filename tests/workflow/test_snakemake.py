@@ -44,13 +44,16 @@ def test_paper_dag_builds_without_network(tmp_path: Path, name: str):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     rules = ["download_dataset", "download_genesets", "prepare", "fit_autoencoder",
-             "fit_slalom", "score", "figure1", "figure2", "figure3", "runtime_table"]  # fmt: skip
+             "fit_slalom", "score", "figure1", "figure2", "figure3", "runtime_table",
+             "fit_autoencoder_null", "calibration", "verdicts"]  # fmt: skip
     if name == "paper_msigdb751.yaml":  # paper.yaml matches mouse genes as the authors did
         rules.append("download_orthologs")
     for rule in rules:
         assert re.search(rf"^{rule}\s+\d+", out, re.M), f"rule {rule} missing from the DAG"
     for dataset in ("kang", "macosko", "liao"):
         assert f"results/{dataset}/scores.tsv" in out
+        assert f"results/{dataset}/ae/null39/factors.h5ad" in out  # 40 random fits, ae only
+        assert f"results/{dataset}/slalom/null0/" not in out
     assert "results/demo" not in out  # --configfile replaces the demo config
 
 
@@ -63,6 +66,30 @@ def test_readme_quick_start_is_what_ci_runs():
     commands = [ln for ln in block.splitlines()[1:] if ln.strip() and not ln.startswith("#")]
     assert len(commands) == 2, f"the quick start must be exactly two commands: {commands}"
     assert commands[1] == test_cmd
+
+
+def test_random_fits_are_jobs_of_their_own_and_f_sclvm_only_when_asked(tmp_path: Path):
+    """The demo calibrates the autoencoder with one job per random fit; naming f-scLVM under
+    analyses.random_masks.models adds its random fits; a calibrated model that sees the
+    condition is refused before anything runs."""
+
+    def planned(extra: str) -> str:
+        config = tmp_path / "extra.yaml"
+        config.write_text(extra)
+        proc = _run("-n", "-d", str(tmp_path / "work"), "--configfile",
+                    str(ROOT / "config" / "config.yaml"), str(config))  # fmt: skip
+        return proc.stdout + proc.stderr + f"\nreturncode {proc.returncode}"
+
+    demo = planned("seed: 0\n")
+    assert re.search(r"^fit_autoencoder_null\s+4$", demo, re.M), demo[-3000:]
+    assert "fit_slalom_null" not in demo and re.search(r"^calibration\s+1$", demo, re.M)
+    both = planned("analyses:\n  random_masks:\n    fits: 2\n    models: [ae, slalom]\n")
+    assert re.search(r"^fit_slalom_null\s+2$", both, re.M) and "results/demo/slalom/null1" in both
+    off = planned("analyses:\n  random_masks:\n    fits: 0\n")
+    assert not re.search(r"^(fit_autoencoder_null|calibration)\s+\d+$", off, re.M)
+    assert re.search(r"^verdicts\s+1$", off, re.M)  # the verdicts say what is not testable
+    seen = planned("models:\n  ae:\n    options:\n      covariates: [condition]\n")
+    assert "returncode 0" not in seen and "covariates: the fit sees the condition" in seen
 
 
 @pytest.mark.slow

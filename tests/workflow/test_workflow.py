@@ -165,6 +165,7 @@ FIGURES = {  # figure: the log of the rule that drew it
     "figures/refinement_ae": "refinement_ae",
     "figures/donor_test": "donor_test",
     "figures/baselines": "baselines",
+    "figures/calibration_ae": "calibration_ae",
 }
 # what a figure function says when it draws a note in place of the data (a bare figure)
 NOTHING_DRAWN = ("to draw", "was tested", "in any top list")
@@ -208,6 +209,43 @@ def test_report_is_self_contained(run: Path):
         pytest.fail("report.html was not written")
     assert "fig2_accuracy.png" in html and "runtime.tsv" in html and "summary.tsv" in html
     assert "donor_test.png" in html and "baselines.png" in html
+    assert "calibration_ae.png" in html and "verdicts.html" in html and "groups.html" in html
+    assert "Read first: what the run can claim" in html
+
+
+def test_random_mask_fits_are_calibrated_with_their_control(run: Path):
+    """Every random fit is its own fit of the autoencoder on the mask with permuted gene
+    rows (seed recorded); groups come first with their spread and null p; the label control
+    and the verdicts are written."""
+    prepared = ad.read_h5ad(run / "results/demo/prepared.h5ad")
+    for k in range(3):
+        fit = ad.read_h5ad(run / f"results/demo/ae/null{k}/factors.h5ad")
+        assert fit.uns["run"]["random_mask_seed"] == k and fit.uns["run"]["seed"] == k
+        assert list(fit.var_names) == list(prepared.uns["geneset_terms"])
+        if k < REPLICATES:  # the same seed on another mask: another fit
+            rep = ad.read_h5ad(run / f"results/demo/ae/rep{k}/factors.h5ad")
+            assert not np.allclose(fit.X, rep.X)
+        scores = pd.read_csv(run / f"results/demo/ae/null{k}/scores.tsv", sep="\t")
+        assert scores["response_share"].notna().all()
+    label_null = pd.read_csv(run / "results/demo/ae/rep0/label_null.tsv", sep="\t")
+    assert label_null.shape == (200, len(prepared.uns["geneset_terms"]))  # the label null
+    assert not (run / "results/demo/slalom/null0").exists()  # f-scLVM only when asked
+    calib = run / "results/demo/ae/calibration"
+    groups = pd.read_csv(calib / "groups.tsv", sep="\t")
+    lead = groups[groups["score"] == "response_share"]
+    assert lead["rank"].tolist() == list(range(1, len(lead) + 1))
+    assert {"score_mean", "score_sd", "pvalue", "padj", "leader", "leader_count"} <= set(lead)
+    assert lead["pvalue"].between(0, 1).all() and (lead["replicates"] == REPLICATES).all()
+    assert (lead["pvalue"] == lead[["pvalue_mask", "pvalue_label"]].max(axis=1)).all()
+    planted = pd.read_csv(calib / "terms.tsv", sep="\t").query("term == @PLANTED")
+    assert len(planted) == 1 and planted["pvalue_label"].iloc[0] < 0.01  # it responds
+    control = pd.read_csv(calib / "control.tsv", sep="\t")
+    assert set(control["level"]) == {"group", "term"} and (control["significant"] == 0).all()
+    verdicts = pd.read_csv(run / "results/demo/verdicts.tsv", sep="\t")
+    assert len(verdicts) == 4
+    assert set(verdicts["verdict"]) <= {"held", "not held", "not testable here"}
+    summary = pd.read_csv(run / "results/demo/summary.tsv", sep="\t")
+    assert summary["response_share_mean"].notna().all()
 
 
 def test_nothing_to_do_when_nothing_changed(run: Path):
@@ -218,7 +256,8 @@ def test_side_by_side_models_gather_only_what_is_asked(run: Path):
     """side_by_side_models: a list, or the models finished when the DAG is built; the
     side-by-side outputs are redone (their inputs changed), no fit or per-model output is."""
     side = {"gather_scores", "figure2", "runtime_table"}
-    analyses = {"donor_test", "baselines"}  # they put the side-by-side models together too
+    # they put the side-by-side models together too
+    analyses = {"donor_test", "baselines", "verdicts"}
     planned = jobs_planned(run, "--config", "side_by_side_models=[ae, slalom]")
     # the table of code versions gathers every result's record: redone with any result
     assert planned == side | analyses | {"code_versions", "all"}

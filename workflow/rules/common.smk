@@ -56,7 +56,9 @@ from iae_pipeline.config import (  # noqa: E402
 )
 from iae_pipeline.provenance import code_digest, file_sha256  # noqa: E402
 from iae_pipeline.replicates import (  # noqa: E402
+    calibrated_models,
     model_replicates,
+    random_fit_ids,
     replicate_seed,
     side_by_side_models,
 )
@@ -81,8 +83,10 @@ SLALOM_MODELS = [m for m, spec in MODELS.items() if spec["kind"] == "slalom"]
 try:
     REPLICATES = {m: model_replicates(config, m) for m in MODELS}
     side_by_side_models(config, [])  # an unknown model name stops the run here
+    CALIBRATED = calibrated_models(config)  # analyses.random_masks
 except ConfigError as err:
     sys.exit(str(err))
+RANDOM_MASKS = config["analyses"]["random_masks"]
 DOWNLOADED_GENESETS = [
     g
     for g, spec in config["genesets"].items()
@@ -186,12 +190,41 @@ def fit_seed(wildcards):
     return replicate_seed(config["seed"], int(wildcards.rep))
 
 
+def fit_index(fit):
+    """The number of a fit directory: 3 for rep3 or null3."""
+    return int(fit.removeprefix("rep").removeprefix("null"))
+
+
+def null_fit_seed(wildcards):
+    """Random fit k: the mask's rows permuted, and the model fitted, with seed ``seed + k``."""
+    return replicate_seed(config["seed"], int(wildcards.k))
+
+
+def label_permutations(model, fit):
+    """Label permutations scored for a fit: those of analyses.random_masks for the replicates
+    of a calibrated model (the label null of its units), none otherwise."""
+    calibrated = model in CALIBRATED and fit.startswith("rep")
+    return int(RANDOM_MASKS["label_permutations"]) if calibrated else 0
+
+
+def random_fits(model):
+    """The random-mask fits of ``model`` (none when it is not calibrated)."""
+    return random_fit_ids(config, model)
+
+
 def factors_path(dataset, model, rep=0):
     return f"results/{dataset}/{model}/rep{rep}/factors.h5ad"
 
 
 def replicate_factors(dataset, model):
     return [factors_path(dataset, model, r) for r in replicates(model)]
+
+
+def fit_tables(dataset, model, kind, name):
+    """The score tables (``name``: scores or scores_permuted) of a model's replicates
+    (``kind`` rep) or random fits (null)."""
+    ids = replicates(model) if kind == "rep" else random_fits(model)
+    return [f"results/{dataset}/{model}/{kind}{i}/{name}.tsv" for i in ids]
 
 
 def replicate_scores(dataset, model):
@@ -286,6 +319,8 @@ def per_model_targets(dataset, model):
     if has_figure3(dataset) and figure_settings(dataset, "fig3").get("model") == model:
         targets.append(f"results/{dataset}/{model}/figures/fig3_groups.png")
     targets.append(f"results/{dataset}/figures/refinement_{model}.png")  # rules/analyses.smk
+    if model in CALIBRATED:
+        targets.append(f"results/{dataset}/figures/calibration_{model}.png")
     return targets
 
 
@@ -310,10 +345,48 @@ def donor_design(dataset):
     }
 
 
+def verdict_roles(dataset):
+    """The side-by-side models that play the paper's parts: the first autoencoder, the
+    first f-scLVM without dense factors, the first with dense factors (None: absent)."""
+    roles = {"autoencoder": None, "fsclvm": None, "dense": None}
+    for m in side_by_side(dataset):
+        kind = MODELS[m]["kind"]
+        n_dense = int(model_options(dataset, m).get("n_dense", 0) or 0)
+        role = "autoencoder" if kind == "autoencoder" else ("dense" if n_dense else "fsclvm")
+        if kind in ("autoencoder", "slalom") and roles[role] is None:
+            roles[role] = m
+    return roles
+
+
+def verdict_entries(dataset):
+    """Every replicate fit of the models with a part (:func:`verdict_roles`)."""
+    models = [m for m in verdict_roles(dataset).values() if m is not None]
+    return [
+        {
+            "model": m,
+            "replicate": r,
+            "benchmark": fit_benchmark(dataset, m, r),
+            "factors": factors_path(dataset, m, r),
+        }
+        for m in models
+        for r in replicates(m)
+    ]
+
+
+def calibration_outputs(dataset, name):
+    """The calibration table ``name`` of the autoencoder with a part, if it is calibrated."""
+    ae = verdict_roles(dataset)["autoencoder"]
+    return [f"results/{dataset}/{ae}/calibration/{name}.tsv"] if ae in CALIBRATED else []
+
+
 def analyses_targets(dataset):
-    """The side-by-side analyses' outputs of one dataset (for rule all); refinement is
-    per model (:func:`per_model_targets`)."""
-    return [f"results/{dataset}/figures/donor_test.png", f"results/{dataset}/figures/baselines.png"]
+    """The side-by-side analyses' outputs of one dataset (for rule all); refinement and the
+    calibration are per model (:func:`per_model_targets`)."""
+    return [
+        f"results/{dataset}/figures/donor_test.png",
+        f"results/{dataset}/figures/baselines.png",
+        f"results/{dataset}/verdicts.tsv",
+    ]
 
 
 def library_digest():

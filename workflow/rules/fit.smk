@@ -56,3 +56,34 @@ rule fit_slalom:
         "../../envs/slalom.yaml"
     script:
         "../scripts/fit_slalom.py"
+
+
+# The random-mask null (analyses.random_masks): random fit k of a model is fitted on the
+# prepared mask with its gene rows permuted by seed `seed + k` (every term keeps its size
+# and overlaps), with the model's own options and the same seed; one job per fit.
+use rule fit_autoencoder as fit_autoencoder_null with:
+    output:
+        factors="results/{dataset}/{ae_model}/null{k}/factors.h5ad",
+    params:
+        setup="{ae_model}",
+        options=lambda wc: model_options(wc.dataset, wc.ae_model),
+        seed=null_fit_seed,
+        random_mask=null_fit_seed,
+    log:
+        "logs/{dataset}/fit_autoencoder_{ae_model}_null{k}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/fit_autoencoder_{ae_model}_null{k}.tsv"
+
+
+use rule fit_slalom as fit_slalom_null with:
+    output:
+        factors="results/{dataset}/{slalom_model}/null{k}/factors.h5ad",
+    params:
+        setup="{slalom_model}",
+        options=lambda wc: model_options(wc.dataset, wc.slalom_model),
+        seed=null_fit_seed,
+        random_mask=null_fit_seed,
+    log:
+        "logs/{dataset}/fit_slalom_{slalom_model}_null{k}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/fit_slalom_{slalom_model}_null{k}.tsv"

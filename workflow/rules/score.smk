@@ -11,21 +11,30 @@ localrules:
     runtime_table,
 
 
+# One job per fit: the replicates (rep{r}) and the random-mask fits (null{k},
+# analyses.random_masks). Each job also scores its fit with the condition labels permuted
+# within samples (seeded with `seed`): the label control of the calibration; and writes the
+# response shares under analyses.random_masks.label_permutations more permutations.
 rule score:
     input:
-        factors="results/{dataset}/{model}/rep{rep}/factors.h5ad",
+        factors="results/{dataset}/{model}/{fit}/factors.h5ad",
+        prepared="results/{dataset}/prepared.h5ad",
     output:
-        scores="results/{dataset}/{model}/rep{rep}/scores.tsv",
+        scores="results/{dataset}/{model}/{fit}/scores.tsv",
+        permuted="results/{dataset}/{model}/{fit}/scores_permuted.tsv",
+        label_null="results/{dataset}/{model}/{fit}/label_null.tsv",
     params:
         dataset="{dataset}",
         model="{model}",
-        replicate="{rep}",
+        replicate=lambda wc: fit_index(wc.fit),
         cv_folds=config["scoring"]["cv_folds"],
         seed=config["seed"],
+        design=lambda wc: donor_design(wc.dataset),
+        label_permutations=lambda wc: label_permutations(wc.model, wc.fit),
     log:
-        "logs/{dataset}/score_{model}_rep{rep}.log",
+        "logs/{dataset}/score_{model}_{fit}.log",
     benchmark:
-        "results/benchmarks/{dataset}/score_{model}_rep{rep}.tsv"
+        "results/benchmarks/{dataset}/score_{model}_{fit}.tsv"
     resources:
         mem_mb=4000,
         runtime=60,

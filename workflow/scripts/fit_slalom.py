@@ -2,9 +2,11 @@
 
 Input ``prepared`` (prepared-data h5ad). Params: ``options`` (dict of
 :class:`iae_pipeline.fit.slalom.SlalomOptions` fields, e.g. n_dense 0 or 3),
-``seed``, ``setup`` (the setup's name). Output ``factors`` (factor-contract h5ad), written
-to a temporary file and renamed. Log ``log[0]`` (warnings captured). Threads: BLAS is
-capped at ``threads``. More cells than the ``max_cells`` option: refused before the data
+``seed``, ``setup`` (the setup's name), and for a fit on a random mask ``random_mask``
+(the seed of the permutation of the mask's gene rows,
+:mod:`iae_pipeline.analyses.random_masks`; recorded in ``uns['run']``). Output ``factors``
+(factor-contract h5ad), written to a temporary file and renamed. Log ``log[0]`` (warnings
+captured). Threads: BLAS is capped at ``threads``. More cells than the ``max_cells`` option: refused before the data
 are loaded. On bad input or a failed fit (numerical failure; no convergence when
 ``require_convergence``): one error line naming the setup and the iteration, exit 1, no
 output. A fit kept without convergence is logged and recorded in ``uns['run']``.
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import anndata as ad
 
+from iae_pipeline.analyses.random_masks import mark_random_fit, random_mask_data
 from iae_pipeline.config import checkpoint_seconds
 from iae_pipeline.files import remove, staged
 from iae_pipeline.fit.slalom import SlalomFitError, SlalomOptions, check_size, fit_slalom
@@ -39,6 +42,9 @@ def main(smk) -> None:
         backed.file.close()
         check_size(n_cells, options, "f-scLVM", key=f"models.{setup}.options.max_cells")
         prepared = ad.read_h5ad(smk.input.prepared)
+        random_mask = smk.params.get("random_mask")
+        if random_mask is not None:
+            prepared = random_mask_data(prepared, int(random_mask))
         factors = fit_slalom(
             prepared,
             options,
@@ -48,6 +54,8 @@ def main(smk) -> None:
             checkpoint_dir=checkpoint,
             checkpoint_seconds=checkpoint_seconds(smk),
         )
+        if random_mask is not None:
+            mark_random_fit(factors, int(random_mask))
         with staged(output, suffix=".part.h5ad") as tmp:
             factors.write_h5ad(tmp)
     except (ValueError, OSError) as err:  # SlalomFitError names the setup and the iteration

@@ -59,12 +59,27 @@ def mean_expression_model(adata: ad.AnnData, gene_sets: dict, model: str) -> ad.
     )
 
 
-@pytest.fixture(scope="module")
-def planted() -> tuple[ad.AnnData, list[str]]:
-    adata, sets = simulate_counts(
+def planted_data() -> tuple[ad.AnnData, dict]:
+    return simulate_counts(
         n_cells=240, n_genes=200, n_sets=10, set_size=(10, 20), n_planted=2, strength=1.0, seed=3
     )
+
+
+@pytest.fixture(scope="module")
+def planted() -> tuple[ad.AnnData, list[str]]:
+    adata, sets = planted_data()
     return mean_expression_model(adata, sets, "mean"), adata.uns["simulation"]["terms"]
+
+
+@pytest.fixture(scope="module")
+def planted_prepared(tmp_path_factory) -> str:
+    """The planted cells as prepared data (the scores' response shares read them)."""
+    adata, sets = planted_data()
+    mask, terms = build_mask(adata.var_names, sets, min_genes=5)
+    adata.varm["geneset_mask"], adata.uns["geneset_terms"] = mask, np.asarray(terms, dtype=object)
+    path = tmp_path_factory.mktemp("prepared") / "prepared.h5ad"
+    adata.write_h5ad(path)
+    return str(path)
 
 
 def test_planted_terms_rank_first(planted):
@@ -313,7 +328,8 @@ def replicate_table(values: dict[str, list[float]], model: str = "ae") -> pd.Dat
                 "accuracy_train": [v[r] + 0.01 for v in values.values()],
                 "accuracy_cv": [v[r] for v in values.values()],
                 "auroc": [v[r] + 0.1 for v in values.values()],
-                "accuracy_chance": 0.5, "weight_norm": 1.0, "active": [True, True, r != 0],
+                "accuracy_chance": 0.5, "response_share": [v[r] / 2 for v in values.values()],
+                "weight_norm": 1.0, "active": [True, True, r != 0],
             }
         )  # fmt: skip
         rep["rank"] = rep["accuracy_cv"].rank(ascending=False, method="first").astype(int)
@@ -341,7 +357,9 @@ def test_summary_over_replicates():
         combine_replicates([scores, scores[scores["replicate"] == 1]])
 
 
-def test_score_scripts_per_replicate_then_per_model_then_side_by_side(planted, tmp_path):
+def test_score_scripts_per_replicate_then_per_model_then_side_by_side(
+    planted, planted_prepared, tmp_path
+):
     factors, truth = planted
     per_model = {}
     for model in ("ae", "slalom"):
@@ -353,14 +371,21 @@ def test_score_scripts_per_replicate_then_per_model_then_side_by_side(planted, t
             h5 = tmp_path / f"{model}{rep}.h5ad"
             fit.write_h5ad(h5)
             out = tmp_path / f"{model}_rep{rep}.tsv"
+            extra = {k: str(tmp_path / f"{model}_rep{rep}_{k}.tsv") for k in ("permuted", "null")}
             call_main(
                 "score",
-                input={"factors": str(h5)},
+                input={"factors": str(h5), "prepared": planted_prepared},
                 params={"dataset": "sim", "model": model, "replicate": rep, "cv_folds": 3,
-                        "seed": 0},
-                output={"scores": str(out)},
+                        "seed": 0, "design": {"sample_key": None}, "label_permutations": 20},
+                output={"scores": str(out), "permuted": extra["permuted"],
+                        "label_null": extra["null"]},
             )  # fmt: skip
             paths.append(str(out))
+            shares = read_scores(str(out)).set_index("term")["response_share"]
+            assert set(shares.nlargest(len(truth)).index) == set(truth)  # they carry it
+            control = read_scores(extra["permuted"]).set_index("term")["response_share"]
+            assert control.abs().max() < shares.max() / 5
+            assert pd.read_csv(extra["null"], sep="\t").shape == (20, factors.n_vars)
         per_model[model] = {k: str(tmp_path / f"{model}_{k}.tsv") for k in ("scores", "summary")}
         call_main(
             "summarise_model",
@@ -455,9 +480,10 @@ def test_score_runs_labels_the_rows_and_passes_its_options(planted):
     assert table["accuracy_cv"].max() > 0.8  # the planted terms, by "stim"
     default = score_replicate(factors, "sim", "m")
     pd.testing.assert_frame_equal(
-        default.drop(columns=["dataset", "model", "setup", "replicate", "seed"]),
+        default.drop(columns=["dataset", "model", "setup", "replicate", "seed", "response_share"]),
         score_factors(factors, cv_folds=5, seed=0),
     )
+    assert default["response_share"].isna().all()  # no response given
     assert set(default["replicate"]) == {0}
     pd.testing.assert_frame_equal(score_runs({"m": factors}, "sim"), default)  # 5 folds, seed 0
     assert score_replicate(factors, "sim", "m", replicate=3)["replicate"].eq(3).all()

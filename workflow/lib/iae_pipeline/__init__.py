@@ -14,17 +14,23 @@ One subpackage per stage of the workflow, named after its rule file
                     (:mod:`~.fit.autoencoder`) and f-scLVM (:mod:`~.fit.slalom`, with its
                     runtime shims :mod:`~.fit.slalom_compat`)
 :mod:`.score`       logistic-regression scores and their summaries over replicates
-                    (:mod:`~.score.scoring`), Table 1 and the top terms
+                    (:mod:`~.score.scoring`), each factor's share of the condition's change
+                    (:mod:`~.score.response`), Table 1 and the top terms
                     (:mod:`~.score.tables`)
 :mod:`.figures`     the paper's figures and those of the analyses, over one style
-:mod:`.analyses`    beyond the paper: gene-set refinement (:mod:`~.analyses.refinement`),
-                    donor-level tests (:mod:`~.analyses.donor_tests`), classical baselines
+:mod:`.analyses`    beyond the paper: term claims calibrated against random masks
+                    (:mod:`~.analyses.random_masks`, :mod:`~.analyses.term_groups`,
+                    :mod:`~.analyses.null`, :mod:`~.analyses.calibration`) and the paper's
+                    claims judged (:mod:`~.analyses.verdicts`); gene-set refinement
+                    (:mod:`~.analyses.refinement`), donor-level tests
+                    (:mod:`~.analyses.donor_tests`), classical baselines
                     (:mod:`~.analyses.baselines`)
 ==================  ======================================================================
 
 The plumbing, at the root: the prepared data and the factor file, written, read and
 checked in one place (:mod:`.contract`); the sample design (:mod:`.samples`); the config's
-checks and settings (:mod:`.config`), its replicates and seeds (:mod:`.replicates`); the
+checks and settings (:mod:`.config`), its replicates, random fits and seeds
+(:mod:`.replicates`); the
 scripts' wrapper (:mod:`.runner`), outputs written via temporary paths (:mod:`.files`),
 the code each output was made with (:mod:`.provenance`).
 

@@ -1,4 +1,5 @@
-"""Replicates: every model is fitted once per seed, ``config['seed'] + r`` for replicate r.
+"""Replicates: every model is fitted once per seed, ``config['seed'] + r`` for replicate r;
+random fits (``analyses.random_masks``): random mask k is fitted with seed ``seed + k``.
 
 A model whose fit does not depend on the seed is fitted once (replicate 0), whatever
 ``replicates`` says: more fits would repeat the same numbers. Which kinds depend on the
@@ -138,3 +139,53 @@ def side_by_side_models(config: Mapping[str, Any], finished: Sequence[str]) -> l
             f"finished or names defined under models: {', '.join(models)}"
         )
     return [m for m in models if m in set(spec)]
+
+
+def calibrated_models(config: Mapping[str, Any]) -> list[str]:
+    """The models fitted on random masks (``analyses.random_masks``), in the order of
+    ``models``: none when ``fits`` is 0; every autoencoder model when ``models`` is null
+    (f-scLVM takes hours per fit, so only when named). An unknown name raises
+    :class:`ConfigError`."""
+    spec = dict((config.get("analyses") or {}).get("random_masks") or {})
+    if int(spec.get("fits", 0)) < 1:
+        return []
+    models = config["models"]
+    wanted = spec.get("models")
+    if wanted is None:
+        wanted = [m for m, s in models.items() if s["kind"] == "autoencoder"]
+    unknown = [m for m in wanted if m not in models]
+    if unknown:
+        raise ConfigError(
+            f"config error: analyses.random_masks.models: unknown model(s) {unknown}; use "
+            f"names defined under models: {', '.join(models)}"
+        )
+    chosen = [m for m in models if m in set(wanted)]
+    _check_blind_to_labels(config, chosen)
+    return chosen
+
+
+def _check_blind_to_labels(config: Mapping[str, Any], chosen: Sequence[str]) -> None:
+    """The label control rescores the same fits with permuted labels: valid only when no
+    fit saw the condition (as a covariate)."""
+    for model in chosen:
+        places = [(f"models.{model}.options", config["models"][model].get("options") or {})]
+        places += [
+            (f"datasets.{name}.model_options.{model}", (ds.get("model_options") or {})[model])
+            for name, ds in config["datasets"].items()
+            if model in (ds.get("model_options") or {})
+        ]
+        for key, options in places:
+            if "condition" in (options.get("covariates") or []):
+                raise ConfigError(
+                    f"config error: {key}.covariates: the fit sees the condition, so the "
+                    "calibration's label control (which rescores the same fits with permuted "
+                    "labels) would be invalid; remove 'condition' from the covariates or "
+                    "leave this model out of analyses.random_masks.models"
+                )
+
+
+def random_fit_ids(config: Mapping[str, Any], model: str) -> list[int]:
+    """The random fits of ``model``: ``0 .. fits - 1`` when it is calibrated, else none."""
+    if model not in calibrated_models(config):
+        return []
+    return list(range(int(config["analyses"]["random_masks"]["fits"])))

@@ -9,6 +9,8 @@ For every factor (column of a contract ``factors.h5ad``) a logistic regression o
 - ``auroc``: area under the ROC curve of those out-of-fold predictions (macro one-vs-rest
   when the condition has more than two levels);
 - ``accuracy_chance``: the majority-class rate, what a constant predictor reaches;
+- ``response_share``: the factor's share of the condition's expression change
+  (:mod:`iae_pipeline.score.response`; it needs the prepared data, so the caller adds it);
 - ``rank``: 1 for the factor with the best ``accuracy_cv`` (ties broken by ``auroc``).
 
 A two-level condition (every prepared dataset) is fitted for all factors at once by
@@ -50,6 +52,7 @@ SCORE_COLUMNS = (
     "accuracy_cv",
     "auroc",
     "accuracy_chance",
+    "response_share",
     "weight_norm",
     "active",
     "rank",
@@ -67,6 +70,8 @@ SUMMARY_COLUMNS = (
     "auroc_sd",
     "accuracy_train_mean",
     "accuracy_train_sd",
+    "response_share_mean",
+    "response_share_sd",
     "rank_median",
     "first_fraction",
     "active_fraction",
@@ -522,9 +527,10 @@ def score_replicate(
     condition_key: str = "condition",
     cv_folds: int = 5,
     seed: int = 0,
+    response: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The score table of one fit: :func:`score_factors` with the dataset, model, setup,
-    replicate and the fit's seed in front.
+    replicate and the fit's seed in front, and each factor's response share.
 
     Parameters
     ----------
@@ -536,6 +542,9 @@ def score_replicate(
         The replicate's number.
     condition_key, cv_folds, seed
         As for :func:`score_factors`.
+    response
+        Each factor's ``response_share`` (:func:`iae_pipeline.score.response.response_shares`,
+        computed from the prepared data by the caller; NaN when not given).
 
     Returns
     -------
@@ -547,6 +556,9 @@ def score_replicate(
         dataset, model, replicate, *adata.shape,
     )  # fmt: skip
     table = score_factors(adata, condition_key=condition_key, cv_folds=cv_folds, seed=seed)
+    table["response_share"] = (
+        np.nan if response is None else response.reindex(table["term"]).to_numpy(dtype=float)
+    )
     run = adata.uns["run"]
     table.insert(0, "seed", int(run["seed"]))
     table.insert(0, "replicate", int(replicate))
@@ -661,7 +673,7 @@ def summarise_scores(scores: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns :data:`SUMMARY_COLUMNS`: mean and sample sd (NaN for one replicate) of CV
-        accuracy, AUROC and training accuracy; the median rank; the fractions of replicates
+        accuracy, AUROC, training accuracy and response share; the median rank; the fractions of replicates
         in which the term ranks first and is active; the mean decoder norm; and
         ``rank_of_mean``, the terms ranked by mean CV accuracy (ties: mean AUROC), by which
         the rows are sorted.
@@ -681,6 +693,8 @@ def summarise_scores(scores: pd.DataFrame) -> pd.DataFrame:
         auroc_sd=("auroc", "std"),
         accuracy_train_mean=("accuracy_train", "mean"),
         accuracy_train_sd=("accuracy_train", "std"),
+        response_share_mean=("response_share", "mean"),
+        response_share_sd=("response_share", "std"),
         rank_median=("rank", "median"),
         first_fraction=("rank", lambda r: float((r == 1).mean())),
         active_fraction=("active", lambda a: float(np.mean(a.astype(bool)))),
