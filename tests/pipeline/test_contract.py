@@ -79,10 +79,11 @@ def _run_models(prepared: Path, out: Path, seed: int, slalom: bool = True) -> di
     for model in ("ae", "slalom"):  # the score rule scores one fit at a time
         code = run_as_snakemake(
             "score",
-            input={"factors": str(out / model / "factors.h5ad")},
-            output={"scores": str(out / model / "scores.tsv")},
+            input={"factors": str(out / model / "factors.h5ad"), "prepared": str(prepared)},
+            output={key: str(out / model / f"{name}.tsv") for key, name in (
+                ("scores", "scores"), ("permuted", "scores_permuted"), ("label_null", "label_null"))},
             params={"dataset": "sim", "model": model, "replicate": 0, "cv_folds": 3,
-                    "seed": seed},
+                    "seed": seed, "design": {}, "label_permutations": 5},
             log={"log": str(out / f"score_{model}.log")},
         )  # fmt: skip
         assert code == 0, (out / f"score_{model}.log").read_text()[-2000:]
@@ -97,8 +98,9 @@ def test_the_same_seed_gives_byte_identical_outputs_and_another_seed_does_not(
     again = _run_models(prepared_file, tmp_path / "again", seed=0)
     expected = {
         "ae/factors.h5ad", "ae/model/config.json", "ae/model/model.safetensors",
-        "ae/model/annotation.safetensors", "slalom/factors.h5ad", "ae/scores.tsv",
-        "slalom/scores.tsv",
+        "ae/model/annotation.safetensors", "slalom/factors.h5ad",
+        *(f"{m}/{t}.tsv" for m in ("ae", "slalom")
+          for t in ("scores", "scores_permuted", "label_null")),
     }  # fmt: skip
     assert set(first) == expected and first == again
     for path in ("ae/factors.h5ad", "slalom/factors.h5ad"):

@@ -290,12 +290,14 @@ def test_failing_job_is_reported_as_failed(cluster: SlurmCluster, toy: Path):
 
 
 def fan_out_config(path: Path) -> Path:
-    """The tests' demo (config.yaml + tiny.yaml) on two datasets with 2 replicates each,
-    autoencoder only: 4 fits and 4 score jobs that can run side by side."""
+    """The tests' demo (config.yaml + tiny.yaml) on two datasets with 2 replicates each and
+    one random-mask fit, autoencoder only: 4 fits, 2 random fits and 6 score jobs that can
+    run side by side."""
     config = yaml.safe_load(TINY_CONFIG[0].read_text())
     for section, values in yaml.safe_load(TINY_CONFIG[1].read_text()).items():
         config[section] = _merged(config.get(section), values)
     config["replicates"] = 2
+    config["analyses"]["random_masks"]["fits"] = 1
     config["models"] = {"ae": config["models"]["ae"]}
     config["figures"]["fig2"]["models"] = ["ae"]
     second = copy.deepcopy(config["datasets"]["demo"])
@@ -343,7 +345,8 @@ def test_datasets_and_replicates_fan_out_as_parallel_slurm_jobs(cluster, tmp_pat
         )
     jobs = _submitted(out)
     rules = sorted(jobs.values())
-    assert rules.count("fit_autoencoder") == 4 and rules.count("score") == 4, rules
+    assert rules.count("fit_autoencoder") == 4 and rules.count("score") == 6, rules
+    assert rules.count("fit_autoencoder_null") == 2, rules  # random fits fan out like fits
     assert not set(rules) & set(LOCAL_RULES), rules
     spans = {}
     for job in jobs:
@@ -415,10 +418,12 @@ def _seconds_per_epoch(config: dict, workdir: Path) -> float:
 
 
 def time_limit_config(path: Path) -> dict:
-    """The tests' demo, autoencoder only, one replicate, a checkpoint every 3 seconds."""
+    """The tests' demo, autoencoder only, one replicate and no random fit, a checkpoint
+    every 3 seconds."""
     config = yaml.safe_load(fan_out_config(path).read_text())
     del config["datasets"]["demo_b"]
     config["replicates"] = 1
+    config["analyses"]["random_masks"]["fits"] = 0
     config["checkpoint_minutes"] = 0.05
     return config
 
@@ -431,9 +436,12 @@ def profile_with_fit_limit(dest: Path, minutes: int) -> Path:
     base, _, rest = str(fit).partition(" ")
     assert base.isdigit() and "attempt" in rest, f"fit_autoencoder runtime {fit!r}"
     line = f'runtime: "{fit}"'
-    assert text.count(line) == 1, line
+    block = text.index("\n  fit_autoencoder:\n")  # its own block, not fit_autoencoder_null's
+    at = text.index(line, block)
+    assert not re.search(r"\n  \w+:", text[block + 1 : at]), "no runtime in its block"
     dest.mkdir()
-    (dest / "config.v9+.yaml").write_text(text.replace(line, f'runtime: "{minutes} {rest}"'))
+    limited = text[:at] + f'runtime: "{minutes} {rest}"' + text[at + len(line) :]
+    (dest / "config.v9+.yaml").write_text(limited)
     return dest
 
 
