@@ -68,7 +68,7 @@ def _fit(job: tuple[ad.AnnData, dict, int, int | None]) -> ad.AnnData:
 
 @functools.cache
 def _pool() -> ProcessPoolExecutor:
-    """Up to two worker processes (spawned: no forked torch state), kept until the interpreter exits."""
+    """Up to two worker processes (spawned: no forked torch state), kept until exit."""
     workers = min(2, os.cpu_count() or 1)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     atexit.register(pool.shutdown)
