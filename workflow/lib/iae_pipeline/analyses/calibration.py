@@ -38,16 +38,8 @@ from iae_pipeline.analyses.null import NullSettings, null_pvalues, tail_pvalue
 from iae_pipeline.analyses.term_groups import term_groups
 
 ADDITIVE = ("response_share",)  # scores that add up over a group's factors
-GROUP_COLUMNS = (
-    "score",
-    "rank",
-    "group",
-    "group_name",
-    "members",
-    "genes",
-    "replicates",
-    "score_mean",
-    "score_sd",
+# the null and the claim, in both tables
+TEST_COLUMNS = (
     "n_null",
     "null_q05",
     "null_median",
@@ -58,6 +50,18 @@ GROUP_COLUMNS = (
     "pvalue",
     "padj",
     "significant",
+)
+GROUP_COLUMNS = (
+    "score",
+    "rank",
+    "group",
+    "group_name",
+    "members",
+    "genes",
+    "replicates",
+    "score_mean",
+    "score_sd",
+    *TEST_COLUMNS,
     "leader",
     "leader_count",
     "member_terms",
@@ -72,16 +76,7 @@ TERM_COLUMNS = (
     "score_mean",
     "score_sd",
     "leads",
-    "n_null",
-    "null_q05",
-    "null_median",
-    "null_q95",
-    "pvalue_mask",
-    "p_method",
-    "pvalue_label",
-    "pvalue",
-    "padj",
-    "significant",
+    *TEST_COLUMNS,
 )
 
 
@@ -266,6 +261,22 @@ def _lead_counts(values: np.ndarray, member: np.ndarray) -> np.ndarray:
     return counts
 
 
+def _spread(values: np.ndarray) -> dict:
+    """Per unit (column) over the replicates (rows): their number, mean and sd."""
+    return {
+        "replicates": values.shape[0],
+        "score_mean": values.mean(0),
+        "score_sd": values.std(0, ddof=1) if values.shape[0] > 1 else np.nan,
+    }
+
+
+def _tested(table: pd.DataFrame, pvals: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """``table`` with its units' null columns (``pvals``, in the same order) and the claim."""
+    out = pd.concat([table, pvals.reset_index(drop=True)], axis=1)
+    out["significant"] = out["padj"] < alpha
+    return out
+
+
 def _term_table(score, terms, groups, R, leads, pvals, alpha) -> pd.DataFrame:
     out = pd.DataFrame(
         {
@@ -274,14 +285,11 @@ def _term_table(score, terms, groups, R, leads, pvals, alpha) -> pd.DataFrame:
             "group": groups["group"].to_numpy(),
             "group_name": groups["group_name"].to_numpy(),
             "genes": groups["term_genes"].to_numpy(),
-            "replicates": R.shape[0],
-            "score_mean": R.mean(0),
-            "score_sd": R.std(0, ddof=1) if R.shape[0] > 1 else np.nan,
+            **_spread(R),
             "leads": leads,
         }
     )
-    out = pd.concat([out, pvals.reset_index(drop=True)], axis=1)
-    out["significant"] = out["padj"] < alpha
+    out = _tested(out, pvals, alpha)
     return out.sort_values(["score_mean"], ascending=False, kind="stable")[list(TERM_COLUMNS)]
 
 
@@ -293,13 +301,10 @@ def _group_table(score, info, RG, pvals, terms, alpha) -> pd.DataFrame:
             "group_name": info["group_name"].to_numpy(),
             "members": info["group_size"].to_numpy(),
             "genes": info["group_genes"].to_numpy(),
-            "replicates": RG.shape[0],
-            "score_mean": RG.mean(0),
-            "score_sd": RG.std(0, ddof=1) if RG.shape[0] > 1 else np.nan,
+            **_spread(RG),
         }
     )
-    out = pd.concat([out, pvals.reset_index(drop=True)], axis=1)
-    out["significant"] = out["padj"] < alpha
+    out = _tested(out, pvals, alpha)
     best = terms.sort_values(["leads", "score_mean"], ascending=False, kind="stable")
     lead = best.drop_duplicates("group").set_index("group")
     out["leader"] = out["group"].map(lead["term"])
